@@ -1,0 +1,97 @@
+"""Before/after: two linked views side by side, or one view with a draggable swipe divider."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, Signal
+from PySide6.QtWidgets import QSplitter, QStackedWidget, QWidget, QVBoxLayout
+
+from .scene_view import SceneView, SwipeOverlay
+
+SIDE, SWIPE = "side", "swipe"
+
+
+class CompareView(QWidget):
+    viewportChanged = Signal()
+    hovered = Signal(float, float)
+    regionChanged = Signal(QRectF)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("CompareView")
+        self.raw_view = SceneView("Before: raw")
+        self.proc_view = SceneView("After: processed")
+        self.proc_view.vb.setXLink(self.raw_view.vb)
+        self.proc_view.vb.setYLink(self.raw_view.vb)
+        self.split = QSplitter()
+        self.split.addWidget(self.raw_view)
+        self.split.addWidget(self.proc_view)
+        self.swipe_view = SceneView("Swipe: before ◀ | ▶ after")
+        self.swipe = SwipeOverlay(self.swipe_view)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.split)
+        self.stack.addWidget(self.swipe_view)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.stack)
+        self.mode = SIDE
+        for v in (self.raw_view, self.proc_view, self.swipe_view):
+            v.viewportChanged.connect(self._viewport_changed)
+            v.hovered.connect(self.hovered)
+            v.regionChanged.connect(self._region_changed)
+        self._syncing = False
+
+    # -- modes --------------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> None:
+        if mode == self.mode:
+            return
+        rect = self.active_view().visible_rect()
+        region = self.active_view().region_rect()
+        had_region = self.active_view().region is not None
+        for v in self.views():
+            v.clear_region()
+        self.mode = mode
+        self.stack.setCurrentIndex(0 if mode == SIDE else 1)
+        self.active_view().vb.setRange(rect, padding=0)
+        if mode == SWIPE:
+            self.swipe.set_position(rect.center().x())
+        if had_region:
+            self.start_region(region)
+        self.viewportChanged.emit()
+
+    def views(self):
+        return (self.raw_view, self.proc_view, self.swipe_view)
+
+    def active_view(self) -> SceneView:
+        return self.proc_view if self.mode == SIDE else self.swipe_view
+
+    def set_extent(self, width: int, height: int) -> None:
+        for v in self.views():
+            v.clear_region()
+            v.set_extent(width, height)
+        self.swipe.set_position(width / 2)
+
+    def fit(self) -> None:
+        self.active_view().fit()
+
+    # -- content ------------------------------------------------------------------------------
+    def show_pair(self, raw_values, raw_levels, proc_values, proc_levels, rect: QRectF) -> None:
+        self.raw_view.show_values(raw_values, rect, raw_levels)
+        self.proc_view.show_values(proc_values, rect, proc_levels)
+        self.swipe_view.show_values(proc_values, rect, proc_levels)
+        self.swipe.show_values(raw_values, rect, raw_levels)
+
+    # -- region -------------------------------------------------------------------------------
+    def start_region(self, rect: QRectF = None) -> None:
+        if self.mode == SIDE:
+            self.proc_view.start_region(rect)
+        else:
+            self.swipe_view.start_region(rect)
+
+    def region_rect(self) -> QRectF:
+        return self.active_view().region_rect()
+
+    def _region_changed(self, rect: QRectF) -> None:
+        self.regionChanged.emit(rect)
+
+    def _viewport_changed(self) -> None:
+        self.viewportChanged.emit()

@@ -1,0 +1,372 @@
+"""The main window: wires menus, panels and the compare view to the core services."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QByteArray, QRectF, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar)
+
+from sarlang_core.errors import PipelineError, SarlangError
+from sarlang_core.io import Window
+from sarlang_core.preprocess.pipeline import Pipeline
+
+from . import settings as app_settings
+from . import workers
+from .compare_view import SIDE, SWIPE, CompareView
+from .pipeline_panel import PipelinePanel
+from .render_controller import RenderController
+from .scene_jobs import SceneJobs
+from .stats_panel import RegionStatsPanel
+
+OPEN_FILTER = "SAR scenes (*.tif *.tiff *.TIF *.TIFF *.vrt *.img *.npy *.png *.jpg *.jpeg);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("MainWindow")
+        self.setWindowTitle("SARLANG Studio")
+        self.resize(1500, 900)
+        self.setAcceptDrops(True)
+        self.session = None
+
+        self.compare = CompareView()
+        self.setCentralWidget(self.compare)
+        self.renderer = RenderController(self.compare, self)
+        self.jobs = SceneJobs(self)
+
+        self.pipeline_panel = PipelinePanel()
+        self.stats_panel = RegionStatsPanel()
+        self._dock("Pipeline", self.pipeline_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Region statistics", self.stats_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+
+        self._build_status_bar()
+        self._build_actions()
+        self._wire()
+        self._restore_settings()
+
+    # -- construction -------------------------------------------------------------------------
+    def _dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock:{title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.cursor_label = QLabel("", objectName="cursor_label")
+        self.cursor_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.scene_label = QLabel("", objectName="scene_label")
+        self.job_bar = QProgressBar(objectName="job_bar", maximumWidth=180, maximum=1000)
+        self.job_bar.hide()
+        sb.addWidget(self.cursor_label, 1)
+        sb.addPermanentWidget(self.job_bar)
+        sb.addPermanentWidget(self.scene_label)
+
+    def _build_actions(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        self.act_open = file_menu.addAction("&Open scene…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.act_sample = file_menu.addAction("Open &sample scene", self.open_sample)
+        file_menu.addSeparator()
+        self.act_export = file_menu.addAction("&Export processed GeoTIFF…", self.export_dialog, QKeySequence("Ctrl+E"))
+        self.act_png = file_menu.addAction("Export current view as &PNG…", self.export_png_dialog, QKeySequence("Ctrl+Shift+E"))
+        self.act_overviews = file_menu.addAction("Build &overviews (cache)", self.build_overviews)
+        file_menu.addSeparator()
+        self.act_save_pipe = file_menu.addAction("Save pipeline JSON…", self.save_pipeline_dialog)
+        self.act_load_pipe = file_menu.addAction("Load pipeline JSON…", self.load_pipeline_dialog)
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view_menu = mb.addMenu("&View")
+        group = QActionGroup(self)
+        self.act_side = QAction("Side by side", self, checkable=True, checked=True, shortcut=QKeySequence("1"))
+        self.act_swipe = QAction("Swipe", self, checkable=True, shortcut=QKeySequence("2"))
+        for a in (self.act_side, self.act_swipe):
+            group.addAction(a)
+            view_menu.addAction(a)
+        self.act_side.triggered.connect(lambda: self.set_compare_mode(SIDE))
+        self.act_swipe.triggered.connect(lambda: self.set_compare_mode(SWIPE))
+        view_menu.addSeparator()
+        self.act_fit = view_menu.addAction("Zoom to &fit", self.compare.fit, QKeySequence("F"))
+        self.act_region = view_menu.addAction("&Region statistics tool", lambda: self.compare.start_region(),
+                                              QKeySequence("R"))
+        for dock in self.findChildren(QDockWidget):
+            view_menu.addAction(dock.toggleViewAction())
+
+        help_menu = mb.addMenu("&Help")
+        help_menu.addAction("&About SARLANG Studio", self._about)
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("toolbar:main")
+        for a in (self.act_open, self.act_export, self.act_png):
+            tb.addAction(a)
+        tb.addSeparator()
+        for a in (self.act_side, self.act_swipe, self.act_fit, self.act_region):
+            tb.addAction(a)
+        self._refresh_recent()
+
+    def _wire(self) -> None:
+        self.pipeline_panel.pipelineChanged.connect(self._pipeline_changed)
+        self.stats_panel.draw.clicked.connect(lambda: self.compare.start_region())
+        self.compare.hovered.connect(self._hovered)
+        self.compare.regionChanged.connect(self._region_changed)
+        self.renderer.limitsChanged.connect(self.pipeline_panel.set_limits_text)
+        self.renderer.failed.connect(lambda msg: self.statusBar().showMessage(f"⚠ {msg}", 8000))
+        self.renderer.jobProgress.connect(self._job_progress)
+        self.renderer.rendered.connect(lambda *_: self._refresh_region())
+        self.jobs.progress.connect(self._job_progress)
+        self.jobs.message.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+        self.jobs.error.connect(self.show_error)
+        self.jobs.overviewsReady.connect(self._overviews_ready)
+
+    # -- opening ------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        start = str(Path(app_settings.recent_files()[0]).parent) if app_settings.recent_files() else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open SAR scene", start, OPEN_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_sample(self) -> None:
+        from .main import sample_scene_path
+        self.open_path(str(sample_scene_path()))
+
+    def open_path(self, path: str) -> bool:
+        """Open a scene; on failure show why and keep the current scene open."""
+        from sarlang_core.services import SceneSession
+
+        try:
+            session = SceneSession.open(path)
+        except SarlangError as exc:
+            self.show_error("Cannot open scene", str(exc))
+            return False
+        except Exception as exc:  # unexpected: still a dialog, never a crash
+            self.show_error("Cannot open scene", f"{path}: {type(exc).__name__}: {exc}")
+            return False
+        old, self.session = self.session, session
+        self._install_session(session)
+        if old is not None:
+            old.close()
+        app_settings.add_recent(str(Path(path).resolve()))
+        self._refresh_recent()
+        return True
+
+    def _install_session(self, session) -> None:
+        scene = session.scene
+        pipe = self.pipeline_panel.pipeline()
+        try:
+            band = scene.band_index(pipe.band)
+        except SarlangError:
+            band = 0
+        if band >= scene.count:
+            band = 0
+        pipe = pipe.with_(band=band)
+        self.pipeline_panel.set_bands(scene.bands)
+        self.pipeline_panel.set_pipeline(pipe, band)
+        self.renderer.set_session(session, pipe)
+        self.compare.set_extent(scene.width, scene.height)
+        self.stats_panel.clear("Draw a rectangle (R) to compare statistics before and after filtering.")
+        self.setWindowTitle(f"{scene.name} — SARLANG Studio")
+        levels = ", ".join(f"1:{lv.factor}" for lv in scene.levels)
+        crs = scene.info().get("crs") or "no CRS"
+        self.scene_label.setText(f"{scene.width:,} × {scene.height:,} px · {scene.count} band(s) · {scene.dtype} · "
+                                 f"{crs if len(str(crs)) < 24 else str(crs)[:24] + '…'} · levels {levels}")
+        for warning in getattr(scene, "warnings", []) or []:
+            self.statusBar().showMessage(f"⚠ {warning}", 10000)
+        self.jobs.maybe_build_overviews(session)
+        self.renderer.schedule()
+
+    def _overviews_ready(self, path: str) -> None:
+        if self.session is not None and str(self.session.scene.path) == path:
+            rect = self.compare.active_view().visible_rect()
+            if self.open_path(path):
+                self.compare.active_view().vb.setRange(rect, padding=0)
+
+    # -- pipeline -----------------------------------------------------------------------------
+    def _pipeline_changed(self, pipeline: Pipeline) -> None:
+        self.renderer.set_pipeline(pipeline)
+
+    def save_pipeline_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save pipeline", "pipeline.json", "Pipeline (*.json)")
+        if path:
+            Path(path).write_text(self.pipeline_panel.pipeline().to_json(), encoding="utf-8")
+
+    def load_pipeline_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load pipeline", "", "Pipeline (*.json)")
+        if path:
+            self.load_pipeline(path)
+
+    def load_pipeline(self, path: str) -> bool:
+        try:
+            pipe = Pipeline.load(path)
+            band = self.session.scene.band_index(pipe.band) if self.session else 0
+        except (PipelineError, SarlangError) as exc:
+            self.show_error("Cannot load pipeline", str(exc))
+            return False
+        pipe = pipe.with_(band=band)
+        self.pipeline_panel.set_pipeline(pipe, band)
+        self.renderer.set_pipeline(pipe)
+        return True
+
+    # -- view ---------------------------------------------------------------------------------
+    def set_compare_mode(self, mode: str) -> None:
+        self.compare.set_mode(mode)
+        (self.act_side if mode == SIDE else self.act_swipe).setChecked(True)
+
+    def _hovered(self, x: float, y: float) -> None:
+        if self.session is None:
+            return
+        scene = self.session.scene
+        if not (0 <= x < scene.width and 0 <= y < scene.height):
+            self.cursor_label.setText("")
+            return
+        col, row = int(math.floor(x)), int(math.floor(y))
+        parts = [f"px {col}, {row}"]
+        if scene.georeferenced:
+            mx, my = scene.pixel_to_map(col + 0.5, row + 0.5)
+            parts.append(f"map {mx:,.2f}, {my:,.2f}")
+            ll = scene.pixel_to_lonlat(col + 0.5, row + 0.5)
+            if ll is not None:
+                parts.append(f"{abs(ll[1]):.5f}°{'N' if ll[1] >= 0 else 'S'} {abs(ll[0]):.5f}°{'E' if ll[0] >= 0 else 'W'}")
+        sample = self.renderer.sample(x, y)
+        if sample is not None:
+            raw, proc, level = sample
+            unit = self.renderer.pipeline.output_unit
+            if self.renderer.pipeline.db and not math.isnan(raw):
+                parts.append(f"raw {10 ** (raw / 10):.4g} ({raw:.2f} dB)")
+            elif not math.isnan(raw):
+                parts.append(f"raw {raw:.4g}")
+            else:
+                parts.append("raw: nodata")
+            if not math.isnan(proc):
+                parts.append(f"filtered {proc:.2f} {unit}")
+            if level:
+                parts.append(f"(overview 1:{scene.levels[level].factor})")
+        self.cursor_label.setText("   ".join(parts))
+
+    # -- region statistics ----------------------------------------------------------------------
+    def _region_changed(self, rect: QRectF) -> None:
+        self._refresh_region()
+
+    def _refresh_region(self) -> None:
+        rect = self.compare.region_rect()
+        if self.session is None or rect.isEmpty():
+            return
+        scene = self.session.scene
+        rect = rect.intersected(QRectF(0, 0, scene.width, scene.height))
+        if rect.width() < 2 or rect.height() < 2:
+            self.stats_panel.clear("The region is outside the scene.")
+            return
+        win = Window(int(rect.left()), int(rect.top()), max(2, int(rect.width())), max(2, int(rect.height())))
+        text = f"Region {win.width}×{win.height} px at ({win.col_off}, {win.row_off})"
+        pipeline = self.renderer.pipeline
+        workers.submit("io", ("stats", win), self.session.region_stats, pipeline, win,
+                       on_result=lambda _rid, pair: self.stats_panel.show_stats(pair, text),
+                       on_error=lambda _rid, exc: self.stats_panel.clear(f"⚠ {exc}"))
+
+    # -- export -------------------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        if self.session is None:
+            return
+        src = Path(self.session.scene.path)
+        path, _ = QFileDialog.getSaveFileName(self, "Export processed GeoTIFF",
+                                              str(src.with_name(src.stem + "_processed.tif")), "GeoTIFF (*.tif)")
+        if path:
+            self.jobs.export(self.session, self.pipeline_panel.pipeline(), path)
+
+    def export_png_dialog(self) -> None:
+        if self.session is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export view as PNG", "view.png", "PNG (*.png)")
+        if path:
+            self.export_png(path)
+
+    def export_png(self, path: str) -> Optional[str]:
+        """The processed pixels of the current view, as the pipeline renders them (uint8)."""
+        proc = self.renderer.last_proc
+        if proc is None:
+            return None
+        return self.jobs.save_png(proc, path)
+
+    def build_overviews(self) -> None:
+        if self.session is not None:
+            self.jobs.build_overviews(self.session, force=True)
+
+    def _job_progress(self, stage: str, fraction: float) -> None:
+        if fraction >= 1.0 or not stage:
+            self.job_bar.hide()
+            return
+        self.job_bar.show()
+        self.job_bar.setFormat(f"{stage} %p%")
+        self.job_bar.setValue(int(fraction * 1000))
+
+    # -- errors, settings, drag and drop -------------------------------------------------------
+    def show_error(self, title: str, message: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("error_dialog")
+        box.open()  # non-blocking: the app keeps running (and tests can inspect it)
+        self.last_error = message
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in app_settings.recent_files():
+            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+        self.recent_menu.setEnabled(bool(app_settings.recent_files()))
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_path(urls[0])
+            event.acceptProposedAction()
+
+    def _restore_settings(self) -> None:
+        s = app_settings.settings()
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        text = s.value("pipeline")
+        if text:
+            try:
+                self.pipeline_panel.set_pipeline(Pipeline.from_json(str(text)))
+            except PipelineError:
+                pass  # an old or hand-edited recipe: start from the defaults
+        if s.value("compare_mode") == SWIPE:
+            self.set_compare_mode(SWIPE)
+
+    def save_settings(self) -> None:
+        s = app_settings.settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("pipeline", self.pipeline_panel.pipeline().to_json(indent=None))
+        s.setValue("compare_mode", self.compare.mode)
+        if self.session is not None:
+            s.setValue("last_scene", str(self.session.scene.path))
+        s.sync()
+
+    def closeEvent(self, event) -> None:
+        self.save_settings()
+        self.renderer.cancel()
+        self.jobs.cancel_all()
+        workers.wait_all(3000)
+        if self.session is not None:
+            self.session.close()
+        super().closeEvent(event)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About SARLANG Studio",
+                          "SARLANG Studio — SAR image interpretation with vision-language models.\n"
+                          "Preprocessing after the SARLANG-1M paper: band selection, refined Lee "
+                          "despeckling, 10·log10 and a linear percentile stretch.")

@@ -1,0 +1,75 @@
+"""Run core work off the UI thread and bring results back as signals.
+
+Lanes are separate thread pools: "io" serves tiles and previews, "jobs" runs long work
+(overviews, exports, exact limits) so it never queues behind or in front of a live preview.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Callable, Dict, Optional
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+_POOLS: Dict[str, QThreadPool] = {}
+_LANE_THREADS = {"io": 1, "jobs": 1}
+
+
+def pool(lane: str) -> QThreadPool:
+    p = _POOLS.get(lane)
+    if p is None:
+        p = _POOLS[lane] = QThreadPool()
+        p.setMaxThreadCount(_LANE_THREADS.get(lane, 1))
+    return p
+
+
+def wait_all(msecs: int = 10000) -> None:
+    for p in _POOLS.values():
+        p.waitForDone(msecs)
+
+
+class TaskSignals(QObject):
+    finished = Signal(object, object)      # (request id, result)
+    failed = Signal(object, object)        # (request id, exception)
+    progress = Signal(object, object)      # (request id, Progress)
+
+
+class Task(QRunnable):
+    """Calls ``fn(*args, **kwargs)`` on a pool thread; ``progress=`` is wired when ``wants_progress``."""
+
+    def __init__(self, request_id: Any, fn: Callable, *args, wants_progress: bool = False, **kwargs):
+        super().__init__()
+        self.setAutoDelete(True)
+        self.request_id = request_id
+        self.signals = TaskSignals()
+        self._fn, self._args, self._kwargs = fn, args, kwargs
+        if wants_progress:
+            self._kwargs["progress"] = lambda p: self.signals.progress.emit(self.request_id, p)
+
+    def run(self) -> None:
+        try:
+            result = self._fn(*self._args, **self._kwargs)
+        except BaseException as exc:  # delivered to the UI, which shows it; the app stays up
+            exc.__traceback_text__ = traceback.format_exc()
+            try:
+                self.signals.failed.emit(self.request_id, exc)
+            except RuntimeError:
+                pass  # receiver already gone (window closed)
+            return
+        try:
+            self.signals.finished.emit(self.request_id, result)
+        except RuntimeError:
+            pass
+
+
+def submit(lane: str, request_id: Any, fn: Callable, *args, on_result: Optional[Callable] = None,
+           on_error: Optional[Callable] = None, on_progress: Optional[Callable] = None, **kwargs) -> Task:
+    task = Task(request_id, fn, *args, wants_progress=on_progress is not None, **kwargs)
+    if on_result is not None:
+        task.signals.finished.connect(on_result)
+    if on_error is not None:
+        task.signals.failed.connect(on_error)
+    if on_progress is not None:
+        task.signals.progress.connect(on_progress)
+    pool(lane).start(task)
+    return task

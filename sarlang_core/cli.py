@@ -1,0 +1,151 @@
+"""`sarlang-cli`: every capability from a shell.
+
+Errors print one line on stderr naming the file and the problem and exit 1 (2 for usage);
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+from .errors import SarlangError
+
+FILTER_CHOICES = ("none", "boxcar", "median", "lee", "refined-lee", "frost", "gamma-map")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage errors: one line, exit 2
+        self.exit(2, f"{self.prog}: usage error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="sarlang-cli", description="SARLANG Studio from the command line.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    info = sub.add_parser("info", help="describe a scene as JSON")
+    info.add_argument("path")
+
+    pre = sub.add_parser("preprocess", help="apply the preprocessing chain and write a GeoTIFF")
+    pre.add_argument("input")
+    pre.add_argument("output")
+    pre.add_argument("--pipeline", metavar="FILE.json", help="start from a saved pipeline; flags override it")
+    pre.add_argument("--band", help="band index (0-based) or polarisation name, e.g. VV")
+    pre.add_argument("--filter", choices=FILTER_CHOICES)
+    pre.add_argument("--window", type=int, help="filter window (odd)")
+    pre.add_argument("--looks", type=float, help="looks for Lee / Gamma-MAP")
+    pre.add_argument("--damping", type=float, help="Frost damping factor")
+    pre.add_argument("--snap-exact", action="store_true", default=None, help="SNAP's refined-Lee quirks")
+    db = pre.add_mutually_exclusive_group()
+    db.add_argument("--db", dest="db", action="store_true", default=None, help="10 log10 (default)")
+    db.add_argument("--no-db", dest="db", action="store_false", help="keep linear values")
+    pre.add_argument("--stretch", metavar="LO,HI|none", help="percentile stretch to uint8 (default 2,98)")
+    pre.add_argument("--exact-limits", action="store_true", help="exact scene-wide percentiles (a full extra pass)")
+    pre.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (never the input)")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _pipeline_from_args(args):
+    from .preprocess.pipeline import Pipeline, StretchSpec
+
+    pipe = Pipeline.load(args.pipeline) if args.pipeline else Pipeline()
+    if args.band is not None:
+        pipe = pipe.with_(band=int(args.band) if args.band.lstrip("-").isdigit() else args.band)
+    changes = {k: v for k, v in (("name", args.filter), ("window", args.window), ("looks", args.looks),
+                                 ("damping", args.damping), ("snap_exact", args.snap_exact)) if v is not None}
+    if changes:
+        pipe = pipe.with_filter(**changes)
+    if args.db is not None:
+        pipe = pipe.with_(db=args.db)
+    if args.stretch is not None:
+        if args.stretch.strip().lower() == "none":
+            pipe = pipe.with_(stretch=None)
+        else:
+            try:
+                lo, hi = (float(v) for v in args.stretch.split(","))
+            except ValueError:
+                raise SarlangError(f"--stretch wants LO,HI percentiles or 'none', got {args.stretch!r}") from None
+            pipe = pipe.with_(stretch=StretchSpec(lo, hi))
+    if args.exact_limits and pipe.stretch is not None:
+        pipe = pipe.with_(stretch=StretchSpec(pipe.stretch.low, pipe.stretch.high, "exact"))
+    return pipe
+
+
+def cmd_info(args) -> int:
+    from .io import open_scene
+
+    with open_scene(args.path) as scene:
+        print(json.dumps(scene.info(), indent=2))
+    return 0
+
+
+def cmd_preprocess(args) -> int:
+    from .services import SceneSession
+    from .services.export import export_processed
+
+    pipeline = _pipeline_from_args(args)
+    session = SceneSession.open(args.input)
+    try:
+        session.filter_key(pipeline)  # fail early on a band the scene lacks
+        with _progress_bar(args.quiet) as progress:
+            out = export_processed(session, pipeline, args.output, overwrite=args.overwrite, progress=progress)
+    finally:
+        session.close()
+    print(out)
+    return 0
+
+
+class _progress_bar:
+    """A tqdm bar on a terminal; silent otherwise (pipes, CI)."""
+
+    def __init__(self, quiet: bool):
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.bars = {}
+
+    def __enter__(self):
+        return self if self.enabled else None
+
+    def __call__(self, p):
+        from tqdm import tqdm
+
+        bar = self.bars.get(p.stage)
+        if bar is None:
+            bar = self.bars[p.stage] = tqdm(total=p.total, desc=p.stage, unit="block", file=sys.stderr, leave=True)
+        bar.n = p.done
+        bar.refresh()
+
+    def __exit__(self, *exc):
+        for bar in self.bars.values():
+            bar.close()
+
+
+COMMANDS = {"info": cmd_info, "preprocess": cmd_preprocess}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SarlangError as exc:
+        if args.debug:
+            raise
+        print(f"sarlang-cli: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sarlang-cli: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure still gets one line unless --debug
+        if args.debug:
+            raise
+        print(f"sarlang-cli: error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Typed errors. Each carries a message a person can act on; the CLI prints it on one line."""
+
+from __future__ import annotations
+
+
+class SarlangError(Exception):
+    """Base class of every error the tool reports to a user."""
+
+
+class SceneError(SarlangError):
+    """A scene could not be opened or read."""
+
+    def __init__(self, path: object, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnsupportedSceneError(SceneError):
+    """The file opens but its content is not something the tool can show (e.g. RGB, 0 bands)."""
+
+
+class PipelineError(SarlangError):
+    """A preprocessing recipe is invalid (unknown filter, bad window, bad percentiles...)."""
+
+
+class ExportError(SarlangError):
+    """An output could not be written. The input is never touched and no partial file is left."""
+
+
+class CancelledError(SarlangError):
+    """Long work was cancelled through its CancelToken."""
+
+    def __init__(self, message: str = "cancelled"):
+        super().__init__(message)

@@ -1,0 +1,68 @@
+"""Export of a processed scene: tiled, georeferenced GeoTIFF with the Pipeline in its metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from ..io import write_geotiff_atomic
+from ..preprocess.pipeline import Pipeline
+from ..preprocess.radiometry import stretch_to_uint8
+from ..progress import CancelToken, ProgressCallback
+from .. import __version__
+
+PIPELINE_TAG = "SARLANG_PIPELINE"
+
+
+def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, overwrite: bool = False,
+                     block: int = 1024, progress: Optional[ProgressCallback] = None,
+                     cancel: Optional[CancelToken] = None) -> Path:
+    """Write the full-resolution result of ``pipeline``: uint8 when it stretches, else float32.
+
+    Streams block by block, so scenes larger than memory work; written to a temporary file and
+    renamed on success, so a failure or a cancel leaves nothing behind and the input is never
+    overwritten.
+    """
+    scene = session.scene
+    limits = session.limits(pipeline, progress=progress, cancel=cancel)
+    stretched = limits is not None
+
+    def blocks():
+        for win, vals in session.iter_blocks(pipeline, block=block, progress=progress, cancel=cancel, stage="export"):
+            if stretched:
+                yield win, stretch_to_uint8(vals, limits.lo, limits.hi)
+            else:
+                yield win, vals
+
+    key = session.filter_key(pipeline)
+    band_name = scene.bands[key.band].name
+    tags = {
+        PIPELINE_TAG: pipeline.to_json(indent=None),
+        "SARLANG_SOURCE": str(scene.path),
+        "SARLANG_VERSION": __version__,
+        "SARLANG_UNIT": pipeline.output_unit + (" (stretched to 0-255)" if stretched else ""),
+    }
+    if limits is not None:
+        tags["SARLANG_STRETCH"] = json.dumps({"lo": limits.lo, "hi": limits.hi, "mode": limits.mode,
+                                              "low_pct": limits.low_pct, "high_pct": limits.high_pct})
+    return write_geotiff_atomic(
+        out, blocks(),
+        width=scene.width, height=scene.height,
+        dtype="uint8" if stretched else "float32",
+        crs=scene.crs, transform=scene.transform,
+        nodata=None if stretched else float("nan"),
+        tags=tags, band_descriptions=[f"{band_name} {pipeline.describe()}"],
+        overwrite=overwrite, forbid=[scene.path], progress=None, cancel=cancel,
+    )
+
+
+def read_pipeline_tag(path: Union[str, Path]) -> Optional[Pipeline]:
+    """The Pipeline recorded in an exported GeoTIFF, if any."""
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        text = ds.tags().get(PIPELINE_TAG)
+    return Pipeline.from_json(text) if text else None

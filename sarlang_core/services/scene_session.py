@@ -1,0 +1,223 @@
+"""One open scene and everything done with it: rendering viewports, stretch limits, region
+statistics and export, all through the same Pipeline."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from ..errors import PipelineError
+from ..io import Window, open_scene
+from ..preprocess.pipeline import Pipeline, StretchSpec
+from ..preprocess.radiometry import output_values, resolve_quantity, stretch_to_uint8
+from ..preprocess.stretch import HistogramAccumulator, StretchLimits, percentile_limits
+from ..preprocess.tiles import FilterKey, TileCache, TiledFilter, tile_grid
+from ..progress import CancelToken, ProgressCallback, check, report
+
+ESTIMATE_PIXELS = 1 << 20     # the overview used for estimated limits has about this many pixels
+STATS_MAX_PIXELS = 4 << 20    # region statistics use the finest level with at most this many
+
+
+@dataclass(frozen=True)
+class Render:
+    """A processed viewport: values before the stretch, the uint8 image, and the limits used."""
+
+    level: int
+    window: Window
+    values: np.ndarray          # float32, NaN where invalid (dB or linear)
+    image: np.ndarray           # uint8 after the scene-wide stretch (0 where invalid)
+    limits: Optional[StretchLimits]
+
+
+@dataclass(frozen=True)
+class RegionStats:
+    mean: float          # linear intensity
+    std: float
+    enl: float           # mean^2 / var: how much speckle is left
+    mean_db: float
+    pixels: int
+
+
+@dataclass(frozen=True)
+class StatsPair:
+    before: RegionStats
+    after: RegionStats
+    level: int
+    window: Window       # in that level's pixel grid
+
+    @property
+    def enl_gain(self) -> float:
+        return self.after.enl / self.before.enl if self.before.enl > 0 else float("nan")
+
+
+class SceneSession:
+    """Thread-safe: renders may run on worker threads while the UI asks for other things."""
+
+    def __init__(self, scene, *, cache: Optional[TileCache] = None, tile: int = 512, device: str = "auto"):
+        self.scene = scene
+        self.tiles = TiledFilter(scene, tile=tile, cache=cache, device=device)
+        self._limits: dict = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Union[str, Path], **kwargs) -> "SceneSession":
+        return cls(open_scene(path), **kwargs)
+
+    def close(self) -> None:
+        self.tiles.close()
+        self.scene.close()
+
+    # -- recipe resolution ----------------------------------------------------------------
+    def filter_key(self, pipeline: Pipeline) -> FilterKey:
+        scene = self.scene
+        band = scene.band_index(pipeline.band)
+        quantity = resolve_quantity(pipeline.quantity, scene.quantity, scene.dtype, scene.is_complex)
+        complex_as = "amplitude" if (scene.is_complex and quantity == "amplitude") else "intensity"
+        return FilterKey(band, complex_as, quantity, pipeline.domain, pipeline.filter)
+
+    def values(self, pipeline: Pipeline, level: int, window: Window, cancel: Optional[CancelToken] = None) -> np.ndarray:
+        filtered = self.tiles.window(self.filter_key(pipeline), level, window, cancel)
+        return output_values(filtered, pipeline.domain, pipeline.db, pipeline.db_floor)
+
+    # -- stretch limits -------------------------------------------------------------------
+    def estimate_level(self) -> int:
+        """The finest overview with at most ESTIMATE_PIXELS pixels (the coarsest if none is that small)."""
+        levels = self.scene.levels
+        for lv in levels:
+            if lv.width * lv.height <= ESTIMATE_PIXELS:
+                return lv.index
+        return levels[-1].index
+
+    def _limits_key(self, pipeline: Pipeline):
+        return (self.filter_key(pipeline), pipeline.db, pipeline.db_floor, pipeline.stretch)
+
+    def cached_limits(self, pipeline: Pipeline) -> Optional[StretchLimits]:
+        with self._lock:
+            return self._limits.get(self._limits_key(pipeline))
+
+    def limits(self, pipeline: Pipeline, *, progress: Optional[ProgressCallback] = None,
+               cancel: Optional[CancelToken] = None) -> Optional[StretchLimits]:
+        """Scene-wide limits for ``pipeline.stretch`` (None when it has no stretch). Cached."""
+        spec = pipeline.stretch
+        if spec is None:
+            return None
+        ckey = self._limits_key(pipeline)
+        cached = self.cached_limits(pipeline)
+        if cached is not None:
+            return cached
+        estimate = self._estimate(pipeline, spec, cancel)
+        result = estimate if spec.limits == "estimate" else self._exact(pipeline, spec, estimate, progress, cancel)
+        with self._lock:
+            self._limits[ckey] = result
+        return result
+
+    def _estimate(self, pipeline: Pipeline, spec: StretchSpec, cancel) -> StretchLimits:
+        level = self.estimate_level()
+        lv = self.scene.levels[level]
+        vals = self.values(pipeline, level, Window(0, 0, lv.width, lv.height), cancel)
+        found = percentile_limits(vals, spec.low, spec.high)
+        lo, hi = found if found is not None else (0.0, 1.0)
+        return StretchLimits(lo, hi, spec.low, spec.high, "estimate", level, lv.factor,
+                             int(np.count_nonzero(~np.isnan(vals))), pipeline.output_unit)
+
+    def _exact(self, pipeline, spec, estimate, progress, cancel) -> StretchLimits:
+        # The estimate bounds the histogram; a percentile outside it (rare) widens the range and
+        # repeats the pass, so the result is exact to 1/65536 of the range either way.
+        span = max(estimate.hi - estimate.lo, 1e-6)
+        lo, hi = estimate.lo - 2 * span, estimate.hi + 2 * span
+        for attempt in range(3):
+            acc = HistogramAccumulator(lo, hi)
+            for vals in self.iter_values(pipeline, progress=progress, cancel=cancel, stage="exact limits"):
+                acc.add(vals)
+            plo, phi = acc.percentile(spec.low), acc.percentile(spec.high)
+            if plo is not None and phi is not None:
+                return StretchLimits(plo, phi, spec.low, spec.high, "exact", 0, 1, acc.total, pipeline.output_unit)
+            if acc.total == 0:
+                break
+            span = hi - lo
+            lo, hi = lo - 8 * span, hi + 8 * span
+        return StretchLimits(estimate.lo, estimate.hi, spec.low, spec.high, "estimate", estimate.level,
+                             estimate.factor, estimate.pixels, pipeline.output_unit)
+
+    def iter_values(self, pipeline: Pipeline, *, block: int = 1024, progress=None, cancel=None, stage="processing"):
+        """Full-resolution output values block by block (memory set by ``block``, not the scene)."""
+        for win, vals in self.iter_blocks(pipeline, block=block, progress=progress, cancel=cancel, stage=stage):
+            yield vals
+
+    def iter_blocks(self, pipeline: Pipeline, *, block: int = 1024, progress=None, cancel=None, stage="processing"):
+        from ..preprocess.tiles import filter_block
+
+        key = self.filter_key(pipeline)
+        lv = self.scene.levels[0]
+        wins = [w for _, _, w in tile_grid(lv.width, lv.height, block)]
+        # Read-ahead of one block on the pool overlaps I/O with filtering of the previous block.
+        pool = self.tiles._pool
+        pending = None
+        for i, win in enumerate(wins):
+            check(cancel)
+            fut = pending if pending is not None else pool.submit(filter_block, self.scene, key, 0, win, self.tiles.device)
+            pending = pool.submit(filter_block, self.scene, key, 0, wins[i + 1], self.tiles.device) if i + 1 < len(wins) else None
+            filtered = fut.result()
+            yield win, output_values(filtered, pipeline.domain, pipeline.db, pipeline.db_floor)
+            report(progress, stage, i + 1, len(wins))
+        check(cancel)
+
+    # -- rendering ------------------------------------------------------------------------
+    def render(self, pipeline: Pipeline, level: int, window: Window, cancel: Optional[CancelToken] = None) -> Render:
+        limits = self.limits(pipeline, cancel=cancel)
+        vals = self.values(pipeline, level, window, cancel)
+        if limits is None:
+            image = stretch_to_uint8(vals, *_minmax(vals))
+        else:
+            image = stretch_to_uint8(vals, limits.lo, limits.hi)
+        return Render(level, window, vals, image, limits)
+
+    # -- region statistics ----------------------------------------------------------------
+    def region_stats(self, pipeline: Pipeline, window: Window, cancel: Optional[CancelToken] = None) -> StatsPair:
+        """Mean, std and ENL of linear intensity in ``window`` (full-resolution pixels), raw vs filtered."""
+        level = 0
+        for lv in self.scene.levels:
+            w = max(1, window.width // lv.factor)
+            h = max(1, window.height // lv.factor)
+            level = lv.index
+            if w * h <= STATS_MAX_PIXELS:
+                break
+        f = self.scene.levels[level].factor
+        win = Window(window.col_off // f, window.row_off // f, max(1, window.width // f), max(1, window.height // f))
+        before = self._stats(pipeline.raw(), level, win, cancel)
+        after = self._stats(pipeline, level, win, cancel)
+        return StatsPair(before, after, level, win)
+
+    def _stats(self, pipeline: Pipeline, level: int, win: Window, cancel) -> RegionStats:
+        key = self.filter_key(pipeline)
+        vals = self.tiles.window(key, level, win, cancel).astype(np.float64)
+        if pipeline.domain == "amplitude":
+            vals = vals * vals
+        vals = vals[~np.isnan(vals)]
+        if vals.size == 0:
+            nan = float("nan")
+            return RegionStats(nan, nan, nan, nan, 0)
+        mean = float(vals.mean())
+        var = float(vals.var(ddof=1)) if vals.size > 1 else 0.0
+        enl = mean * mean / var if var > 0 else float("inf")
+        mean_db = 10.0 * np.log10(mean) if mean > 0 else float("-inf")
+        return RegionStats(mean, var ** 0.5, enl, float(mean_db), int(vals.size))
+
+
+def _minmax(vals: np.ndarray):
+    valid = vals[~np.isnan(vals)]
+    if valid.size == 0:
+        return 0.0, 1.0
+    return float(valid.min()), float(valid.max())
+
+
+def check_pipeline_for_scene(scene, pipeline: Pipeline) -> None:
+    """Raise PipelineError early when the recipe cannot apply to this scene (e.g. no VH band)."""
+    try:
+        scene.band_index(pipeline.band)
+    except Exception as exc:
+        raise PipelineError(str(exc)) from None
