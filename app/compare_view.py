@@ -20,8 +20,11 @@ class CompareView(QWidget):
         self.setObjectName("CompareView")
         self.raw_view = SceneView("Before: raw")
         self.proc_view = SceneView("After: processed")
-        self.proc_view.vb.setXLink(self.raw_view.vb)
-        self.proc_view.vb.setYLink(self.raw_view.vb)
+        # pyqtgraph's axis links align views by their screen position (made for stacked plots);
+        # side by side, both views must show the same scene rectangle, so they are synced here.
+        self._syncing = False
+        self.raw_view.vb.sigRangeChanged.connect(lambda *_: self._sync(self.raw_view, self.proc_view))
+        self.proc_view.vb.sigRangeChanged.connect(lambda *_: self._sync(self.proc_view, self.raw_view))
         self.split = QSplitter()
         self.split.addWidget(self.raw_view)
         self.split.addWidget(self.proc_view)
@@ -38,7 +41,7 @@ class CompareView(QWidget):
             v.viewportChanged.connect(self._viewport_changed)
             v.hovered.connect(self.hovered)
             v.regionChanged.connect(self._region_changed)
-        self._syncing = False
+            v.vb.sigRangeChangedManually.connect(self._user_moved)
 
     # -- modes --------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
@@ -67,11 +70,26 @@ class CompareView(QWidget):
     def set_extent(self, width: int, height: int) -> None:
         for v in self.views():
             v.clear_region()
-            v.set_extent(width, height)
+            v.set_extent(width, height, fit=False)
+        self.proc_view.fit()      # the raw view follows through the link
+        self.swipe_view.fit()
         self.swipe.set_position(width / 2)
 
     def fit(self) -> None:
         self.active_view().fit()
+
+    def _sync(self, src, dst) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            dst.vb.setRange(src.vb.viewRect(), padding=0)
+        finally:
+            self._syncing = False
+
+    def _user_moved(self, *_):
+        for v in self.views():
+            v._manual_range()
 
     # -- content ------------------------------------------------------------------------------
     def show_pair(self, raw_values, raw_levels, proc_values, proc_levels, rect: QRectF) -> None:

@@ -22,12 +22,16 @@ def make_app(argv=None):
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    apply_style(app)
+    return app
+
+
+def apply_style(app) -> None:
     app.setApplicationName("SARLANG Studio")
     app.setOrganizationName("SARLANG")
     style = RESOURCES / "style.qss"
     if style.exists():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
-    return app
 
 
 def warm_up_kernels() -> None:
@@ -59,13 +63,19 @@ def main(argv=None) -> int:
         from PySide6.QtCore import QTimer
         from . import workers
 
+        import time
+        deadline = time.monotonic() + 60
+
         def shoot():
-            workers.wait_all(30000)
+            busy = workers.pool("io").activeThreadCount() or win.renderer._timer.isActive()
+            if (win.renderer.last_proc is None or busy) and time.monotonic() < deadline:
+                QTimer.singleShot(100, shoot)
+                return
             app.processEvents()
             win.grab().save(args.screenshot)
             win.close()
 
-        QTimer.singleShot(1500, shoot)
+        QTimer.singleShot(300, shoot)
     return app.exec()
 
 

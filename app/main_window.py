@@ -42,7 +42,7 @@ class MainWindow(QMainWindow):
         self.pipeline_panel = PipelinePanel()
         self.stats_panel = RegionStatsPanel()
         self._dock("Pipeline", self.pipeline_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Region statistics", self.stats_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Region statistics", self.stats_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self._build_status_bar()
         self._build_actions()

@@ -84,15 +84,14 @@ class PipelinePanel(QWidget):
         f.addRow("Low", self.low)
         f.addRow("High", self.high)
         f.addRow("Limits", self.limits_mode)
-        f.addRow(self.limits_label)
         layout.addWidget(out)
+        layout.addWidget(self.limits_label)
 
         self.recipe = QLabel("", objectName="recipe", wordWrap=True)
         self.recipe.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.recipe.setStyleSheet("color: #9aa3ad; font-size: 9pt;")
         layout.addWidget(self.recipe)
-        layout.addStretch(1)
-
+        
         for w in (self.band, self.quantity, self.domain, self.filter, self.limits_mode):
             w.currentIndexChanged.connect(self._changed)
         for w in (self.window, self.looks, self.damping, self.low, self.high):

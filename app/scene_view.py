@@ -35,7 +35,7 @@ class SceneView(pg.GraphicsLayoutWidget):
         self.histogram: Optional[pg.HistogramLUTItem] = None
         if with_histogram:
             self.histogram = pg.HistogramLUTItem(image=self.image, gradientPosition="right")
-            self.histogram.setMaximumWidth(120)
+            self.histogram.setMaximumWidth(95)
             self.histogram.gradient.hide()           # grey ramp: the pipeline's stretch is linear grey
             self.histogram.region.setMovable(False)  # limits come from the scene-wide pipeline stretch
             self.histogram.vb.setMouseEnabled(x=False, y=False)
@@ -43,8 +43,12 @@ class SceneView(pg.GraphicsLayoutWidget):
         self.extent = QRectF()
         self.levels = (0.0, 1.0)
         self.region: Optional[pg.RectROI] = None
+        # Until the user pans or zooms, a freshly opened scene keeps fitting the view as the
+        # window lays itself out (the first fit happens before the widget has its real size).
+        self._autofit = False
+        self.vb.sigRangeChangedManually.connect(self._manual_range)
         self.vb.sigRangeChanged.connect(lambda *_: self.viewportChanged.emit())
-        self.vb.sigResized.connect(lambda *_: self.viewportChanged.emit())
+        self.vb.sigResized.connect(self._resized)
         self.scene().sigMouseMoved.connect(self._on_mouse)
 
     # -- content ----------------------------------------------------------------------------
@@ -59,6 +63,15 @@ class SceneView(pg.GraphicsLayoutWidget):
     def fit(self) -> None:
         if not self.extent.isEmpty():
             self.vb.setRange(self.extent, padding=0.02)
+            self._autofit = True
+
+    def _manual_range(self, *_):
+        self._autofit = False
+
+    def _resized(self, *_):
+        if self._autofit:
+            self.fit()
+        self.viewportChanged.emit()
 
     def show_values(self, values: np.ndarray, rect: QRectF, levels) -> None:
         """Show float values (NaN transparent) over ``rect`` in scene pixels, stretched to ``levels``."""
@@ -67,6 +80,8 @@ class SceneView(pg.GraphicsLayoutWidget):
         self.image.setRect(rect)
         if self.histogram is not None:
             self.histogram.setLevels(*self.levels)
+            span = self.levels[1] - self.levels[0]
+            self.histogram.setHistogramRange(self.levels[0] - 0.6 * span, self.levels[1] + 0.6 * span, padding=0)
 
     def set_levels(self, levels) -> None:
         self.levels = (float(levels[0]), float(levels[1]))

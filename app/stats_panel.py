@@ -34,7 +34,8 @@ class RegionStatsPanel(QWidget):
         self.table.setVerticalHeaderLabels([label for _, label in ROWS])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setMinimumHeight(170)
+        self.table.setMinimumHeight(150)
+        self.table.verticalHeader().setDefaultSectionSize(22)
         layout.addWidget(self.table)
         self.summary = QLabel("Draw a rectangle over a homogeneous area to see the speckle reduction (ENL), "
                               "or over a target to see whether it was flattened.", objectName="stats_summary",

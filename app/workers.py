@@ -12,6 +12,8 @@ from typing import Any, Callable, Dict, Optional
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 _POOLS: Dict[str, QThreadPool] = {}
+# Python owns each task's signal object; keep it alive until its result has been delivered.
+_LIVE: set = set()
 _LANE_THREADS = {"io": 1, "jobs": 1}
 
 
@@ -65,6 +67,11 @@ class Task(QRunnable):
 def submit(lane: str, request_id: Any, fn: Callable, *args, on_result: Optional[Callable] = None,
            on_error: Optional[Callable] = None, on_progress: Optional[Callable] = None, **kwargs) -> Task:
     task = Task(request_id, fn, *args, wants_progress=on_progress is not None, **kwargs)
+    signals = task.signals
+    _LIVE.add(signals)
+    release = lambda *_: _LIVE.discard(signals)  # noqa: E731
+    signals.finished.connect(release)
+    signals.failed.connect(release)
     if on_result is not None:
         task.signals.finished.connect(on_result)
     if on_error is not None:

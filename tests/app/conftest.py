@@ -19,8 +19,10 @@ def isolated_settings(tmp_path, monkeypatch):
 @pytest.fixture
 def window(qtbot):
     from app import workers
+    from app.main import apply_style
     from app.main_window import MainWindow
 
+    apply_style(qtbot_app())
     win = MainWindow()
     qtbot.addWidget(win)
     win.resize(1500, 900)
@@ -28,6 +30,11 @@ def window(qtbot):
     yield win
     win.renderer.cancel()
     workers.wait_all(10000)
+
+
+def qtbot_app():
+    from PySide6.QtWidgets import QApplication
+    return QApplication.instance()
 
 
 def settle(qtbot, win, timeout=20000):

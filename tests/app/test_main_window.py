@@ -1,0 +1,150 @@
+"""The main window end to end, offscreen: open, filter, swipe, region statistics, export, errors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from PySide6.QtCore import QMimeData, QPointF, QRectF, QUrl, Qt
+from PySide6.QtGui import QDropEvent
+
+from conftest import screenshot, settle
+
+from app.main import sample_scene_path
+
+
+def open_sample(qtbot, win):
+    assert win.open_path(str(sample_scene_path()))
+    settle(qtbot, win)
+
+
+def test_sample_opens_and_processed_view_differs_from_raw(qtbot, window):
+    open_sample(qtbot, window)
+    raw, proc = window.renderer.last_raw, window.renderer.last_proc
+    assert raw.values.shape == proc.values.shape and raw.values.size > 100_000
+    # refined Lee removes speckle: the processed view is much smoother than the raw one
+    assert np.nanstd(np.diff(proc.values, axis=1)) < 0.6 * np.nanstd(np.diff(raw.values, axis=1))
+    img = window.compare.proc_view.image.image
+    assert img is not None and img.shape == proc.values.shape
+    assert "full scene" in window.pipeline_panel.limits_label.text() or "overview" in window.pipeline_panel.limits_label.text()
+    shot = screenshot(window, "main_window_side_by_side")
+    assert shot.stat().st_size > 20_000
+
+
+def test_changing_the_filter_changes_the_processed_view(qtbot, window):
+    open_sample(qtbot, window)
+    before = window.renderer.last_proc.values.copy()
+    panel = window.pipeline_panel
+    panel.filter.setCurrentIndex(panel.filter.findData("boxcar"))
+    panel.window.setValue(9)
+    qtbot.waitUntil(lambda: window.renderer.pipeline.filter.name == "boxcar" and window.renderer.pipeline.filter.window == 9)
+    settle(qtbot, window)
+    after = window.renderer.last_proc.values
+    assert after.shape == before.shape
+    assert np.nanmean(np.abs(after - before)) > 0.1
+    # the raw view does not depend on the filter
+    assert window.renderer.pipeline.raw().filter.name == "none"
+    # a stretch-only change re-stretches without refiltering: no new tile misses
+    misses = window.session.tiles.cache.misses
+    panel.low.setValue(5.0)
+    qtbot.waitUntil(lambda: window.renderer.pipeline.stretch.low == 5.0)
+    settle(qtbot, window)
+    assert window.session.tiles.cache.misses == misses
+    assert window.renderer.last_proc.limits.low_pct == 5.0
+
+
+def test_swipe_mode_shows_raw_left_of_the_divider(qtbot, window):
+    open_sample(qtbot, window)
+    window.set_compare_mode("swipe")
+    settle(qtbot, window)
+    overlay = window.compare.swipe
+    overlay.set_position(300.0)
+    qtbot.wait(50)
+    clip = overlay.clip.rect()
+    assert clip.right() == pytest.approx(300.0, abs=1e-6)
+    assert overlay.image.image is not None and window.compare.swipe_view.image.image is not None
+    # the overlay (left) is the raw render, the base image the processed one
+    assert np.allclose(overlay.image.image, window.renderer.last_raw.values, equal_nan=True)
+    assert np.allclose(window.compare.swipe_view.image.image, window.renderer.last_proc.values, equal_nan=True)
+    screenshot(window, "main_window_swipe")
+
+
+def test_region_statistics_show_speckle_reduction(qtbot, window):
+    open_sample(qtbot, window)
+    # a homogeneous patch of the sample's sea (left side of the scene)
+    window.compare.start_region(QRectF(40, 420, 60, 60))
+    qtbot.waitUntil(lambda: window.stats_panel.last is not None, timeout=10000)
+    pair = window.stats_panel.last
+    assert pair.before.pixels == 3600
+    assert pair.after.enl > 4 * pair.before.enl
+    assert "ENL ×" in window.stats_panel.summary.text()
+    assert window.stats_panel.table.item(2, 1).text() != ""
+    screenshot(window, "main_window_region_stats")
+
+
+def test_export_geotiff_and_png(qtbot, window, tmp_path):
+    open_sample(qtbot, window)
+    out = tmp_path / "processed.tif"
+    with qtbot.waitSignal(window.jobs.exported, timeout=60000):
+        window.jobs.export(window.session, window.pipeline_panel.pipeline(), str(out))
+    with rasterio.open(out) as ds:
+        assert ds.dtypes[0] == "uint8" and ds.crs is not None
+        assert (ds.width, ds.height) == (window.session.scene.width, window.session.scene.height)
+        assert "SARLANG_PIPELINE" in ds.tags()
+    png = window.export_png(str(tmp_path / "view.png"))
+    from PIL import Image
+    assert Image.open(png).size == window.renderer.last_proc.image.shape[::-1]
+
+
+def test_bad_files_show_a_dialog_and_keep_the_scene(qtbot, window, tmp_path):
+    open_sample(qtbot, window)
+    session = window.session
+    bad = tmp_path / "notes.tif"
+    bad.write_text("this is not a tiff")
+    assert not window.open_path(str(bad))
+    assert window.session is session
+    assert "notes.tif" in window.last_error
+    empty = tmp_path / "empty.tif"
+    empty.write_bytes(b"")
+    assert not window.open_path(str(empty))
+    assert window.session is session
+
+
+def test_hover_reports_coordinates_and_values(qtbot, window):
+    open_sample(qtbot, window)
+    window._hovered(100.5, 200.5)
+    text = window.cursor_label.text()
+    assert "px 100, 200" in text and "map" in text and "dB" in text
+    assert "°N" in text or "°S" in text
+
+
+def test_drop_opens_a_scene(qtbot, window):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(sample_scene_path()))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.session is not None and Path(window.session.scene.path) == sample_scene_path()
+
+
+def test_choices_persist_between_runs(qtbot, tmp_path):
+    from app import workers
+    from app.main_window import MainWindow
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    open_sample(qtbot, first)
+    panel = first.pipeline_panel
+    panel.filter.setCurrentIndex(panel.filter.findData("frost"))
+    first.set_compare_mode("swipe")
+    first.close()
+    workers.wait_all(5000)
+
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.pipeline_panel.pipeline().filter.name == "frost"
+    assert second.compare.mode == "swipe"
+    from app import settings
+    assert str(sample_scene_path().resolve()) in settings.recent_files()
+    second.close()
