@@ -50,7 +50,7 @@ def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, over
                                               "low_pct": limits.low_pct, "high_pct": limits.high_pct})
     return write_geotiff_atomic(
         out, blocks(),
-        width=scene.width, height=scene.height,
+        width=scene.width, height=scene.height, count=1,
         dtype="uint8" if stretched else "float32",
         crs=scene.crs, transform=scene.transform,
         nodata=None if stretched else float("nan"),

@@ -121,7 +121,9 @@ class SceneSession:
         vals = self.values(pipeline, level, Window(0, 0, lv.width, lv.height), cancel)
         found = percentile_limits(vals, spec.low, spec.high)
         lo, hi = found if found is not None else (0.0, 1.0)
-        return StretchLimits(lo, hi, spec.low, spec.high, "estimate", level, lv.factor,
+        # A scene small enough to be its own estimate level gets exact percentiles for free.
+        mode = "exact" if level == 0 else "estimate"
+        return StretchLimits(lo, hi, spec.low, spec.high, mode, level, lv.factor,
                              int(np.count_nonzero(~np.isnan(vals))), pipeline.output_unit)
 
     def _exact(self, pipeline, spec, estimate, progress, cancel) -> StretchLimits:
