@@ -76,7 +76,8 @@ def write_geotiff_atomic(path: Union[str, os.PathLike],
                          overviews: Sequence[int] = (), overview_resampling: str = "average",
                          blocksize: int = 256, compress: Optional[str] = "deflate",
                          progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
-                         overwrite: bool = False, forbid: Iterable[Union[str, os.PathLike]] = ()) -> Path:
+                         overwrite: bool = False, forbid: Iterable[Union[str, os.PathLike]] = (),
+                         gcps: Sequence[Any] = (), gcps_crs: Any = None) -> Path:
     """Write a tiled, compressed GeoTIFF; the file appears only once it is complete.
 
     ``data`` is a (H, W) / (bands, H, W) array, or an iterable of ``(window, block)`` pairs
@@ -111,6 +112,8 @@ def write_geotiff_atomic(path: Union[str, os.PathLike],
         opts = creation_options(str(geo["dtype"]), blocksize, compress)
         with rasterio.open(tmp, "w", driver="GTiff", width=W, height=H, count=B, dtype=geo["dtype"],
                            crs=geo["crs"], transform=geo["transform"], nodata=geo["nodata"], **opts) as dst:
+            if gcps and geo["transform"] is None:
+                dst.gcps = (list(gcps), gcps_crs)  # scenes georeferenced by control points only
             done = 0
             for win, block in data:
                 check(cancel)

@@ -52,11 +52,21 @@ def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, over
         out, blocks(),
         width=scene.width, height=scene.height, count=1,
         dtype="uint8" if stretched else "float32",
-        crs=scene.crs, transform=scene.transform,
+        crs=scene.crs, transform=None if (scene.gcps and scene.crs is None) else scene.transform,
+        gcps=scene.gcps, gcps_crs=scene.gcps_crs, overviews=overview_factors(scene.width, scene.height),
         nodata=None if stretched else float("nan"),
         tags=tags, band_descriptions=[f"{band_name} {pipeline.describe()}"],
         overwrite=overwrite, forbid=[scene.path], progress=None, cancel=cancel,
     )
+
+
+def overview_factors(width: int, height: int, smallest: int = 256) -> tuple:
+    """2, 4, 8, ... until the overview fits in ``smallest`` pixels: exports open fast anywhere."""
+    factors, f = [], 2
+    while max(width, height) / f >= smallest / 2 and max(width, height) > smallest:
+        factors.append(f)
+        f *= 2
+    return tuple(factors)
 
 
 def read_pipeline_tag(path: Union[str, Path]) -> Optional[Pipeline]:

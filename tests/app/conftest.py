@@ -2,12 +2,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path  # noqa: E402
-
 import pytest  # noqa: E402
-
-SHOTS = Path(__file__).resolve().parent / "screenshots"
-
 
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path, monkeypatch):
@@ -15,14 +10,15 @@ def isolated_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("SARLANG_SETTINGS_DIR", str(tmp_path / "settings"))
     monkeypatch.setenv("SARLANG_CACHE_DIR", str(tmp_path / "cache"))
 
-
 @pytest.fixture
 def window(qtbot):
     from app import workers
+    from PySide6.QtWidgets import QApplication
+
     from app.main import apply_style
     from app.main_window import MainWindow
 
-    apply_style(qtbot_app())
+    apply_style(QApplication.instance())
     win = MainWindow()
     qtbot.addWidget(win)
     win.resize(1500, 900)
@@ -31,28 +27,3 @@ def window(qtbot):
     win.renderer.cancel()
     workers.wait_all(10000)
 
-
-def qtbot_app():
-    from PySide6.QtWidgets import QApplication
-    return QApplication.instance()
-
-
-def settle(qtbot, win, timeout=20000):
-    """Wait until the views show a render for the current viewport and recipe."""
-    from app import workers
-
-    def done():
-        workers.wait_all(100)
-        assert win.renderer.last_proc is not None
-        assert not win.renderer._timer.isActive()
-        assert workers.pool("io").activeThreadCount() == 0
-
-    qtbot.waitUntil(done, timeout=timeout)
-    qtbot.wait(50)
-
-
-def screenshot(win, name: str) -> Path:
-    SHOTS.mkdir(exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    win.grab().save(str(path))
-    return path

@@ -8,7 +8,7 @@ import rasterio
 from PySide6.QtCore import QMimeData, QPointF, QRectF, QUrl, Qt
 from PySide6.QtGui import QDropEvent
 
-from conftest import screenshot, settle
+from gui_helpers import screenshot, settle
 
 from app.main import sample_scene_path
 

@@ -1,0 +1,277 @@
+"""Classic speckle filters (boxcar, median, Lee, Frost, Gamma-MAP) as numba kernels.
+
+Every kernel takes the band (float32/float64; ``has_nodata``/``nodata`` mark invalid pixels
+besides the non-finite ones) and writes the filtered value of each valid pixel into ``out``
+(invalid ones are left untouched). Statistics use the valid pixels of the ``window x window``
+neighbourhood only; pixels outside the image count as invalid. Rows go in tasks that load their
+rows plus ``window // 2`` of context into a NaN-padded float64 buffer. Sums run in a fixed order
+relative to the window (row sums left to right, then top to bottom; never a running sum along
+the image), so a pixel's result depends only on its window: tiled filtering with a
+``window // 2`` halo equals whole-image filtering bit for bit.
+
+Local statistics over the n valid pixels of the window: ``mean``, sample variance
+``var = (sum(p^2) - sum(p)^2 / n) / (n - 1)`` (0 when n == 1, clipped at >= 0), and
+``Ci^2 = var / mean^2`` (0 where mean <= 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .refined_lee import load_rows
+
+MODE_BOXCAR = 0
+MODE_LEE = 1
+MODE_GAMMA = 2
+ROWS_PER_TASK = 16
+
+
+@njit(inline="always")
+def _row_sums(wl, r):
+    """Valid count, sum and sum of squares over wl[i, x - r .. x + r] for every local row i and
+    unpadded column x (index x - r). Inner loops index views by the bare loop variable, which
+    is what lets LLVM vectorise them."""
+    nr, nc = wl.shape
+    n = nc - 2 * r
+    hn = np.zeros((nr, n))
+    hs = np.zeros((nr, n))
+    hq = np.zeros((nr, n))
+    for i in range(nr):
+        cn = hn[i]
+        cs = hs[i]
+        cq = hq[i]
+        for k in range(2 * r + 1):
+            src = wl[i, k : k + n]
+            for x in range(n):
+                p = src[x]
+                ok = p == p
+                cn[x] += 1.0 if ok else 0.0
+                p = p if ok else 0.0
+                cs[x] += p
+                cq[x] += p * p
+    return hn, hs, hq
+
+
+@njit(inline="always")
+def _col_sums(hn, hs, hq, i, r, n, s, q):
+    """Window sums for local row i (of the row-sum planes) into n, s, q."""
+    nc = hn.shape[1]
+    for x in range(nc):
+        n[x] = 0.0
+        s[x] = 0.0
+        q[x] = 0.0
+    for dr in range(-r, r + 1):
+        a = hn[i + dr]
+        b = hs[i + dr]
+        c = hq[i + dr]
+        for x in range(nc):
+            n[x] += a[x]
+            s[x] += b[x]
+            q[x] += c[x]
+
+
+@njit(inline="always")
+def _mean_var(n, s, q):
+    mean = s / n
+    var = 0.0
+    if n > 1.0:
+        var = (q - s * s / n) / (n - 1.0)
+        if var < 0.0:
+            var = 0.0
+    return mean, var
+
+
+@njit(inline="always")
+def _gamma_map(c, mean, var, looks):
+    """Gamma-MAP (Lopes et al. 1990) estimate for centre c."""
+    if mean <= 0.0:
+        return mean
+    ci2 = var / (mean * mean)
+    cu2 = 1.0 / looks
+    if ci2 <= cu2:
+        return mean
+    if ci2 >= 2.0 * cu2:  # Ci >= Cmax = sqrt(2) Cu
+        return c
+    alpha = (1.0 + cu2) / (ci2 - cu2)
+    b = alpha - looks - 1.0
+    d = mean * mean * b * b + 4.0 * alpha * looks * mean * c
+    if d < 0.0:
+        d = 0.0
+    return (b * mean + math.sqrt(d)) / (2.0 * alpha)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def moment_filter(band, has_nodata, nodata, out, window, mode, looks):
+    """Boxcar, Lee or Gamma-MAP (``mode``) from the local mean and variance."""
+    h, wd = band.shape
+    r = window // 2
+    sv2 = 1.0 / looks
+    for task in prange((h + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        y0 = task * ROWS_PER_TASK
+        nr = min(h, y0 + ROWS_PER_TASK) - y0
+        wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
+        hn, hs, hq = _row_sums(wl, r)
+        n = np.empty(wd)
+        s = np.empty(wd)
+        q = np.empty(wd)
+        for i in range(r, nr + r):
+            _col_sums(hn, hs, hq, i, r, n, s, q)
+            cen = wl[i, r : r + wd]
+            y = y0 + i - r
+            for x in range(wd):
+                c = cen[x]
+                if c != c:
+                    continue
+                mean, var = _mean_var(n[x], s[x], q[x])
+                if mode == MODE_BOXCAR:
+                    res = mean
+                elif mode == MODE_LEE:
+                    res = mean
+                    if var > 0.0:
+                        var_x = (var - mean * mean * sv2) / (1.0 + sv2)
+                        if var_x < 0.0:
+                            var_x = 0.0
+                        res = mean + (var_x / var) * (c - mean)
+                else:
+                    res = _gamma_map(c, mean, var, looks)
+                out[y, x] = res
+
+
+def frost_tables(window):
+    """Window offsets (dy, dx), their distance class, and the distinct Euclidean distances."""
+    r = window // 2
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    d2 = (dy * dy + dx * dx).ravel()
+    uniq, cls = np.unique(d2, return_inverse=True)
+    return (dy.ravel().astype(np.int64), dx.ravel().astype(np.int64),
+            cls.astype(np.int64), np.sqrt(uniq.astype(np.float64)))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def frost_kernel(band, has_nodata, nodata, out, window, damping, ody, odx, ocls, dist):
+    """Frost: weights exp(-damping * Ci^2 * d) over the valid pixels, d Euclidean distance."""
+    h, wd = band.shape
+    r = window // 2
+    ncls = dist.shape[0]
+    for task in prange((h + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        y0 = task * ROWS_PER_TASK
+        nr = min(h, y0 + ROWS_PER_TASK) - y0
+        wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
+        hn, hs, hq = _row_sums(wl, r)
+        n = np.empty(wd)
+        s = np.empty(wd)
+        q = np.empty(wd)
+        e = np.empty((ncls, wd))  # weight of each distance class, per pixel
+        num = np.empty(wd)
+        den = np.empty(wd)
+        for i in range(r, nr + r):
+            _col_sums(hn, hs, hq, i, r, n, s, q)
+            for x in range(wd):
+                mean, var = _mean_var(n[x], s[x], q[x])
+                a = damping * var / (mean * mean) if mean > 0.0 else 0.0
+                for k in range(ncls):
+                    e[k, x] = math.exp(-a * dist[k])
+                num[x] = 0.0
+                den[x] = 0.0
+            for k in range(ody.shape[0]):
+                src = wl[i + ody[k], r + odx[k] : r + odx[k] + wd]
+                ek = e[ocls[k]]
+                for x in range(wd):
+                    p = src[x]
+                    ok = p == p
+                    wgt = ek[x] if ok else 0.0
+                    num[x] += wgt * (p if ok else 0.0)
+                    den[x] += wgt
+            cen = wl[i, r : r + wd]
+            y = y0 + i - r
+            for x in range(wd):
+                if cen[x] == cen[x]:
+                    out[y, x] = num[x] / den[x]
+
+
+@njit(inline="always")
+def _find(buf, n, val):
+    """Index of an element equal to val in the sorted buf[:n] (val must be there)."""
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if buf[mid] < val:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(inline="always")
+def _insert(buf, n, val):
+    """Insert val into the sorted buf[:n]."""
+    j = n
+    while j > 0 and buf[j - 1] > val:
+        buf[j] = buf[j - 1]
+        j -= 1
+    buf[j] = val
+
+
+@njit(inline="always")
+def _remove(buf, n, val):
+    """Remove one occurrence of val from the sorted buf[:n]."""
+    for k in range(_find(buf, n, val), n - 1):
+        buf[k] = buf[k + 1]
+
+
+@njit(inline="always")
+def _replace(buf, n, old, new):
+    """Replace one occurrence of old by new in the sorted buf[:n], keeping it sorted."""
+    j = _find(buf, n, old)
+    while j + 1 < n and buf[j + 1] < new:
+        buf[j] = buf[j + 1]
+        j += 1
+    while j > 0 and buf[j - 1] > new:
+        buf[j] = buf[j - 1]
+        j -= 1
+    buf[j] = new
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def median_kernel(band, has_nodata, nodata, out, window):
+    """Median of the valid pixels; for an even count the mean of the two middle values.
+
+    Along a row the window's valid values are kept sorted: each step swaps the column that
+    leaves for the one that enters (median by index, no per-pixel sort).
+    """
+    h, wd = band.shape
+    r = window // 2
+    for task in prange((h + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        y0 = task * ROWS_PER_TASK
+        nr = min(h, y0 + ROWS_PER_TASK) - y0
+        wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
+        buf = np.empty(window * window)
+        for i in range(r, nr + r):
+            n = 0
+            for ii in range(i - r, i + r + 1):  # the window of padded column r - 1
+                for xx in range(0, 2 * r):
+                    p = wl[ii, xx]
+                    if p == p:
+                        _insert(buf, n, p)
+                        n += 1
+            y = y0 + i - r
+            for x in range(r, wd + r):
+                for ii in range(i - r, i + r + 1):
+                    old = wl[ii, x - r - 1] if x > r else np.nan
+                    new = wl[ii, x + r]
+                    if old == old:
+                        if new == new:
+                            _replace(buf, n, old, new)
+                        else:
+                            _remove(buf, n, old)
+                            n -= 1
+                    elif new == new:
+                        _insert(buf, n, new)
+                        n += 1
+                if wl[i, x] == wl[i, x]:
+                    k = n // 2
+                    out[y, x - r] = buf[k] if n % 2 == 1 else 0.5 * (buf[k - 1] + buf[k])

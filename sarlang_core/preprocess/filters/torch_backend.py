@@ -1,0 +1,216 @@
+"""Torch versions of refined Lee, boxcar, Lee, Frost and Gamma-MAP (used on CUDA; runs on CPU).
+
+Same semantics and formulas as the numba kernels (see ``refined_lee.py`` and ``classic.py``):
+invalid pixels become NaN, the image is padded with NaN, and every statistic is accumulated
+offset by offset over whole-image shifted views, in the same order as the numba kernels, so
+float64 results agree to rounding. Computation is float64 for float64 bands and float32
+otherwise (GPU speed), so float32 results may differ where a direction choice is a near tie.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import check_band, check_damping, check_looks, check_window, _nodata_scalar
+from .classic import frost_tables
+from .refined_lee import WINDOW_MASKS
+
+# bit k of WINDOW_MASKS[kind] -> table[kind, k]: is offset k (row-major in 7 x 7) in the window
+_WINDOW_TABLE = ((WINDOW_MASKS[:, None] >> np.arange(49)) & 1).astype(bool)
+_KIND_A = (0, 4, 2, 6)  # window on the first sub-area's side, per direction
+_KIND_B = (1, 5, 3, 7)
+
+
+def _to_tensor(band, nodata, pad, device):
+    """(NaN-padded working tensor, valid mask of the image, output dtype)."""
+    arr = check_band(band)
+    out_dtype = np.float64 if arr.dtype == np.float64 else np.float32
+    work = arr.astype(out_dtype, copy=True)
+    nd = _nodata_scalar(arr, nodata)
+    invalid = ~np.isfinite(work)
+    if nd is not None:
+        invalid |= arr == nd
+    work[invalid] = np.nan
+    t = torch.from_numpy(np.ascontiguousarray(work)).to(device)
+    if pad:
+        t = torch.nn.functional.pad(t[None, None], (pad, pad, pad, pad), value=float("nan"))[0, 0]
+    return t, out_dtype
+
+
+def _finish(res, band, out_dtype):
+    """Copy the filtered valid pixels over the band (invalid ones pass through unchanged)."""
+    out = np.array(np.asarray(band), dtype=out_dtype, copy=True)
+    r = res.cpu().numpy()
+    ok = ~np.isnan(r)
+    out[ok] = r[ok]
+    return out
+
+
+def _noise(v9, snap_exact):
+    """sigma_v^2: mean of the up-to-5 smallest finite V (the first 8 only in snap mode)."""
+    if snap_exact:
+        v9 = v9[:8]
+    finite = ~torch.isnan(v9)
+    srt, _ = torch.sort(torch.where(finite, v9, torch.inf), dim=0)
+    cnt = finite.sum(0).clamp(max=5)
+    first5 = srt[:5]
+    use = torch.arange(5, device=v9.device)[:, None, None] < cnt
+    tot = torch.where(use, first5, 0.0).sum(0)
+    return torch.where(cnt > 0, tot / cnt.clamp(min=1), 0.0)
+
+
+def _mmse(c, n, s1, s2, sig, snap_exact):
+    mean_y = c + s1 / n
+    var_y = (s2 - s1 * s1 / n) / (n - 1).clamp(min=1)
+    var_x = ((var_y - mean_y * mean_y * sig) / (1.0 + sig)).clamp(min=0.0)
+    res = mean_y + (var_x / torch.where(var_y > 0, var_y, 1.0)) * (c - mean_y)
+    flat = torch.zeros_like(mean_y) if snap_exact else mean_y
+    res = torch.where(var_y > 0, res, flat)
+    return torch.where(n < 2, c, res)
+
+
+@torch.no_grad()
+def refined_lee(band, *, nodata=None, snap_exact=False, device="cpu"):
+    xp, out_dtype = _to_tensor(band, nodata, 3, device)
+    h, w = xp.shape[0] - 6, xp.shape[1] - 6
+    c = xp[3 : 3 + h, 3 : 3 + w]
+    # 3 x 3 sub-area planes at padded positions 1 .. h + 4 (index = padded - 1)
+    ph, pw = h + 4, w + 4
+    cen = xp[1 : 1 + ph, 1 : 1 + pw]
+    s1 = torch.zeros_like(cen)
+    s2 = torch.zeros_like(cen)
+    for dr in range(3):
+        for dc in range(3):
+            d = xp[dr : dr + ph, dc : dc + pw] - cen
+            s1 = s1 + d
+            s2 = s2 + d * d
+    mean = cen + s1 / 9.0
+    var = ((s2 - s1 * s1 / 9.0) / 8.0).clamp(min=0.0)
+    vnorm = torch.where(mean > 0, var / (mean * mean), torch.where(torch.isnan(mean), mean, 0.0))
+
+    def sub(plane, j, i):  # sub-area (j, i) of every output pixel
+        return plane[2 * j : 2 * j + h, 2 * i : 2 * i + w]
+
+    m = [[sub(mean, j, i) for i in range(3)] for j in range(3)]
+    complete = ~torch.isnan(torch.stack([m[j][i] for j in range(3) for i in range(3)])).any(0)
+    pairs = ((m[1][0], m[1][2]), (m[0][2], m[2][0]), (m[0][1], m[2][1]), (m[0][0], m[2][2]))
+    best = (pairs[0][0] - pairs[0][1]).abs()
+    a, b = pairs[0]
+    ka = torch.full_like(c, _KIND_A[0], dtype=torch.long)
+    kb = torch.full_like(ka, _KIND_B[0])
+    for k in range(1, 4):  # the first direction wins a tie
+        g = (pairs[k][0] - pairs[k][1]).abs()
+        upd = g > best
+        best = torch.where(upd, g, best)
+        a = torch.where(upd, pairs[k][0], a)
+        b = torch.where(upd, pairs[k][1], b)
+        ka = torch.where(upd, _KIND_A[k], ka)
+        kb = torch.where(upd, _KIND_B[k], kb)
+    kind = torch.where((a - m[1][1]).abs() < (m[1][1] - b).abs(), ka, kb)
+    kind = torch.where(complete, kind, 0)
+    table = torch.as_tensor(_WINDOW_TABLE, device=xp.device)
+    n = torch.zeros_like(c)
+    s1 = torch.zeros_like(c)
+    s2 = torch.zeros_like(c)
+    for k in range(49):
+        dr, dc = divmod(k, 7)
+        d = xp[dr : dr + h, dc : dc + w] - c
+        sel = torch.where(complete, table[:, k][kind], ~torch.isnan(d))
+        d = torch.where(sel, d, 0.0)
+        n = n + sel
+        s1 = s1 + d
+        s2 = s2 + d * d
+    sig = _noise(torch.stack([sub(vnorm, j, i) for j in range(3) for i in range(3)]), snap_exact)
+    res = _mmse(c, n, s1, s2, sig, snap_exact)
+    return _finish(torch.where(torch.isnan(c), c, res), band, out_dtype)
+
+
+def _moments(xp, r, h, w):
+    """Valid count, sum and sum of squares over each (2r+1)^2 window: row sums left to right,
+    then top to bottom, as the numba kernels add them."""
+    nr = h + 2 * r
+    hn = torch.zeros((nr, w), dtype=xp.dtype, device=xp.device)
+    hs = torch.zeros_like(hn)
+    hq = torch.zeros_like(hn)
+    for k in range(2 * r + 1):
+        p = xp[:, k : k + w]
+        ok = ~torch.isnan(p)
+        p = torch.where(ok, p, 0.0)
+        hn = hn + ok
+        hs = hs + p
+        hq = hq + p * p
+    n = torch.zeros((h, w), dtype=xp.dtype, device=xp.device)
+    s = torch.zeros_like(n)
+    q = torch.zeros_like(n)
+    for dr in range(2 * r + 1):
+        n = n + hn[dr : dr + h]
+        s = s + hs[dr : dr + h]
+        q = q + hq[dr : dr + h]
+    mean = s / n
+    var = torch.where(n > 1, (q - s * s / n) / (n - 1).clamp(min=1), 0.0).clamp(min=0.0)
+    return mean, var
+
+
+@torch.no_grad()
+def moment_filter(name, band, *, window=5, looks=1.0, nodata=None, device="cpu"):
+    """boxcar, lee or gamma-map (formulas as in classic.py)."""
+    window = check_window(window)
+    looks = check_looks(looks)
+    r = window // 2
+    xp, out_dtype = _to_tensor(band, nodata, r, device)
+    h, w = xp.shape[0] - 2 * r, xp.shape[1] - 2 * r
+    c = xp[r : r + h, r : r + w]
+    mean, var = _moments(xp, r, h, w)
+    if name == "boxcar":
+        res = mean
+    elif name == "lee":
+        sv2 = 1.0 / looks
+        var_x = ((var - mean * mean * sv2) / (1.0 + sv2)).clamp(min=0.0)
+        res = torch.where(var > 0, mean + var_x / torch.where(var > 0, var, 1.0) * (c - mean), mean)
+    else:
+        cu2 = 1.0 / looks
+        pos = mean > 0
+        ci2 = var / torch.where(pos, mean * mean, 1.0)
+        alpha = (1.0 + cu2) / torch.where(ci2 > cu2, ci2 - cu2, 1.0)
+        bb = alpha - looks - 1.0
+        d = (mean * mean * bb * bb + 4.0 * alpha * looks * mean * c).clamp(min=0.0)
+        res = (bb * mean + torch.sqrt(d)) / (2.0 * alpha)
+        res = torch.where(ci2 >= 2.0 * cu2, c, res)
+        res = torch.where(ci2 <= cu2, mean, res)
+        res = torch.where(pos, res, mean)
+    return _finish(torch.where(torch.isnan(c), c, res), band, out_dtype)
+
+
+@torch.no_grad()
+def frost(band, *, window=5, damping=2.0, nodata=None, device="cpu"):
+    """Frost (formula as in classic.py)."""
+    window = check_window(window)
+    damping = check_damping(damping)
+    r = window // 2
+    xp, out_dtype = _to_tensor(band, nodata, r, device)
+    h, w = xp.shape[0] - 2 * r, xp.shape[1] - 2 * r
+    c = xp[r : r + h, r : r + w]
+    mean, var = _moments(xp, r, h, w)
+    a = torch.where(mean > 0, damping * var / torch.where(mean > 0, mean * mean, 1.0), 0.0)
+    ody, odx, ocls, dist = frost_tables(window)
+    e = [torch.exp(-a * float(dk)) for dk in dist]
+    num = torch.zeros_like(c)
+    den = torch.zeros_like(c)
+    for dy, dx, k in zip(ody.tolist(), odx.tolist(), ocls.tolist()):
+        p = xp[r + dy : r + dy + h, r + dx : r + dx + w]
+        ok = ~torch.isnan(p)
+        wgt = torch.where(ok, e[k], 0.0)
+        num = num + wgt * torch.where(ok, p, 0.0)
+        den = den + wgt
+    return _finish(torch.where(torch.isnan(c), c, num / den), band, out_dtype)
+
+
+def apply(name, band, *, window=5, looks=1.0, damping=2.0, snap_exact=False, nodata=None,
+          device="cpu"):
+    """Dispatch for ``apply_filter`` (names in TORCH_FILTERS)."""
+    if name == "refined-lee":
+        return refined_lee(band, nodata=nodata, snap_exact=snap_exact, device=device)
+    if name == "frost":
+        return frost(band, window=window, damping=damping, nodata=nodata, device=device)
+    return moment_filter(name, band, window=window, looks=looks, nodata=nodata, device=device)

@@ -1,0 +1,23 @@
+"""Compile (or load from numba's disk cache) every filter kernel before it is first needed.
+
+The GUI calls ``warmup()`` in a background thread at start-up, so the first live preview never
+waits for the JIT; with ``cache=True`` a later start only loads the compiled kernels from
+``NUMBA_CACHE_DIR`` (set by the package ``__init__``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def warmup() -> None:
+    """Run each kernel once on tiny float32 and float64 arrays (with a NaN, for the slow paths)."""
+    from . import FILTERS, apply_filter, cuda_available
+
+    for dtype in (np.float32, np.float64):
+        tiny = np.linspace(1.0, 2.0, 12 * 11, dtype=dtype).reshape(12, 11)
+        tiny[5, 5] = np.nan
+        for name in FILTERS:
+            apply_filter(name, tiny, window=3, nodata=-1.0, device="cpu")
+        apply_filter("refined-lee", tiny, snap_exact=True, device="cpu")
+    cuda_available()  # settles (and caches) the "auto" device choice off the UI thread
