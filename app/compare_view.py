@@ -92,11 +92,12 @@ class CompareView(QWidget):
             v._manual_range()
 
     # -- content ------------------------------------------------------------------------------
-    def show_pair(self, raw_values, raw_levels, proc_values, proc_levels, rect: QRectF) -> None:
-        self.raw_view.show_values(raw_values, rect, raw_levels)
-        self.proc_view.show_values(proc_values, rect, proc_levels)
-        self.swipe_view.show_values(proc_values, rect, proc_levels)
-        self.swipe.show_values(raw_values, rect, raw_levels)
+    def show_pair(self, raw, proc, rect: QRectF) -> None:
+        """Show two prepared Displays (see render_controller.make_display) over ``rect``."""
+        self.raw_view.show_display(raw, rect)
+        self.proc_view.show_display(proc, rect)
+        self.swipe_view.show_display(proc, rect)
+        self.swipe.show_display(raw, rect)
 
     # -- region -------------------------------------------------------------------------------
     def start_region(self, rect: QRectF = None) -> None:

@@ -39,7 +39,13 @@ def warm_up_kernels() -> None:
     import threading
 
     from sarlang_core.preprocess.filters import warmup
-    threading.Thread(target=warmup, name="sarlang-warmup", daemon=True).start()
+    from .workers import lower_thread_priority
+
+    def run():
+        lower_thread_priority()  # numba's worker pool, started here, inherits it
+        warmup()
+
+    threading.Thread(target=run, name="sarlang-warmup", daemon=True).start()
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,7 @@ while the view keeps showing the estimate.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -26,11 +26,37 @@ MARGIN = 0.15          # render this fraction beyond each side of the viewport, 
 DEBOUNCE_MS = 30
 
 
+@dataclass(frozen=True)
+class Display:
+    """What a view shows, prepared off the UI thread: grey RGBA pixels and a value histogram."""
+
+    rgba: np.ndarray          # (H, W, 4) uint8, alpha 0 where invalid
+    levels: tuple             # (lo, hi) in output units: the stretch limits
+    hist_x: np.ndarray        # bin centres
+    hist_y: np.ndarray        # counts
+
+
+def make_display(render) -> Display:
+    lo, hi = _levels(render)
+    grey = render.image
+    rgba = np.empty(grey.shape + (4,), dtype=np.uint8)
+    rgba[..., 0] = grey
+    rgba[..., 1] = grey
+    rgba[..., 2] = grey
+    valid = ~np.isnan(render.values)
+    rgba[..., 3] = valid.view(np.uint8) * np.uint8(255)
+    span = max(hi - lo, 1e-6)
+    sample = render.values[::2, ::2]
+    sample = sample[~np.isnan(sample)]
+    counts, edges = np.histogram(sample, bins=160, range=(lo - 0.6 * span, hi + 0.6 * span))
+    return Display(rgba, (lo, hi), (edges[:-1] + edges[1:]) / 2, counts)
+
+
 def render_pair(session, pipeline: Pipeline, level: int, window: Window, cancel: CancelToken):
-    """Worker side: the raw and the processed render of one viewport."""
+    """Worker side: the raw and the processed render of one viewport, ready to show."""
     raw = session.render(pipeline.raw(), level, window, cancel)
     proc = session.render(pipeline, level, window, cancel)
-    return raw, proc
+    return raw, proc, make_display(raw), make_display(proc)
 
 
 class RenderController(QObject):
@@ -144,12 +170,12 @@ class RenderController(QObject):
         if rid != self._request:
             return  # stale: the user has moved on
         self.busy.emit(False)
-        raw, proc = result
+        raw, proc, raw_display, proc_display = result
         self.last_raw, self.last_proc = raw, proc
         f = self.session.scene.levels[proc.level].factor
         w = proc.window
         rect = QRectF(w.col_off * f, w.row_off * f, w.width * f, w.height * f)
-        self.compare.show_pair(raw.values, _levels(raw), proc.values, _levels(proc), rect)
+        self.compare.show_pair(raw_display, proc_display, rect)
         self.rendered.emit(raw, proc)
         if proc.limits is not None:
             text = proc.limits.describe()

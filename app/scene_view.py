@@ -29,12 +29,14 @@ class SceneView(pg.GraphicsLayoutWidget):
         self.vb = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.vb.setBackgroundColor("#0d0e10")
         self.addItem(self.vb, row=1, col=0)
+        # Pixels arrive as RGBA already stretched on a worker thread: the UI thread only blits them.
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setAutoDownsample(True)
         self.vb.addItem(self.image)
         self.histogram: Optional[pg.HistogramLUTItem] = None
         if with_histogram:
-            self.histogram = pg.HistogramLUTItem(image=self.image, gradientPosition="right")
+            # Not linked to the image (that would histogram the RGBA bytes on the UI thread): the
+            # worker sends the histogram of the viewport's values in output units (dB).
+            self.histogram = pg.HistogramLUTItem(gradientPosition="right")
             self.histogram.setMaximumWidth(95)
             self.histogram.gradient.hide()           # grey ramp: the pipeline's stretch is linear grey
             self.histogram.region.setMovable(False)  # limits come from the scene-wide pipeline stretch
@@ -73,21 +75,17 @@ class SceneView(pg.GraphicsLayoutWidget):
             self.fit()
         self.viewportChanged.emit()
 
-    def show_values(self, values: np.ndarray, rect: QRectF, levels) -> None:
-        """Show float values (NaN transparent) over ``rect`` in scene pixels, stretched to ``levels``."""
-        self.levels = (float(levels[0]), float(levels[1]))
-        self.image.setImage(values, levels=self.levels, autoLevels=False, autoDownsample=True)
+    def show_display(self, display, rect: QRectF) -> None:
+        """Show a prepared Display (RGBA pixels + histogram) over ``rect`` in scene pixels."""
+        self.levels = display.levels
+        self.image.setImage(display.rgba, autoLevels=False, levels=None)
         self.image.setRect(rect)
         if self.histogram is not None:
-            self.histogram.setLevels(*self.levels)
-            span = self.levels[1] - self.levels[0]
-            self.histogram.setHistogramRange(self.levels[0] - 0.6 * span, self.levels[1] + 0.6 * span, padding=0)
-
-    def set_levels(self, levels) -> None:
-        self.levels = (float(levels[0]), float(levels[1]))
-        self.image.setLevels(self.levels)
-        if self.histogram is not None:
-            self.histogram.setLevels(*self.levels)
+            lo, hi = display.levels
+            span = hi - lo
+            self.histogram.plot.setData(display.hist_x, display.hist_y)
+            self.histogram.region.setRegion((lo, hi))
+            self.histogram.setHistogramRange(lo - 0.6 * span, hi + 0.6 * span, padding=0)
 
     # -- geometry ---------------------------------------------------------------------------
     def visible_rect(self) -> QRectF:
@@ -162,12 +160,9 @@ class SwipeOverlay:
     def position(self) -> float:
         return float(self.divider.value())
 
-    def show_values(self, values: np.ndarray, rect: QRectF, levels) -> None:
-        self.image.setImage(values, levels=(float(levels[0]), float(levels[1])), autoLevels=False, autoDownsample=True)
+    def show_display(self, display, rect: QRectF) -> None:
+        self.image.setImage(display.rgba, autoLevels=False, levels=None)
         self.image.setRect(rect)
-
-    def set_levels(self, levels) -> None:
-        self.image.setLevels((float(levels[0]), float(levels[1])))
 
     def set_visible(self, visible: bool) -> None:
         self.clip.setVisible(visible)

@@ -6,6 +6,8 @@ Lanes are separate thread pools: "io" serves tiles and previews, "jobs" runs lon
 
 from __future__ import annotations
 
+import os
+import threading
 import traceback
 from typing import Any, Callable, Dict, Optional
 
@@ -15,6 +17,27 @@ _POOLS: Dict[str, QThreadPool] = {}
 # Python owns each task's signal object; keep it alive until its result has been delivered.
 _LIVE: set = set()
 _LANE_THREADS = {"io": 1, "jobs": 1}
+
+
+_NICE = 10
+_lowered = threading.local()
+
+
+def lower_thread_priority() -> None:
+    """Make the calling worker thread yield the CPU to the UI thread (Linux: per-thread nice).
+
+    On a 2-core machine the filter kernels, GDAL reads and the UI thread compete for the cores;
+    threads a worker starts (tile pools, numba's pool) inherit its niceness, so the UI thread
+    keeps a responsive share however busy the workers are.
+    """
+    if getattr(_lowered, "done", False):
+        return
+    _lowered.done = True
+    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _NICE)
+        except OSError:
+            pass
 
 
 def pool(lane: str) -> QThreadPool:
@@ -49,6 +72,7 @@ class Task(QRunnable):
             self._kwargs["progress"] = lambda p: self.signals.progress.emit(self.request_id, p)
 
     def run(self) -> None:
+        lower_thread_priority()
         try:
             result = self._fn(*self._args, **self._kwargs)
         except BaseException as exc:  # delivered to the UI, which shows it; the app stays up

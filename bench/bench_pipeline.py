@@ -48,7 +48,7 @@ def main() -> None:
     from sarlang_core.services import SceneSession
     from sarlang_core.services.export import export_processed
 
-    path = big_scene(Path(tempfile.gettempdir()) / f"sarlang_bench_{args.size}.tif", args.size)
+    path = big_scene(Path(tempfile.gettempdir()) / f"sarlang_bench_open_{args.size}.tif", args.size)
     session = SceneSession.open(path)
     with tempfile.TemporaryDirectory() as out_dir:
         rss0 = peak_rss_mb()

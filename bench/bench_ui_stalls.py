@@ -25,17 +25,16 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=16384)
     args = ap.parse_args()
     print(machine())
-    path = big_scene(Path(tempfile.gettempdir()) / f"sarlang_bench_{args.size}.tif", args.size)
+    path = big_scene(Path(tempfile.gettempdir()) / f"sarlang_bench_open_{args.size}.tif", args.size)
     os.environ.setdefault("SARLANG_SETTINGS_DIR", tempfile.mkdtemp())
 
     from PySide6.QtCore import QElapsedTimer, QRectF, QTimer
-    from app.main import make_app
+    from app.main import make_app, warm_up_kernels
     from app.main_window import MainWindow
     from app import workers
-    from sarlang_core.preprocess.filters import warmup
 
     app = make_app()
-    warmup()
+    warm_up_kernels()
     win = MainWindow()
     win.resize(1600, 1000)
     win.show()
@@ -58,13 +57,16 @@ def main() -> None:
             app.processEvents()
             time.sleep(0.001)
 
+    pump(3.0)  # let the background warm-up finish (it compiles or loads the kernels)
+    last[0] = clock.elapsed()
     timer.start()
     t0 = time.perf_counter()
     win.open_path(str(path))
     while win.renderer.last_proc is None and time.perf_counter() - t0 < 30:
         pump(0.01)
     first_screen = time.perf_counter() - t0
-    phases = {}
+    pump(1.0)   # the first paint of the new scene belongs to opening, reported on its own
+    phases = {"open + first paint": list(gaps)}
 
     def phase(name, steps):
         start = len(gaps)

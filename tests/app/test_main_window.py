@@ -25,7 +25,9 @@ def test_sample_opens_and_processed_view_differs_from_raw(qtbot, window):
     # refined Lee removes speckle: the processed view is much smoother than the raw one
     assert np.nanstd(np.diff(proc.values, axis=1)) < 0.6 * np.nanstd(np.diff(raw.values, axis=1))
     img = window.compare.proc_view.image.image
-    assert img is not None and img.shape == proc.values.shape
+    assert img is not None and img.shape == proc.values.shape + (4,)
+    assert np.array_equal(img[..., 0], proc.image)                   # the pipeline's uint8 stretch
+    assert np.array_equal(img[..., 3] == 0, np.isnan(proc.values))   # nodata is transparent
     assert "full scene" in window.pipeline_panel.limits_label.text() or "overview" in window.pipeline_panel.limits_label.text()
     shot = screenshot(window, "main_window_side_by_side")
     assert shot.stat().st_size > 20_000
@@ -64,8 +66,8 @@ def test_swipe_mode_shows_raw_left_of_the_divider(qtbot, window):
     assert clip.right() == pytest.approx(300.0, abs=1e-6)
     assert overlay.image.image is not None and window.compare.swipe_view.image.image is not None
     # the overlay (left) is the raw render, the base image the processed one
-    assert np.allclose(overlay.image.image, window.renderer.last_raw.values, equal_nan=True)
-    assert np.allclose(window.compare.swipe_view.image.image, window.renderer.last_proc.values, equal_nan=True)
+    assert np.array_equal(overlay.image.image[..., 0], window.renderer.last_raw.image)
+    assert np.array_equal(window.compare.swipe_view.image.image[..., 0], window.renderer.last_proc.image)
     screenshot(window, "main_window_swipe")
 
 
