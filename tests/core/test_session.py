@@ -1,0 +1,194 @@
+"""The scene session: tiled rendering from cached tiles, scene-wide stretch limits, region
+statistics and export, on synthetic GeoTIFFs and the real samples."""
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import rasterio
+
+from sarlang_core import synthetic as syn
+from sarlang_core.errors import CancelledError, ExportError
+from sarlang_core.io import Window, open_scene
+from sarlang_core.preprocess import FilterSpec, Pipeline, StretchSpec, apply_filter, stretch_to_uint8, to_db
+from sarlang_core.progress import CancelToken
+from sarlang_core.services import SceneSession
+from sarlang_core.services.export import export_processed, read_pipeline_tag
+
+ALL_FILTERS = [FilterSpec("refined-lee"), FilterSpec("boxcar", 5), FilterSpec("median", 5), FilterSpec("lee", 7, 2.0),
+               FilterSpec("frost", 5, damping=2.0), FilterSpec("gamma-map", 5, 1.0), FilterSpec("none")]
+
+
+@pytest.fixture
+def session(sar_scene):
+    s = SceneSession.open(sar_scene[0], tile=96)  # small tiles: many tile seams in a 512² scene
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("spec", ALL_FILTERS, ids=lambda f: f.name)
+def test_tiled_windows_equal_whole_image_filtering(session, sar_scene, spec):
+    _, data = sar_scene
+    pipe = Pipeline(band="VH", filter=spec, db=False, stretch=None)
+    win = Window(37, 61, 301, 250)   # crosses several 96-px tile seams and no image border
+    got = session.values(pipe, 0, win)
+    whole = apply_filter(spec.name, data[1], window=spec.effective_window, looks=spec.looks, damping=spec.damping)
+    np.testing.assert_array_equal(got, whole[61:311, 37:338])
+
+
+def test_windows_beyond_the_raster_are_nan(session, sar_scene):
+    pipe = Pipeline(db=False, stretch=None)
+    got = session.values(pipe, 0, Window(480, 480, 64, 64))
+    assert np.isnan(got[32:, :]).all() and np.isnan(got[:, 32:]).all()
+    assert not np.isnan(got[:32, :32]).any()
+
+
+def test_panning_over_cached_tiles_never_refilters_and_stretch_only_restretches(session):
+    pipe = Pipeline()
+    session.render(pipe, 0, Window(0, 0, 300, 300))
+    misses = session.tiles.cache.misses
+    session.render(pipe, 0, Window(10, 20, 250, 250))                       # pan inside cached tiles
+    session.render(pipe.with_(stretch=StretchSpec(5, 95)), 0, Window(0, 0, 300, 300))  # slider
+    session.render(pipe.with_(db=False), 0, Window(0, 0, 300, 300))         # dB toggle
+    assert session.tiles.cache.misses == misses
+    session.render(pipe.with_filter(name="lee"), 0, Window(0, 0, 300, 300))  # a new filter filters
+    assert session.tiles.cache.misses > misses
+
+
+@pytest.fixture
+def small_estimates(monkeypatch):
+    """Estimate limits on the 1:2 overview of the 512² test scene (a real scene's is ~1 MP)."""
+    import sarlang_core.services.scene_session as ss
+    monkeypatch.setattr(ss, "ESTIMATE_PIXELS", 256 * 256)
+
+
+def test_stretch_limits_are_scene_wide_not_per_viewport(session, small_estimates):
+    pipe = Pipeline()
+    a = session.render(pipe, 0, Window(0, 0, 128, 128))
+    b = session.render(pipe, 0, Window(300, 300, 200, 200))
+    c = session.render(pipe, 2, Window(0, 0, 64, 64))
+    assert a.limits == b.limits == c.limits
+    assert a.limits.mode == "estimate" and a.limits.level > 0
+    assert "estimated from overview" in a.limits.describe()
+    # same value -> same grey level wherever it is shown
+    np.testing.assert_array_equal(a.image, stretch_to_uint8(a.values, a.limits.lo, a.limits.hi))
+
+
+def test_exact_limits_match_full_resolution_percentiles(session, sar_scene, small_estimates):
+    _, data = sar_scene
+    pipe = Pipeline(band=0, stretch=StretchSpec(2, 98, "exact"))
+    seen = []
+    limits = session.limits(pipe, progress=seen.append)
+    whole = to_db(apply_filter("refined-lee", data[0]), "intensity", -50.0)
+    lo, hi = np.percentile(whole, [2, 98])
+    grey = (hi - lo) / 255
+    assert limits.mode == "exact" and limits.pixels == 512 * 512
+    assert limits.lo == pytest.approx(lo, abs=grey / 20) and limits.hi == pytest.approx(hi, abs=grey / 20)
+    assert seen and seen[-1].done == seen[-1].total
+    est = session.limits(pipe.with_(stretch=StretchSpec(2, 98)))
+    assert est.mode == "estimate" and abs(est.lo - lo) < 3.0  # the estimate is close, and labelled as such
+
+
+def test_region_statistics(tmp_path):
+    flat = syn.speckle(np.full((200, 200), 0.1, np.float32), 1.0, seed=3)
+    path = syn.write_scene(tmp_path / "flat.tif", flat, overviews=())
+    s = SceneSession.open(path)
+    pair = s.region_stats(Pipeline(), Window(20, 20, 160, 160))
+    s.close()
+    assert pair.before.pixels == 160 * 160
+    assert pair.before.enl == pytest.approx(1.0, rel=0.1)   # single-look speckle
+    assert pair.after.enl > 8 * pair.before.enl            # refined Lee: ~10x at L = 1
+    assert pair.after.mean == pytest.approx(pair.before.mean, rel=0.05)
+    assert pair.before.mean_db == pytest.approx(10 * np.log10(pair.before.mean))
+
+
+def test_export_matches_the_view_and_records_the_pipeline(session, sar_scene, tmp_path):
+    pipe = Pipeline(band="VV", filter=FilterSpec("lee", 5, 2.0))
+    out = export_processed(session, pipe, tmp_path / "out.tif", block=200)
+    view = session.render(pipe, 0, Window(100, 150, 256, 200))
+    with rasterio.open(out) as ds, rasterio.open(sar_scene[0]) as src:
+        assert ds.crs == src.crs and ds.transform == src.transform and ds.dtypes[0] == "uint8"
+        assert ds.overviews(1)                                   # opens fast anywhere
+        assert ds.block_shapes[0] == (256, 256)
+        np.testing.assert_array_equal(ds.read(1, window=rasterio.windows.Window(100, 150, 256, 200)), view.image)
+        stretch = json.loads(ds.tags()["SARLANG_STRETCH"])
+    assert read_pipeline_tag(out) == pipe
+    assert stretch["lo"] == view.limits.lo
+
+
+def test_export_float32_without_stretch(session, sar_scene, tmp_path):
+    pipe = Pipeline(band=1, filter=FilterSpec("refined-lee"), db=False, stretch=None)
+    out = export_processed(session, pipe, tmp_path / "f.tif")
+    with rasterio.open(out) as ds:
+        assert ds.dtypes[0] == "float32"
+        np.testing.assert_array_equal(ds.read(1), apply_filter("refined-lee", sar_scene[1][1]))
+
+
+def test_export_never_overwrites_the_input_and_leaves_nothing_on_cancel(session, sar_scene, tmp_path):
+    path = sar_scene[0]
+    before = path.read_bytes()
+    with pytest.raises(ExportError):
+        export_processed(session, Pipeline(), path, overwrite=True)
+    assert path.read_bytes() == before
+    token = CancelToken()
+    calls = []
+
+    def progress(p):
+        calls.append(p)
+        if p.stage == "export" and p.done >= 2:
+            token.cancel()
+
+    with pytest.raises(CancelledError):
+        export_processed(session, Pipeline(), tmp_path / "c.tif", block=128, progress=progress, cancel=token)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_concurrent_renders_from_threads_agree(session):
+    pipe = Pipeline()
+    expected = session.render(pipe, 1, Window(0, 0, 256, 256)).image
+    session.tiles.cache.clear()
+    results, errors = [], []
+
+    def worker():
+        try:
+            results.append(session.render(pipe, 1, Window(0, 0, 256, 256)).image)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for r in results:
+        np.testing.assert_array_equal(r, expected)
+
+
+def test_real_samples_open_filter_and_export(real_sar_dir, tmp_path):
+    iq = np.load(real_sar_dir / "merlin_test_image_data.npy")
+    slc = (iq[..., 0] + 1j * iq[..., 1]).astype(np.complex64)
+    path = syn.write_scene(tmp_path / "slc.tif", slc[np.newaxis], overviews=())
+    s = SceneSession.open(path)
+    assert s.scene.is_complex
+    key = s.filter_key(Pipeline())
+    assert key.quantity == "intensity" and key.complex_as == "intensity"
+    raw = s.values(Pipeline(filter=FilterSpec("none"), db=False, stretch=None), 0, Window(0, 0, 256, 256))
+    np.testing.assert_allclose(raw, iq[..., 0] ** 2 + iq[..., 1] ** 2, rtol=1e-5)
+    pair = s.region_stats(Pipeline(), Window(0, 0, 256, 256))
+    assert pair.after.enl > 2 * pair.before.enl
+    out = export_processed(s, Pipeline(), tmp_path / "slc_out.tif")
+    s.close()
+    with rasterio.open(out) as ds:
+        img = ds.read(1)
+    assert img.shape == (256, 256) and img.std() > 20
+
+    png = real_sar_dir / "deepdespeckling_sar2sar_noisy.png"
+    s = SceneSession.open(png)
+    r = s.render(Pipeline(), 0, Window(0, 0, s.scene.width, s.scene.height))
+    assert r.image.shape == (s.scene.height, s.scene.width) and r.image.std() > 20
+    out = export_processed(s, Pipeline(), tmp_path / "png_out.tif")
+    s.close()
+    with open_scene(out) as sc:
+        assert (sc.width, sc.height) == (1000, 500) or (sc.height, sc.width) == (1000, 500)
