@@ -78,6 +78,10 @@ class CompareView(QWidget):
     def fit(self) -> None:
         self.active_view().fit()
 
+    def set_view(self, rect: QRectF) -> None:
+        self._user_moved()
+        self.active_view().set_view(rect)
+
     def _sync(self, src, dst) -> None:
         if self._syncing:
             return

@@ -30,6 +30,7 @@ class PipelinePanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("PipelinePanel")
+        self.setMinimumWidth(285)
         self._pipeline = Pipeline()
         self._quiet = False
         layout = QVBoxLayout(self)

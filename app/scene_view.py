@@ -67,6 +67,11 @@ class SceneView(pg.GraphicsLayoutWidget):
             self.vb.setRange(self.extent, padding=0.02)
             self._autofit = True
 
+    def set_view(self, rect: QRectF) -> None:
+        """Show ``rect`` (scene pixels), as if the user had panned there."""
+        self._autofit = False
+        self.vb.setRange(rect, padding=0)
+
     def _manual_range(self, *_):
         self._autofit = False
 

@@ -18,7 +18,7 @@ def _fmt(value) -> str:
         return "–"
     if math.isinf(value):
         return "∞"
-    return f"{value:.4g}"
+    return f"{value:.3g}"
 
 
 class RegionStatsPanel(QWidget):
