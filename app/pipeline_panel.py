@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from sarlang_core.errors import PipelineError
 from sarlang_core.preprocess.pipeline import FilterSpec, Pipeline, StretchSpec
@@ -75,6 +75,8 @@ class PipelinePanel(QWidget):
         self.high = QDoubleSpinBox(objectName="high", minimum=0.1, maximum=100.0, singleStep=0.5, value=98.0, decimals=1)
         self.low.setSuffix(" %")
         self.high.setSuffix(" %")
+        self.low.setMaximumWidth(80)
+        self.high.setMaximumWidth(80)
         self.limits_mode = QComboBox(objectName="limits_mode")
         self.limits_mode.addItem("Estimated (overview)", "estimate")
         self.limits_mode.addItem("Exact (full scene pass)", "exact")
@@ -82,11 +84,18 @@ class PipelinePanel(QWidget):
         self.limits_label.setStyleSheet("color: #9aa3ad; font-size: 9pt;")
         f.addRow(self.db)
         f.addRow(self.stretch_on)
-        f.addRow("Low", self.low)
-        f.addRow("High", self.high)
+        self.low_slider = _percent_slider(self.low, "low_slider")
+        self.high_slider = _percent_slider(self.high, "high_slider")
+        f.addRow("Low", _row(self.low_slider, self.low))
+        f.addRow("High", _row(self.high_slider, self.high))
         f.addRow("Limits", self.limits_mode)
         layout.addWidget(out)
         layout.addWidget(self.limits_label)
+
+        self.reset = QPushButton("Reset to the paper's chain", objectName="reset")
+        self.reset.setToolTip("Refined Lee, 10·log10, 2-98 % stretch on the current band")
+        self.reset.clicked.connect(self._reset)
+        layout.addWidget(self.reset)
 
         self.recipe = QLabel("", objectName="recipe", wordWrap=True)
         self.recipe.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -140,6 +149,11 @@ class PipelinePanel(QWidget):
     def set_limits_text(self, text: str) -> None:
         self.limits_label.setText(text)
 
+    def _reset(self) -> None:
+        band = int(self.band.currentData() or 0)
+        self.set_pipeline(Pipeline(band=band), band)
+        self.pipelineChanged.emit(self._pipeline)
+
     def _read(self) -> Pipeline:
         window = self.window.value() | 1  # keep it odd
         stretch = None
@@ -173,5 +187,24 @@ class PipelinePanel(QWidget):
         self.damping.setEnabled("damping" in uses)
         self.snap.setEnabled("snap" in uses)
         on = self.stretch_on.isChecked()
-        for w in (self.low, self.high, self.limits_mode):
+        for w in (self.low, self.high, self.low_slider, self.high_slider, self.limits_mode):
             w.setEnabled(on)
+
+
+def _percent_slider(spin: QDoubleSpinBox, name: str) -> QSlider:
+    """A slider in 0.1 % steps kept in step with ``spin`` (the spin box holds the value)."""
+    slider = QSlider(Qt.Orientation.Horizontal, objectName=name)
+    slider.setRange(int(spin.minimum() * 10), int(spin.maximum() * 10))
+    slider.setValue(int(round(spin.value() * 10)))
+    slider.valueChanged.connect(lambda v: spin.setValue(v / 10.0))
+    spin.valueChanged.connect(lambda v: slider.setValue(int(round(v * 10))))
+    return slider
+
+
+def _row(*widgets) -> QWidget:
+    box = QWidget()
+    lay = QHBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    for w in widgets:
+        lay.addWidget(w)
+    return box
