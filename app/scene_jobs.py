@@ -11,7 +11,6 @@ from sarlang_core.progress import CancelToken
 
 from . import workers
 
-AUTO_OVERVIEW_PIXELS = 4096 * 4096   # larger scenes without overviews get them built in the background
 
 
 class SceneJobs(QObject):
@@ -50,7 +49,9 @@ class SceneJobs(QObject):
     # -- overviews ----------------------------------------------------------------------------
     def maybe_build_overviews(self, session) -> bool:
         scene = session.scene
-        if len(scene.levels) > 1 or scene.width * scene.height <= AUTO_OVERVIEW_PIXELS:
+        # Small scenes without overviews get in-memory levels from the I/O layer ("memory");
+        # "none" means a scene too large for that: build real ones, in the cache.
+        if scene.overview_source != "none":
             return False
         self.message.emit("This scene has no overviews: building them in the background (cached, "
                           "your file is not modified)…")

@@ -150,3 +150,36 @@ def test_choices_persist_between_runs(qtbot, tmp_path):
     from app import settings
     assert str(sample_scene_path().resolve()) in settings.recent_files()
     second.close()
+
+
+def test_scene_without_overviews_gets_them_in_the_background(qtbot, window, tmp_path, monkeypatch):
+    from sarlang_core import synthetic as syn
+    from sarlang_core.io import gdal_scene
+
+    # scenes above this size get no in-memory levels: they need real overviews
+    monkeypatch.setattr(gdal_scene, "MEMORY_PYRAMID_MAX_PIXELS", 512 * 512)
+    bands = syn.speckle(syn.reflectivity_map(1200, 1100, 5), 1.0, 9)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = syn.write_scene(folder / "flat_pyramid.tif", bands, overviews=())
+    before = path.read_bytes()
+    with qtbot.waitSignal(window.jobs.overviewsReady, timeout=60000):
+        assert window.open_path(str(path))
+    qtbot.waitUntil(lambda: len(window.session.scene.levels) > 1, timeout=10000)
+    assert window.session.scene.overview_source == "cache"
+    assert path.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["flat_pyramid.tif"]
+    settle(qtbot, window)
+
+
+def test_colour_image_is_refused_with_a_dialog(qtbot, window, tmp_path):
+    import rasterio
+
+    open_sample(qtbot, window)
+    rgb = tmp_path / "photo.tif"
+    data = np.random.default_rng(0).integers(0, 255, (4, 64, 64), dtype=np.uint8)
+    with rasterio.open(rgb, "w", driver="GTiff", width=64, height=64, count=4, dtype="uint8",
+                       photometric="RGB", alpha="YES") as ds:
+        ds.write(data)
+    assert not window.open_path(str(rgb))
+    assert "photo.tif" in window.last_error
+    assert Path(window.session.scene.path) == sample_scene_path()
