@@ -22,11 +22,6 @@ from .filters import apply_filter, filter_halo
 from .pipeline import FilterSpec
 from .radiometry import to_domain
 
-# numba's default threading layer aborts on concurrent parallel kernel launches from several
-# threads; kernels already use every core, so filter calls are serialised (reads are not).
-KERNEL_LOCK = threading.Lock()
-
-
 @dataclass(frozen=True)
 class FilterKey:
     """Everything that determines a filtered tile's values (the stretch and dB do not)."""
@@ -88,9 +83,8 @@ def filter_block(scene, key: FilterKey, level: int, window: Window, device: str 
     band = scene.read_padded(key.band, padded, level, complex_as=key.complex_as)
     band = to_domain(band, key.quantity, key.domain)
     if spec.name != "none":
-        with KERNEL_LOCK:
-            band = apply_filter(spec.name, band, window=spec.effective_window, looks=spec.looks,
-                                damping=spec.damping, snap_exact=spec.snap_exact, device=device)
+        band = apply_filter(spec.name, band, window=spec.effective_window, looks=spec.looks,
+                            damping=spec.damping, snap_exact=spec.snap_exact, device=device)
     return np.ascontiguousarray(band[halo:halo + window.height, halo:halo + window.width], dtype=np.float32)
 
 

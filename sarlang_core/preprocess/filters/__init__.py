@@ -11,7 +11,7 @@ Common semantics
 * Where a window is incomplete (border, nodata) each filter uses the valid pixels of its window.
 * Computation is float64 throughout; only the final value is rounded to the output type.
 
-Numba kernels run on the CPU (parallel over rows, GIL released); a torch path exists for
+Numba kernels run on the CPU (row tasks on a thread pool, GIL released); a torch path exists for
 refined Lee, boxcar, Lee, Frost and Gamma-MAP and is used on CUDA (see ``apply_filter``).
 """
 
@@ -36,6 +36,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", _default_numba_cache_dir())
 
 import sys  # noqa: E402
 import threading  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from numbers import Integral, Real  # noqa: E402
 
 if "numba" in sys.modules:  # imported earlier by someone else: its config has been read already
@@ -55,10 +56,48 @@ FILTERS = ("none", "boxcar", "median", "lee", "refined-lee", "frost", "gamma-map
 TORCH_FILTERS = ("boxcar", "lee", "refined-lee", "frost", "gamma-map")
 DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
 
-# numba's default "workqueue" threading layer must not be entered from two threads at once (the
-# GUI filters from worker threads); the kernels already use every core, so serialising costs
-# nothing.
-_KERNEL_LOCK = threading.Lock()
+ROWS_PER_TASK = _rl.ROWS_PER_TASK
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _forget_pool():
+    global _POOL
+    _POOL = None  # a forked child has none of the parent's threads: start a new pool there
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _run_rows(kernel, h, *args):
+    """Run ``kernel(*args, task_lo, task_hi)`` over the row tasks of an h-row image on a thread
+    pool. The kernels are serial njit functions that release the GIL: this gives the same
+    speed as numba's prange, compiles about 3x faster, and is safe to call from several threads
+    at once (numba's default workqueue layer is not). Tasks are independent, so results do not
+    depend on how they are split."""
+    global _POOL
+    ntask = (h + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+    nthreads = _threads()
+    if nthreads == 1 or ntask < 4:
+        kernel(*args, 0, ntask)
+        return
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(nthreads, thread_name_prefix="sarlang-filter")
+    nchunk = min(ntask, 4 * nthreads)  # a few chunks per thread evens out slow-path rows
+    edges = [ntask * i // nchunk for i in range(nchunk + 1)]
+    futures = [_POOL.submit(kernel, *args, lo, hi) for lo, hi in zip(edges, edges[1:])]
+    for f in futures:
+        f.result()
+
 
 __all__ = [
     "FILTERS", "apply_filter", "boxcar", "filter_halo", "frost", "gamma_map", "lee", "median",
@@ -97,6 +136,8 @@ def check_band(band) -> np.ndarray:
         raise PipelineError("complex band: filter the intensity I^2 + Q^2 (np.abs(band)**2)")
     if arr.dtype.kind not in "fiub":
         raise PipelineError(f"a speckle filter needs a real numeric band, got dtype {arr.dtype}")
+    if not arr.dtype.isnative:  # e.g. big-endian data: the kernels want native floats
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 
@@ -117,7 +158,8 @@ def prepare(band, nodata):
     """Kernel inputs: (source, has_nodata, nodata scalar, output pre-filled with the band).
 
     Float bands go to the kernels as they are (validity is tested there, in the band's dtype);
-    integer bands are converted to float64 here with nodata pixels set to NaN.
+    other bands become float32 here (their output type) with nodata pixels set to NaN, so each
+    kernel is compiled for two signatures only.
     """
     arr = check_band(band)
     out = np.array(arr, dtype=np.float64 if arr.dtype == np.float64 else np.float32, order="C",
@@ -126,10 +168,10 @@ def prepare(band, nodata):
     if arr.dtype in (np.float32, np.float64):
         src = np.ascontiguousarray(arr)
         return src, nd is not None, nd if nd is not None else src.dtype.type(0), out
-    src = arr.astype(np.float64)
+    src = out.copy()
     if nd is not None:
         src[arr == nd] = np.nan
-    return src, False, np.float64(0), out
+    return src, False, np.float32(0), out
 
 
 # ----------------------------------------------------------------------------- public filters
@@ -141,8 +183,7 @@ def refined_lee(band, *, nodata=None, snap_exact=False) -> np.ndarray:
     """
     src, has_nd, nd, out = prepare(band, nodata)
     if out.size:
-        with _KERNEL_LOCK:
-            _rl.refined_lee_kernel(src, has_nd, nd, out, bool(snap_exact))
+        _run_rows(_rl.refined_lee_rows, out.shape[0], src, has_nd, nd, out, bool(snap_exact))
     return out
 
 
@@ -180,8 +221,8 @@ def frost(band, *, window=5, damping=2.0, nodata=None) -> np.ndarray:
     src, has_nd, nd, out = prepare(band, nodata)
     if out.size:
         ody, odx, ocls, dist = _classic.frost_tables(window)
-        with _KERNEL_LOCK:
-            _classic.frost_kernel(src, has_nd, nd, out, window, damping, ody, odx, ocls, dist)
+        _run_rows(_classic.frost_rows, out.shape[0], src, has_nd, nd, out, window, damping,
+                  ody, odx, ocls, dist)
     return out
 
 
@@ -190,8 +231,12 @@ def median(band, *, window=5, nodata=None) -> np.ndarray:
     window = check_window(window)
     src, has_nd, nd, out = prepare(band, nodata)
     if out.size:
-        with _KERNEL_LOCK:
-            _classic.median_kernel(src, has_nd, nd, out, window)
+        if window <= 7:  # comparator network (a few hundred comparators at most)
+            net_a, net_b, size = _classic.median_network(window)
+            _run_rows(_classic.median_net_rows, out.shape[0], src, has_nd, nd, out, window, net_a,
+                      net_b, size)
+        else:  # sliding sorted window
+            _run_rows(_classic.median_rows, out.shape[0], src, has_nd, nd, out, window)
     return out
 
 
@@ -199,8 +244,7 @@ def _moment(band, window, nodata, mode, looks):
     window = check_window(window)
     src, has_nd, nd, out = prepare(band, nodata)
     if out.size:
-        with _KERNEL_LOCK:
-            _classic.moment_filter(src, has_nd, nd, out, window, mode, looks)
+        _run_rows(_classic.moment_rows, out.shape[0], src, has_nd, nd, out, window, mode, looks)
     return out
 
 

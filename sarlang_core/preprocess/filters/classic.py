@@ -9,6 +9,9 @@ relative to the window (row sums left to right, then top to bottom; never a runn
 the image), so a pixel's result depends only on its window: tiled filtering with a
 ``window // 2`` halo equals whole-image filtering bit for bit.
 
+Median: windows up to 7 x 7 go through a comparator network (vectorised over a row; windows
+with invalid pixels sort their valid values), larger ones keep a sorted window along the row.
+
 Local statistics over the n valid pixels of the window: ``mean``, sample variance
 ``var = (sum(p^2) - sum(p)^2 / n) / (n - 1)`` (0 when n == 1, clipped at >= 0), and
 ``Ci^2 = var / mean^2`` (0 where mean <= 0).
@@ -17,16 +20,16 @@ Local statistics over the n valid pixels of the window: ``mean``, sample varianc
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .refined_lee import load_rows
+from .refined_lee import ROWS_PER_TASK, load_rows
 
 MODE_BOXCAR = 0
 MODE_LEE = 1
 MODE_GAMMA = 2
-ROWS_PER_TASK = 16
 
 
 @njit(inline="always")
@@ -103,13 +106,13 @@ def _gamma_map(c, mean, var, looks):
     return (b * mean + math.sqrt(d)) / (2.0 * alpha)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def moment_filter(band, has_nodata, nodata, out, window, mode, looks):
+@njit(cache=True, nogil=True, error_model="numpy")
+def moment_rows(band, has_nodata, nodata, out, window, mode, looks, task_lo, task_hi):
     """Boxcar, Lee or Gamma-MAP (``mode``) from the local mean and variance."""
     h, wd = band.shape
     r = window // 2
     sv2 = 1.0 / looks
-    for task in prange((h + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+    for task in range(task_lo, task_hi):
         y0 = task * ROWS_PER_TASK
         nr = min(h, y0 + ROWS_PER_TASK) - y0
         wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
@@ -150,13 +153,13 @@ def frost_tables(window):
             cls.astype(np.int64), np.sqrt(uniq.astype(np.float64)))
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def frost_kernel(band, has_nodata, nodata, out, window, damping, ody, odx, ocls, dist):
+@njit(cache=True, nogil=True, error_model="numpy")
+def frost_rows(band, has_nodata, nodata, out, window, damping, ody, odx, ocls, dist, task_lo, task_hi):
     """Frost: weights exp(-damping * Ci^2 * d) over the valid pixels, d Euclidean distance."""
     h, wd = band.shape
     r = window // 2
     ncls = dist.shape[0]
-    for task in prange((h + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+    for task in range(task_lo, task_hi):
         y0 = task * ROWS_PER_TASK
         nr = min(h, y0 + ROWS_PER_TASK) - y0
         wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
@@ -170,8 +173,11 @@ def frost_kernel(band, has_nodata, nodata, out, window, damping, ody, odx, ocls,
         for i in range(r, nr + r):
             _col_sums(hn, hs, hq, i, r, n, s, q)
             for x in range(wd):
-                mean, var = _mean_var(n[x], s[x], q[x])
-                a = damping * var / (mean * mean) if mean > 0.0 else 0.0
+                if n[x] == 0.0:  # only invalid pixels around (the centre too): no output
+                    a = 0.0
+                else:
+                    mean, var = _mean_var(n[x], s[x], q[x])
+                    a = damping * var / (mean * mean) if mean > 0.0 else 0.0
                 for k in range(ncls):
                     e[k, x] = math.exp(-a * dist[k])
                 num[x] = 0.0
@@ -236,8 +242,8 @@ def _replace(buf, n, old, new):
     buf[j] = new
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def median_kernel(band, has_nodata, nodata, out, window):
+@njit(cache=True, nogil=True, error_model="numpy")
+def median_rows(band, has_nodata, nodata, out, window, task_lo, task_hi):
     """Median of the valid pixels; for an even count the mean of the two middle values.
 
     Along a row the window's valid values are kept sorted: each step swaps the column that
@@ -245,7 +251,7 @@ def median_kernel(band, has_nodata, nodata, out, window):
     """
     h, wd = band.shape
     r = window // 2
-    for task in prange((h + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+    for task in range(task_lo, task_hi):
         y0 = task * ROWS_PER_TASK
         nr = min(h, y0 + ROWS_PER_TASK) - y0
         wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
@@ -275,3 +281,100 @@ def median_kernel(band, has_nodata, nodata, out, window):
                 if wl[i, x] == wl[i, x]:
                     k = n // 2
                     out[y, x - r] = buf[k] if n % 2 == 1 else 0.5 * (buf[k - 1] + buf[k])
+
+
+@lru_cache(maxsize=None)
+def median_network(window):
+    """Comparators (a, b) leaving the median of window^2 values in channel window^2 // 2.
+
+    Batcher's odd-even merge sort on the next power of two (padding channels hold +inf), cut
+    down to the comparators the median channel depends on and to those that can change a value.
+    """
+    n = window * window
+    size = 1 << (n - 1).bit_length()
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    need = {n // 2}
+    kept = []
+    for a, b in reversed(pairs):  # backwards: only what the median channel depends on
+        if a in need or b in need:
+            need.update((a, b))
+            kept.append((a, b))
+    kept.reverse()
+    inf = set(range(n, size))
+    out = []
+    for a, b in kept:  # forwards: a comparator against a +inf channel changes nothing
+        if b in inf:
+            continue
+        if a in inf:  # a real swap: the value moves down, the +inf up
+            inf.discard(a)
+            inf.add(b)
+        out.append((a, b))
+    arr = np.array(out, dtype=np.int64).reshape(-1, 2)
+    return np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1]), size
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def median_net_rows(band, has_nodata, nodata, out, window, net_a, net_b, size, task_lo, task_hi):
+    """Median for small windows: complete windows through the comparator network, branch-free
+    and vectorised over a whole row; windows with invalid pixels by sorting their valid values."""
+    h, wd = band.shape
+    r = window // 2
+    n = window * window
+    big = np.inf
+    for task in range(task_lo, task_hi):
+        y0 = task * ROWS_PER_TASK
+        nr = min(h, y0 + ROWS_PER_TASK) - y0
+        wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
+        vals = np.empty((size, wd))
+        bad = np.zeros(wd, np.uint8)  # 1 where the window holds an invalid pixel
+        buf = np.empty(n)
+        for i in range(r, nr + r):
+            for x in range(wd):
+                bad[x] = 0
+            c = 0
+            for dy in range(-r, r + 1):
+                for dx in range(window):
+                    src = wl[i + dy, dx : dx + wd]
+                    dst = vals[c]
+                    for x in range(wd):
+                        p = src[x]
+                        dst[x] = p
+                        bad[x] |= p != p
+                    c += 1
+            for k in range(n, size):
+                vals[k, :] = big
+            for t in range(net_a.shape[0]):
+                va = vals[net_a[t]]
+                vb = vals[net_b[t]]
+                for x in range(wd):
+                    a = va[x]
+                    b = vb[x]
+                    va[x] = min(a, b)
+                    vb[x] = max(a, b)
+            y = y0 + i - r
+            med = vals[n // 2]
+            for x in range(wd):
+                if wl[i, x + r] != wl[i, x + r]:
+                    continue
+                if bad[x] == 0:
+                    out[y, x] = med[x]
+                    continue
+                m = 0
+                for yy in range(i - r, i + r + 1):
+                    for xx in range(x, x + window):
+                        p = wl[yy, xx]
+                        if p == p:
+                            _insert(buf, m, p)
+                            m += 1
+                k = m // 2
+                out[y, x] = buf[k] if m % 2 == 1 else 0.5 * (buf[k - 1] + buf[k])

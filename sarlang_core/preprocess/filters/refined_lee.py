@@ -4,12 +4,14 @@ The algorithm is specified in ``shared/notes/REFINED_LEE.md``; this module imple
 that description. All arithmetic is float64, whatever the output type, so the float32 and float64
 paths choose the same edge directions (no float32 near-tie flips).
 
-Kernel input is ``w``: the band as float64 with every invalid pixel (nodata, NaN, Inf) set to NaN.
-Pixels outside the image count as invalid. Passes parallel over rows:
+Per row task the band is loaded as float64 with every invalid pixel (nodata, NaN, Inf) and the
+padding outside the image set to NaN. Then:
 
 1. planes of the 3 x 3 sub-area statistics at every pixel: mean ``M`` and normalised variance
    ``V = var / mean^2`` (sample variance; 0 where mean <= 0); both NaN where the 3 x 3 holds an
-   invalid or outside pixel. Variances are summed about the centre pixel so flat areas give 0.
+   invalid or outside pixel. Means come from the plain sum (exact for integer and float32
+   data, so equal sub-means tie exactly, as in the reference); variances from sums about the
+   centre pixel, so a flat area gives exactly 0.
 2. per pixel, the nine sub-areas are read from the planes at offsets -2, 0, +2. The 7 x 7 window
    is complete exactly when all nine are (they tile it), so one NaN test picks the fast path:
    direction and side give one of the 8 28-pixel windows, stored as a 49-bit mask per pixel.
@@ -32,7 +34,7 @@ Choices where REFINED_LEE.md is silent (incomplete windows):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _INF = np.inf
 
@@ -78,8 +80,8 @@ def load_rows(band, has_nodata, nodata, y_first, nrows, pad):
 @njit(inline="always")
 def _planes(wl):
     """3 x 3 sub-area mean and normalised variance V at every position of ``wl`` (NaN where the
-    3 x 3 is incomplete, and on the outer ring). Sums about the centre pixel, so a flat 3 x 3
-    gives exactly 0; done offset by offset over a whole row, which vectorises over x."""
+    3 x 3 is incomplete, and on the outer ring). Variance from sums about the centre pixel, so a
+    flat 3 x 3 gives exactly 0; done offset by offset over a whole row (vectorises over x)."""
     nr, nc = wl.shape
     m = np.empty((nr, nc))
     v = np.empty((nr, nc))
@@ -88,24 +90,30 @@ def _planes(wl):
     m[nr - 1, :] = np.nan
     v[nr - 1, :] = np.nan
     n = nc - 2
+    s0 = np.empty(n)
     for r in range(1, nr - 1):
         # inner loops index views by the bare loop variable: LLVM then vectorises them
         s1 = m[r, 1 : 1 + n]  # the plane rows double as accumulators
         s2 = v[r, 1 : 1 + n]
         cen = wl[r, 1 : 1 + n]
         for x in range(n):
+            s0[x] = 0.0
             s1[x] = 0.0
             s2[x] = 0.0
         for dr in range(-1, 2):
             for dx in range(3):
                 src = wl[r + dr, dx : dx + n]
                 for x in range(n):
-                    d = src[x] - cen[x]
+                    p = src[x]
+                    d = p - cen[x]
+                    s0[x] += p
                     s1[x] += d
                     s2[x] += d * d
         for x in range(n):
             a = s1[x]
-            mean = cen[x] + a / 9.0
+            # mean from the plain sum (exact for integer or float32 data): sub-means that are
+            # equal as numbers are then equal as floats, so exact direction ties stay ties
+            mean = s0[x] / 9.0
             var = (s2[x] - a * a / 9.0) / 8.0
             if var < 0.0:
                 var = 0.0
@@ -115,7 +123,7 @@ def _planes(wl):
     return m, v
 
 
-@njit(inline="always")
+@njit(nogil=True, error_model="numpy")
 def _insert5(val, a0, a1, a2, a3, a4):
     """Keep the 5 smallest values seen, sorted ascending."""
     if val >= a4:
@@ -131,7 +139,7 @@ def _insert5(val, a0, a1, a2, a3, a4):
     return val, a0, a1, a2, a3
 
 
-@njit(inline="always")
+@njit(nogil=True, error_model="numpy")
 def _noise_partial(v, y, x, nsub):
     """Slow-path sigma_v^2: mean of the (up to) 5 smallest V of the complete sub-areas (NaN V
     are skipped); 0 when there is none."""
@@ -206,12 +214,12 @@ def _mmse(c, n, s1, s2, sig, snap_exact):
     if var_y <= 0.0:
         return 0.0 if snap_exact else mean_y
     var_x = (var_y - mean_y * mean_y * sig) / (1.0 + sig)
-    if var_x < 0.0:
+    if not var_x > 0.0:  # also NaN, from an infinite sig (a sub-area mean^2 underflowing to 0)
         var_x = 0.0
     return mean_y + (var_x / var_y) * (c - mean_y)
 
 
-@njit(inline="always")
+@njit(nogil=True, error_model="numpy")
 def _incomplete(w, v, y, x, nsub, snap_exact):
     """Slow path: MMSE over all valid pixels of the 7 x 7 window (NaN = invalid or outside)."""
     c = w[y, x]
@@ -262,19 +270,19 @@ def _choose(m, y, x):
     return ka if abs(a - m11) < abs(m11 - b) else kb
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def refined_lee_kernel(band, has_nodata, nodata, out, snap_exact):
-    """Write the filtered value of every valid pixel of ``band`` into ``out`` (others untouched).
+@njit(cache=True, nogil=True, error_model="numpy")
+def refined_lee_rows(band, has_nodata, nodata, out, snap_exact, task_lo, task_hi):
+    """Filter row tasks task_lo .. task_hi - 1 (rows ROWS_PER_TASK * task ...): write the value
+    of every valid pixel of ``band`` there into ``out`` (others untouched).
 
-    Rows go in tasks of ROWS_PER_TASK; each task loads its rows plus 3 of context into a
-    NaN-padded float64 buffer and computes its own sub-area planes (a few rows recomputed per
-    task), so nothing image-sized is allocated and the working set stays in cache.
+    Each task loads its rows plus 3 of context into a NaN-padded float64 buffer and computes its
+    own sub-area planes (a few rows recomputed per task), so nothing image-sized is allocated and
+    the working set stays in cache. Tasks are independent: the caller runs them on threads.
     """
     h, wd = band.shape
     nsub = 8 if snap_exact else 9
     masks = WINDOW_MASKS
-    ntask = (h + ROWS_PER_TASK - 1) // ROWS_PER_TASK
-    for task in prange(ntask):
+    for task in range(task_lo, task_hi):
         y0 = task * ROWS_PER_TASK
         nr = min(h, y0 + ROWS_PER_TASK) - y0
         # local coordinates: image (y, x) is wl[y - y0 + 3, x + 3]

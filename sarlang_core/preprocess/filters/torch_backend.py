@@ -23,7 +23,7 @@ _KIND_B = (1, 5, 3, 7)
 
 
 def _to_tensor(band, nodata, pad, device):
-    """(NaN-padded working tensor, valid mask of the image, output dtype)."""
+    """(working tensor, invalid pixels and a ``pad`` border NaN; output numpy dtype)."""
     arr = check_band(band)
     out_dtype = np.float64 if arr.dtype == np.float64 else np.float32
     work = arr.astype(out_dtype, copy=True)
@@ -54,16 +54,17 @@ def _noise(v9, snap_exact):
     finite = ~torch.isnan(v9)
     srt, _ = torch.sort(torch.where(finite, v9, torch.inf), dim=0)
     cnt = finite.sum(0).clamp(max=5)
-    first5 = srt[:5]
-    use = torch.arange(5, device=v9.device)[:, None, None] < cnt
-    tot = torch.where(use, first5, 0.0).sum(0)
+    tot = torch.zeros_like(srt[0])
+    for k in range(5):  # explicit adds: a .sum(0) may reorder with the tensor's shape
+        tot = tot + torch.where(cnt > k, srt[k], 0.0)
     return torch.where(cnt > 0, tot / cnt.clamp(min=1), 0.0)
 
 
 def _mmse(c, n, s1, s2, sig, snap_exact):
     mean_y = c + s1 / n
     var_y = (s2 - s1 * s1 / n) / (n - 1).clamp(min=1)
-    var_x = ((var_y - mean_y * mean_y * sig) / (1.0 + sig)).clamp(min=0.0)
+    var_x = (var_y - mean_y * mean_y * sig) / (1.0 + sig)
+    var_x = torch.where(var_x > 0, var_x, 0.0)  # NaN too (an infinite sig)
     res = mean_y + (var_x / torch.where(var_y > 0, var_y, 1.0)) * (c - mean_y)
     flat = torch.zeros_like(mean_y) if snap_exact else mean_y
     res = torch.where(var_y > 0, res, flat)
@@ -78,14 +79,17 @@ def refined_lee(band, *, nodata=None, snap_exact=False, device="cpu"):
     # 3 x 3 sub-area planes at padded positions 1 .. h + 4 (index = padded - 1)
     ph, pw = h + 4, w + 4
     cen = xp[1 : 1 + ph, 1 : 1 + pw]
+    s0 = torch.zeros_like(cen)
     s1 = torch.zeros_like(cen)
     s2 = torch.zeros_like(cen)
     for dr in range(3):
         for dc in range(3):
-            d = xp[dr : dr + ph, dc : dc + pw] - cen
+            p = xp[dr : dr + ph, dc : dc + pw]
+            d = p - cen
+            s0 = s0 + p
             s1 = s1 + d
             s2 = s2 + d * d
-    mean = cen + s1 / 9.0
+    mean = s0 / 9.0
     var = ((s2 - s1 * s1 / 9.0) / 8.0).clamp(min=0.0)
     vnorm = torch.where(mean > 0, var / (mean * mean), torch.where(torch.isnan(mean), mean, 0.0))
 

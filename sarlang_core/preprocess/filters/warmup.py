@@ -11,7 +11,9 @@ import numpy as np
 
 
 def warmup() -> None:
-    """Run each kernel once on tiny float32 and float64 arrays (with a NaN, for the slow paths)."""
+    """Run each kernel once on tiny float32 and float64 arrays (with a NaN, for the slow paths).
+    Integer bands reuse the float32 kernels. Takes ~25 s on two cores the very first time,
+    ~1-2 s (mostly importing torch for the CUDA check) once numba's cache is filled."""
     from . import FILTERS, apply_filter, cuda_available
 
     for dtype in (np.float32, np.float64):
@@ -20,4 +22,5 @@ def warmup() -> None:
         for name in FILTERS:
             apply_filter(name, tiny, window=3, nodata=-1.0, device="cpu")
         apply_filter("refined-lee", tiny, snap_exact=True, device="cpu")
+        apply_filter("median", tiny, window=9, device="cpu")  # windows > 7: the sliding kernel
     cuda_available()  # settles (and caches) the "auto" device choice off the UI thread
