@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--no-db", dest="db", action="store_false", help="keep linear values")
     pre.add_argument("--stretch", metavar="LO,HI|none", help="percentile stretch to uint8 (default 2,98)")
     pre.add_argument("--exact-limits", action="store_true", help="exact scene-wide percentiles (a full extra pass)")
+    pre.add_argument("--compress", choices=("zstd", "deflate", "lzw", "none"), default="zstd",
+                     help="GeoTIFF compression (default zstd; deflate for older GIS tools)")
+    pre.add_argument("--no-overviews", dest="overviews", action="store_false",
+                     help="skip building overviews in the output (faster; slower to open later)")
     pre.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (never the input)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -93,7 +97,8 @@ def cmd_preprocess(args) -> int:
     try:
         session.filter_key(pipeline)  # fail early on a band the scene lacks
         with _progress_bar(args.quiet) as progress:
-            out = export_processed(session, pipeline, args.output, overwrite=args.overwrite, progress=progress)
+            out = export_processed(session, pipeline, args.output, overwrite=args.overwrite,
+                                   compress=args.compress, overviews=args.overviews, progress=progress)
     finally:
         session.close()
     print(out)

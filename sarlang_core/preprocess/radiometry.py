@@ -56,10 +56,13 @@ def stretch_to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     values = np.asarray(values, dtype=np.float32)
     span = float(hi) - float(lo)
     scale = np.float32(255.0 / span) if span > 0 else np.float32(0.0)
-    out = (values - np.float32(lo)) * scale
-    np.clip(out, 0.0, 255.0, out=out)
-    np.nan_to_num(out, copy=False, nan=0.0)
-    return (out + np.float32(0.5)).astype(np.uint8)
+    out = values - np.float32(lo)
+    out *= scale
+    # fmax/fmin return the number when the other operand is NaN: clipping and NaN -> 0 in one go
+    np.fmax(out, np.float32(0.0), out=out)
+    np.fmin(out, np.float32(255.0), out=out)
+    out += np.float32(0.5)
+    return out.astype(np.uint8)
 
 
 def valid_mask(values: np.ndarray) -> np.ndarray:

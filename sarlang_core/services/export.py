@@ -17,12 +17,17 @@ from .. import __version__
 PIPELINE_TAG = "SARLANG_PIPELINE"
 
 
+COMPRESSIONS = ("zstd", "deflate", "lzw", "none")
+
+
 def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, overwrite: bool = False,
-                     block: int = 1024, progress: Optional[ProgressCallback] = None,
+                     block: int = 1024, compress: str = "zstd", overviews: bool = True, progress: Optional[ProgressCallback] = None,
                      cancel: Optional[CancelToken] = None) -> Path:
     """Write the full-resolution result of ``pipeline``: uint8 when it stretches, else float32.
 
-    Streams block by block, so scenes larger than memory work; written to a temporary file and
+    Streams block by block, so scenes larger than memory work. ZSTD (level 1) by default: about
+    twice as fast as DEFLATE at the same size (GDAL >= 2.3 / QGIS 3 read it; pick "deflate" for
+    older tools). Written to a temporary file and
     renamed on success, so a failure or a cancel leaves nothing behind and the input is never
     overwritten.
     """
@@ -53,10 +58,10 @@ def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, over
         width=scene.width, height=scene.height, count=1,
         dtype="uint8" if stretched else "float32",
         crs=scene.crs, transform=None if (scene.gcps and scene.crs is None) else scene.transform,
-        gcps=scene.gcps, gcps_crs=scene.gcps_crs, overviews=overview_factors(scene.width, scene.height),
+        gcps=scene.gcps, gcps_crs=scene.gcps_crs, overviews=overview_factors(scene.width, scene.height) if overviews else (),
         nodata=None if stretched else float("nan"),
         tags=tags, band_descriptions=[f"{band_name} {pipeline.describe()}"],
-        overwrite=overwrite, forbid=[scene.path], progress=None, cancel=cancel,
+        overwrite=overwrite, forbid=[scene.path], progress=None, cancel=cancel, compress=compress,
     )
 
 

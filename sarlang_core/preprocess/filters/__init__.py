@@ -252,10 +252,29 @@ def _moment(band, window, nodata, mode, looks):
 _CUDA_OK = None
 
 
+def _cuda_driver_present() -> bool:
+    """Whether an NVIDIA driver library loads: without one torch cannot see a GPU, and importing
+    torch only to learn that costs ~1.5 s and ~300 MB of memory."""
+    import ctypes
+
+    names = ("nvcuda.dll",) if sys.platform == "win32" else ("libcuda.so.1", "libcuda.so")
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
 def cuda_available() -> bool:
-    """True when torch imports and sees a CUDA device (cached; imports torch on first call)."""
+    """True when torch imports and sees a CUDA device (cached; imports torch only where an NVIDIA
+    driver is installed)."""
     global _CUDA_OK
     if _CUDA_OK is None:
+        if sys.platform == "darwin" or not _cuda_driver_present():
+            _CUDA_OK = False
+            return _CUDA_OK
         try:
             import torch
 
