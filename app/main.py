@@ -63,7 +63,12 @@ def main(argv=None) -> int:
     win.show()
     last = app_settings.settings().value("last_scene")
     target = args.scene or (last if last and Path(str(last)).exists() else None)
-    if not (target and win.open_path(str(target))):
+    if target:
+        # a scene that no longer opens (moved, corrupted) falls back to the sample, once
+        fallback = lambda *_: (win.openFailed.disconnect(fallback), win.open_sample())  # noqa: E731
+        win.openFailed.connect(fallback)
+        win.open_path(str(target))
+    else:
         win.open_sample()
     if args.screenshot:
         from PySide6.QtCore import QTimer

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QRectF, Qt, QTimer
+from PySide6.QtCore import QByteArray, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar)
 
@@ -26,8 +26,12 @@ OPEN_FILTER = "SAR scenes (*.tif *.tiff *.TIF *.TIFF *.vrt *.img *.npy *.png *.j
 
 
 class MainWindow(QMainWindow):
+    sceneOpened = Signal(str)
+    openFailed = Signal(str, str)
+
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._open_request = 0
         self.setObjectName("MainWindow")
         self.setWindowTitle("SARLANG Studio")
         self.resize(1500, 900)
@@ -137,25 +141,44 @@ class MainWindow(QMainWindow):
         from .main import sample_scene_path
         self.open_path(str(sample_scene_path()))
 
-    def open_path(self, path: str) -> bool:
-        """Open a scene; on failure show why and keep the current scene open."""
+    def open_path(self, path: str, *, keep_view: Optional[QRectF] = None) -> int:
+        """Open a scene off the UI thread; ``sceneOpened`` or ``openFailed`` follows. On failure a
+        dialog says why and the current scene stays open. Returns the request id."""
         from sarlang_core.services import SceneSession
 
-        try:
-            session = SceneSession.open(path)
-        except SarlangError as exc:
-            self.show_error("Cannot open scene", str(exc))
-            return False
-        except Exception as exc:  # unexpected: still a dialog, never a crash
-            self.show_error("Cannot open scene", f"{path}: {type(exc).__name__}: {exc}")
-            return False
+        self._open_request += 1
+        rid = self._open_request
+        self.statusBar().showMessage(f"Opening {path}…")
+        workers.submit("io", rid, SceneSession.open, path,
+                       on_result=lambda r, session: self._opened(r, path, session, keep_view),
+                       on_error=lambda r, exc: self._open_failed(r, path, exc))
+        return rid
+
+    def _opened(self, rid: int, path: str, session, keep_view: Optional[QRectF]) -> None:
+        if rid != self._open_request:   # the user already asked for another scene
+            session.close()
+            return
         old, self.session = self.session, session
         self._install_session(session)
+        if keep_view is not None:
+            self.compare.set_view(keep_view)
         if old is not None:
             old.close()
         app_settings.add_recent(str(Path(path).resolve()))
         self._refresh_recent()
-        return True
+        self.statusBar().showMessage(f"Opened {path}", 4000)
+        self.sceneOpened.emit(path)
+
+    def _open_failed(self, rid: int, path: str, exc: BaseException) -> None:
+        if rid != self._open_request:
+            return
+        if isinstance(exc, SarlangError):
+            message = str(exc)
+        else:  # unexpected: still a dialog, never a crash
+            message = f"{path}: {type(exc).__name__}: {exc}"
+        self.statusBar().clearMessage()
+        self.show_error("Cannot open scene", message)
+        self.openFailed.emit(path, message)
 
     def _install_session(self, session) -> None:
         scene = session.scene
@@ -184,9 +207,7 @@ class MainWindow(QMainWindow):
 
     def _overviews_ready(self, path: str) -> None:
         if self.session is not None and str(self.session.scene.path) == path:
-            rect = self.compare.active_view().visible_rect()
-            if self.open_path(path):
-                self.compare.active_view().vb.setRange(rect, padding=0)
+            self.open_path(path, keep_view=self.compare.active_view().visible_rect())
 
     # -- pipeline -----------------------------------------------------------------------------
     def _pipeline_changed(self, pipeline: Pipeline) -> None:

@@ -34,7 +34,7 @@ def main(out: str = str(ROOT / "docs" / "screenshot.png")) -> None:
     win.resize(1600, 940)
     win.show()
     win.open_path(str(sample_scene_path()))
-    pump(app, 2)
+    pump(app, 3)
     win.compare.set_view(QRectF(40, 280, 640, 560))
     win.compare.start_region(QRectF(90, 560, 70, 70))
     pump(app, 2)

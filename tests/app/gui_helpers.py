@@ -24,3 +24,16 @@ def screenshot(win, name: str) -> Path:
     path = SHOTS / f"{name}.png"
     win.grab().save(str(path))
     return path
+
+
+def open_and_wait(qtbot, win, path, timeout=30000) -> None:
+    """Open ``path`` and wait until the window has installed it."""
+    with qtbot.waitSignal(win.sceneOpened, timeout=timeout):
+        win.open_path(str(path))
+
+
+def open_fails(qtbot, win, path, timeout=30000) -> str:
+    """Open ``path``, expect failure, return the message the user was shown."""
+    with qtbot.waitSignal(win.openFailed, timeout=timeout) as blocker:
+        win.open_path(str(path))
+    return blocker.args[1]

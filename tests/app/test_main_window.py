@@ -8,13 +8,13 @@ import rasterio
 from PySide6.QtCore import QMimeData, QPointF, QRectF, QUrl, Qt
 from PySide6.QtGui import QDropEvent
 
-from gui_helpers import screenshot, settle
+from gui_helpers import open_and_wait, open_fails, screenshot, settle
 
 from app.main import sample_scene_path
 
 
 def open_sample(qtbot, win):
-    assert win.open_path(str(sample_scene_path()))
+    open_and_wait(qtbot, win, sample_scene_path())
     settle(qtbot, win)
 
 
@@ -103,12 +103,12 @@ def test_bad_files_show_a_dialog_and_keep_the_scene(qtbot, window, tmp_path):
     session = window.session
     bad = tmp_path / "notes.tif"
     bad.write_text("this is not a tiff")
-    assert not window.open_path(str(bad))
+    assert "notes.tif" in open_fails(qtbot, window, bad)
     assert window.session is session
     assert "notes.tif" in window.last_error
     empty = tmp_path / "empty.tif"
     empty.write_bytes(b"")
-    assert not window.open_path(str(empty))
+    assert "empty.tif" in open_fails(qtbot, window, empty)
     assert window.session is session
 
 
@@ -125,7 +125,8 @@ def test_drop_opens_a_scene(qtbot, window):
     mime.setUrls([QUrl.fromLocalFile(str(sample_scene_path()))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
                        Qt.KeyboardModifier.NoModifier)
-    window.dropEvent(event)
+    with qtbot.waitSignal(window.sceneOpened, timeout=30000):
+        window.dropEvent(event)
     assert window.session is not None and Path(window.session.scene.path) == sample_scene_path()
 
 
@@ -164,7 +165,7 @@ def test_scene_without_overviews_gets_them_in_the_background(qtbot, window, tmp_
     path = syn.write_scene(folder / "flat_pyramid.tif", bands, overviews=())
     before = path.read_bytes()
     with qtbot.waitSignal(window.jobs.overviewsReady, timeout=60000):
-        assert window.open_path(str(path))
+        open_and_wait(qtbot, window, path)
     qtbot.waitUntil(lambda: len(window.session.scene.levels) > 1, timeout=10000)
     assert window.session.scene.overview_source == "cache"
     assert path.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["flat_pyramid.tif"]
@@ -180,6 +181,6 @@ def test_colour_image_is_refused_with_a_dialog(qtbot, window, tmp_path):
     with rasterio.open(rgb, "w", driver="GTiff", width=64, height=64, count=4, dtype="uint8",
                        photometric="RGB", alpha="YES") as ds:
         ds.write(data)
-    assert not window.open_path(str(rgb))
+    open_fails(qtbot, window, rgb)
     assert "photo.tif" in window.last_error
     assert Path(window.session.scene.path) == sample_scene_path()
