@@ -8,7 +8,8 @@ from typing import Optional
 
 from PySide6.QtCore import QByteArray, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QToolButton)
 
 from sarlang_core.errors import PipelineError, SarlangError
 from sarlang_core.io import Window
@@ -68,8 +69,12 @@ class MainWindow(QMainWindow):
         self.scene_label = QLabel("", objectName="scene_label")
         self.job_bar = QProgressBar(objectName="job_bar", maximumWidth=180, maximum=1000)
         self.job_bar.hide()
+        self.job_cancel = QToolButton(objectName="job_cancel", text="Cancel")
+        self.job_cancel.setToolTip("Stop the running export / overview build (nothing half-written is left)")
+        self.job_cancel.hide()
         sb.addWidget(self.cursor_label, 1)
         sb.addPermanentWidget(self.job_bar)
+        sb.addPermanentWidget(self.job_cancel)
         sb.addPermanentWidget(self.scene_label)
 
     def _build_actions(self) -> None:
@@ -129,6 +134,7 @@ class MainWindow(QMainWindow):
         self.jobs.message.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
         self.jobs.error.connect(self.show_error)
         self.jobs.overviewsReady.connect(self._overviews_ready)
+        self.job_cancel.clicked.connect(self.jobs.cancel_all)
 
     # -- opening ------------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -322,8 +328,10 @@ class MainWindow(QMainWindow):
     def _job_progress(self, stage: str, fraction: float) -> None:
         if fraction >= 1.0 or not stage:
             self.job_bar.hide()
+            self.job_cancel.hide()
             return
         self.job_bar.show()
+        self.job_cancel.setVisible(stage != "exact stretch limits")
         self.job_bar.setFormat(f"{stage} %p%")
         self.job_bar.setValue(int(fraction * 1000))
 

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QRectF, QTimer, Signal
 
 from sarlang_core.io import Window
 from sarlang_core.preprocess.pipeline import Pipeline
+from sarlang_core.preprocess.stretch import widen
 from sarlang_core.progress import CancelToken
 
 from . import workers
@@ -45,7 +46,7 @@ def make_display(render) -> Display:
     rgba[..., 2] = grey
     valid = ~np.isnan(render.values)
     rgba[..., 3] = valid.view(np.uint8) * np.uint8(255)
-    span = max(hi - lo, 1e-6)
+    span = max(hi - lo, 1e-3 * max(1.0, abs(lo)))
     sample = render.values[::2, ::2]
     sample = sample[~np.isnan(sample)]
     counts, edges = np.histogram(sample, bins=160, range=(lo - 0.6 * span, hi + 0.6 * span))
@@ -213,4 +214,4 @@ def _levels(render):
     valid = render.values[~np.isnan(render.values)]
     if valid.size == 0:
         return 0.0, 1.0
-    return float(valid.min()), float(valid.max())
+    return widen(float(valid.min()), float(valid.max()))

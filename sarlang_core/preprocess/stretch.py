@@ -39,7 +39,14 @@ def percentile_limits(values: np.ndarray, low: float, high: float) -> Optional[t
     if valid.size == 0:
         return None
     lo, hi = np.percentile(valid, [low, high])
-    return float(lo), float(hi)
+    return widen(float(lo), float(hi))
+
+
+def widen(lo: float, hi: float) -> tuple:
+    """A usable range even for a flat scene (one pixel, a constant band): one unit either side."""
+    if hi - lo <= 1e-6 * max(1.0, abs(lo), abs(hi)):
+        return lo - 1.0, hi + 1.0
+    return lo, hi
 
 
 class HistogramAccumulator:

@@ -114,7 +114,7 @@ class TiledFilter:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sarlang-tile")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _tile(self, key: FilterKey, level: int, tr: int, tc: int, win: Window) -> np.ndarray:
         ckey = (id(self.scene), level, key, tr, tc)
@@ -139,8 +139,13 @@ class TiledFilter:
                 on_tile()
             return win, arr
 
-        for win, arr in self._pool.map(job, tiles):
-            _paste(out, window, win, arr)
+        futures = [self._pool.submit(job, t) for t in tiles]
+        try:
+            for fut in futures:
+                win, arr = fut.result()
+                _paste(out, window, win, arr)
+        finally:
+            settle(futures)  # no tile job may outlive the call: the scene may be closed next
         check(cancel)
         return out
 
@@ -151,6 +156,18 @@ class TiledFilter:
             return 1.0
         hits = sum(1 for tr, tc, _ in tiles if (id(self.scene), level, key, tr, tc) in self.cache._items)
         return hits / len(tiles)
+
+
+def settle(futures) -> None:
+    """Cancel what has not started and wait for what has (their errors are the caller's no more)."""
+    for fut in futures:
+        fut.cancel()
+    for fut in futures:
+        if not fut.cancelled():
+            try:
+                fut.result()
+            except BaseException:
+                pass
 
 
 def _paste(out: np.ndarray, dst: Window, src: Window, arr: np.ndarray) -> None:

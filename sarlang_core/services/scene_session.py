@@ -4,18 +4,19 @@ statistics and export, all through the same Pipeline."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
-from ..errors import PipelineError
+from ..errors import CancelledError, PipelineError
 from ..io import Window, open_scene
 from ..preprocess.pipeline import Pipeline, StretchSpec
 from ..preprocess.radiometry import output_values, resolve_quantity, stretch_to_uint8
-from ..preprocess.stretch import HistogramAccumulator, StretchLimits, percentile_limits
-from ..preprocess.tiles import FilterKey, TileCache, TiledFilter, tile_grid
+from ..preprocess.stretch import HistogramAccumulator, StretchLimits, percentile_limits, widen
+from ..preprocess.tiles import FilterKey, TileCache, TiledFilter, settle, tile_grid
 from ..progress import CancelToken, ProgressCallback, check, report
 
 ESTIMATE_PIXELS = 1 << 20     # the overview used for estimated limits has about this many pixels
@@ -62,14 +63,45 @@ class SceneSession:
         self.tiles = TiledFilter(scene, tile=tile, cache=cache, device=device)
         self._limits: dict = {}
         self._lock = threading.Lock()
+        self._users = 0          # calls in flight; close() waits for the last one to finish
+        self._closing = False
+        self._closed = False
 
     @classmethod
     def open(cls, path: Union[str, Path], **kwargs) -> "SceneSession":
         return cls(open_scene(path), **kwargs)
 
     def close(self) -> None:
+        """Close now, or as soon as the calls still running on other threads have finished
+        (closing a GDAL handle under a running read would crash the process)."""
+        with self._lock:
+            self._closing = True
+            idle = self._users == 0 and not self._closed
+            if idle:
+                self._closed = True
+        if idle:
+            self._close_now()
+
+    def _close_now(self) -> None:
         self.tiles.close()
         self.scene.close()
+
+    @contextmanager
+    def _in_use(self):
+        with self._lock:
+            if self._closing:
+                raise CancelledError("the scene was closed")
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                last = self._closing and self._users == 0 and not self._closed
+                if last:
+                    self._closed = True
+            if last:
+                self._close_now()
 
     # -- recipe resolution ----------------------------------------------------------------
     def filter_key(self, pipeline: Pipeline) -> FilterKey:
@@ -80,7 +112,8 @@ class SceneSession:
         return FilterKey(band, complex_as, quantity, pipeline.domain, pipeline.filter)
 
     def values(self, pipeline: Pipeline, level: int, window: Window, cancel: Optional[CancelToken] = None) -> np.ndarray:
-        filtered = self.tiles.window(self.filter_key(pipeline), level, window, cancel)
+        with self._in_use():
+            filtered = self.tiles.window(self.filter_key(pipeline), level, window, cancel)
         return output_values(filtered, pipeline.domain, pipeline.db, pipeline.db_floor)
 
     # -- stretch limits -------------------------------------------------------------------
@@ -137,6 +170,7 @@ class SceneSession:
                 acc.add(vals)
             plo, phi = acc.percentile(spec.low), acc.percentile(spec.high)
             if plo is not None and phi is not None:
+                plo, phi = widen(plo, phi)
                 return StretchLimits(plo, phi, spec.low, spec.high, "exact", 0, 1, acc.total, pipeline.output_unit)
             if acc.total == 0:
                 break
@@ -158,20 +192,28 @@ class SceneSession:
         wins = [w for _, _, w in tile_grid(lv.width, lv.height, block)]
         # Read-ahead of one block on the pool overlaps I/O with filtering of the previous block.
         pool = self.tiles._pool
-        pending = None
-        for i, win in enumerate(wins):
-            check(cancel)
-            fut = pending if pending is not None else pool.submit(filter_block, self.scene, key, 0, win, self.tiles.device)
-            pending = pool.submit(filter_block, self.scene, key, 0, wins[i + 1], self.tiles.device) if i + 1 < len(wins) else None
-            filtered = fut.result()
-            yield win, output_values(filtered, pipeline.domain, pipeline.db, pipeline.db_floor)
-            report(progress, stage, i + 1, len(wins))
-        check(cancel)
+        submit = lambda w: pool.submit(filter_block, self.scene, key, 0, w, self.tiles.device)  # noqa: E731
+        with self._in_use():
+            inflight = []
+            try:
+                for i, win in enumerate(wins):
+                    check(cancel)
+                    if not inflight:
+                        inflight.append(submit(win))
+                    if i + 1 < len(wins):
+                        inflight.append(submit(wins[i + 1]))
+                    filtered = inflight.pop(0).result()
+                    yield win, output_values(filtered, pipeline.domain, pipeline.db, pipeline.db_floor)
+                    report(progress, stage, i + 1, len(wins))
+                check(cancel)
+            finally:
+                settle(inflight)
 
     # -- rendering ------------------------------------------------------------------------
     def render(self, pipeline: Pipeline, level: int, window: Window, cancel: Optional[CancelToken] = None) -> Render:
-        limits = self.limits(pipeline, cancel=cancel)
-        vals = self.values(pipeline, level, window, cancel)
+        with self._in_use():
+            limits = self.limits(pipeline, cancel=cancel)
+            vals = self.values(pipeline, level, window, cancel)
         if limits is None:
             image = stretch_to_uint8(vals, *_minmax(vals))
         else:
@@ -190,8 +232,9 @@ class SceneSession:
                 break
         f = self.scene.levels[level].factor
         win = Window(window.col_off // f, window.row_off // f, max(1, window.width // f), max(1, window.height // f))
-        before = self._stats(pipeline.raw(), level, win, cancel)
-        after = self._stats(pipeline, level, win, cancel)
+        with self._in_use():
+            before = self._stats(pipeline.raw(), level, win, cancel)
+            after = self._stats(pipeline, level, win, cancel)
         return StatsPair(before, after, level, win)
 
     def _stats(self, pipeline: Pipeline, level: int, win: Window, cancel) -> RegionStats:
@@ -214,7 +257,7 @@ def _minmax(vals: np.ndarray):
     valid = vals[~np.isnan(vals)]
     if valid.size == 0:
         return 0.0, 1.0
-    return float(valid.min()), float(valid.max())
+    return widen(float(valid.min()), float(valid.max()))
 
 
 def check_pipeline_for_scene(scene, pipeline: Pipeline) -> None:

@@ -184,3 +184,44 @@ def test_colour_image_is_refused_with_a_dialog(qtbot, window, tmp_path):
     open_fails(qtbot, window, rgb)
     assert "photo.tif" in window.last_error
     assert Path(window.session.scene.path) == sample_scene_path()
+
+
+@pytest.mark.parametrize("kind", ["one_pixel", "all_nodata", "nan_inf", "negative"])
+def test_odd_scenes_open_and_render(qtbot, window, tmp_path, kind):
+    from sarlang_core import synthetic as syn
+
+    rng = np.random.default_rng(4)
+    data = rng.gamma(1.0, 0.1, (1, 120, 90)).astype(np.float32)
+    nodata = None
+    if kind == "one_pixel":
+        data = np.array([[[0.5]]], np.float32)
+    elif kind == "all_nodata":
+        data[:] = -9999.0
+        nodata = -9999.0
+    elif kind == "nan_inf":
+        data[0, ::7, ::5] = np.nan
+        data[0, 3, :] = np.inf
+    elif kind == "negative":
+        data[0, :10, :] *= -1
+    path = syn.write_scene(tmp_path / f"{kind}.tif", data, nodata=nodata, overviews=())
+    open_and_wait(qtbot, window, path)
+    settle(qtbot, window)
+    proc = window.renderer.last_proc
+    assert proc.image.shape == proc.values.shape
+    if kind == "all_nodata":
+        assert np.isnan(proc.values).all() and (window.compare.proc_view.image.image[..., 3] == 0).all()
+    if kind == "nan_inf":
+        assert np.isnan(proc.values[::7, ::5]).all()
+
+
+def test_export_can_be_cancelled_from_the_status_bar(qtbot, window, tmp_path):
+    from sarlang_core import synthetic as syn
+
+    big = syn.write_scene(tmp_path / "big.tif", np.random.default_rng(2).gamma(1.0, 0.1, (1, 3072, 3072)).astype(np.float32))
+    open_and_wait(qtbot, window, big)
+    settle(qtbot, window)
+    out = tmp_path / "out.tif"
+    window.jobs.progress.connect(lambda stage, f: window.job_cancel.click() if stage == "export" and f > 0 else None)
+    with qtbot.waitSignal(window.jobs.message, timeout=60000, check_params_cb=lambda m: m.endswith("cancelled")):
+        window.jobs.export(window.session, window.pipeline_panel.pipeline(), str(out))
+    assert not out.exists() and not [p.name for p in tmp_path.iterdir() if "out" in p.name]

@@ -192,3 +192,25 @@ def test_real_samples_open_filter_and_export(real_sar_dir, tmp_path):
     s.close()
     with open_scene(out) as sc:
         assert (sc.width, sc.height) == (1000, 500) or (sc.height, sc.width) == (1000, 500)
+
+
+def test_closing_while_a_render_runs_waits_for_it(sar_scene, tmp_path):
+    """Closing a scene under a running read used to crash the process inside GDAL."""
+    s = SceneSession.open(sar_scene[0], tile=64)
+    started = threading.Event()
+    results = []
+
+    def export():
+        def progress(p):
+            started.set()
+        results.append(export_processed(s, Pipeline(filter=FilterSpec("median", 7)), tmp_path / "o.tif",
+                                        block=128, progress=progress))
+
+    t = threading.Thread(target=export)
+    t.start()
+    started.wait(30)
+    s.close()                      # returns at once; the export still owns the scene
+    t.join(60)
+    assert results and results[0].exists()
+    with pytest.raises(CancelledError):
+        s.render(Pipeline(), 0, Window(0, 0, 16, 16))   # and after it, the session is closed
