@@ -12,6 +12,7 @@ intensity (a multilook), so amplitude there is sqrt(mean intensity).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -31,7 +32,7 @@ _SAMPLE_PIXELS = 2**20   # a level up to this size is sampled whole for the open
 _SAMPLE_WINDOW = 256
 
 
-class Scene:
+class Scene(ABC):
     """Base class; use ``open_scene``. Safe to read from several threads at once."""
 
     path: Path
@@ -52,10 +53,10 @@ class Scene:
     overview_source: str
     warnings: List[str]
 
-    # ---- to implement -------------------------------------------------------------------------
+    # ---- what each kind of scene provides -------------------------------------------------------
+    @abstractmethod
     def _read_raw(self, band: int, window: Window, level: int) -> np.ndarray:
         """Values of an in-bounds window: float32 with NaN where invalid, or complex (NaN invalid)."""
-        raise NotImplementedError
 
     def close(self) -> None:
         self._closed = True
