@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +16,10 @@ from sarlang_core.preprocess.pipeline import Pipeline
 
 from . import settings as app_settings
 from . import workers
+from .chat_panel import ChatPanel
+from .chat_wiring import ChatWiring
 from .compare_view import SIDE, SWIPE, CompareView
+from .cursor_readout import cursor_text
 from .pipeline_panel import PipelinePanel
 from .render_controller import RenderController
 from .scene_jobs import SceneJobs
@@ -48,10 +50,14 @@ class MainWindow(QMainWindow):
         self.stats_panel = RegionStatsPanel()
         self._dock("Pipeline", self.pipeline_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Region statistics", self.stats_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.chat_panel = ChatPanel()
+        chat_dock = self._dock("Chat", self.chat_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([chat_dock], [360], Qt.Orientation.Horizontal)
 
         self._build_status_bar()
         self._build_actions()
         self._wire()
+        self.chat = ChatWiring(self, self.chat_panel)
         self._restore_settings()
 
     # -- construction -------------------------------------------------------------------------
@@ -247,35 +253,8 @@ class MainWindow(QMainWindow):
         (self.act_side if mode == SIDE else self.act_swipe).setChecked(True)
 
     def _hovered(self, x: float, y: float) -> None:
-        if self.session is None:
-            return
-        scene = self.session.scene
-        if not (0 <= x < scene.width and 0 <= y < scene.height):
-            self.cursor_label.setText("")
-            return
-        col, row = int(math.floor(x)), int(math.floor(y))
-        parts = [f"px {col}, {row}"]
-        if scene.georeferenced:
-            mx, my = scene.pixel_to_map(col + 0.5, row + 0.5)
-            parts.append(f"map {mx:,.2f}, {my:,.2f}")
-            ll = scene.pixel_to_lonlat(col + 0.5, row + 0.5)
-            if ll is not None:
-                parts.append(f"{abs(ll[1]):.5f}°{'N' if ll[1] >= 0 else 'S'} {abs(ll[0]):.5f}°{'E' if ll[0] >= 0 else 'W'}")
-        sample = self.renderer.sample(x, y)
-        if sample is not None:
-            raw, proc, level = sample
-            unit = self.renderer.pipeline.output_unit
-            if self.renderer.pipeline.db and not math.isnan(raw):
-                parts.append(f"raw {10 ** (raw / 10):.4g} ({raw:.2f} dB)")
-            elif not math.isnan(raw):
-                parts.append(f"raw {raw:.4g}")
-            else:
-                parts.append("raw: nodata")
-            if not math.isnan(proc):
-                parts.append(f"filtered {proc:.2f} {unit}")
-            if level:
-                parts.append(f"(overview 1:{scene.levels[level].factor})")
-        self.cursor_label.setText("   ".join(parts))
+        if self.session is not None:
+            self.cursor_label.setText(cursor_text(self.session.scene, self.renderer, x, y))
 
     # -- region statistics ----------------------------------------------------------------------
     def _region_changed(self, rect: QRectF) -> None:
@@ -389,6 +368,8 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.renderer.cancel()
         self.jobs.cancel_all()
+        self.chat.controller.stop()
+        self.chat.controller.unload()
         workers.wait_all(3000)
         if self.session is not None:
             self.session.close()

@@ -57,8 +57,9 @@ class SceneView(pg.GraphicsLayoutWidget):
     def set_extent(self, width: int, height: int, fit: bool = True) -> None:
         self.extent = QRectF(0, 0, width, height)
         self.image.clear()
-        self.vb.setLimits(xMin=-width * 0.5, xMax=width * 1.5, yMin=-height * 0.5, yMax=height * 1.5,
-                          minXRange=4, minYRange=4)
+        # No pan limits: with a locked aspect they would stop a tall, narrow view from fitting
+        # the whole width. Only zooming in past 4 scene pixels is prevented.
+        self.vb.setLimits(minXRange=4, minYRange=4)
         if fit:
             self.fit()
 

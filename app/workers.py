@@ -1,7 +1,8 @@
 """Run core work off the UI thread and bring results back as signals.
 
 Lanes are separate thread pools: "io" serves tiles and previews, "jobs" runs long work
-(overviews, exports, exact limits) so it never queues behind or in front of a live preview.
+(overviews, exports, exact limits) so it never queues behind or in front of a live preview, and
+"model" (one thread) loads models and generates, one request at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 _POOLS: Dict[str, QThreadPool] = {}
 # Python owns each task's signal object; keep it alive until its result has been delivered.
 _LIVE: set = set()
-_LANE_THREADS = {"io": 1, "jobs": 1}
+_LANE_THREADS = {"io": 1, "jobs": 1, "model": 1}   # "model" serialises GPU/model work
 
 
 _NICE = 10

@@ -33,3 +33,15 @@ class CancelledError(SarlangError):
 
     def __init__(self, message: str = "cancelled"):
         super().__init__(message)
+
+
+class ModelError(SarlangError):
+    """A model or adapter folder cannot be used (not a model, unsupported family, wrong base...)."""
+
+
+class EndpointError(SarlangError):
+    """An OpenAI-compatible endpoint failed (unreachable, 401, 429, timeout, bad reply)."""
+
+
+class RequestError(SarlangError):
+    """A question or region the model cannot be asked (empty question, region outside the scene)."""

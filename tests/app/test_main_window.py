@@ -206,6 +206,10 @@ def test_odd_scenes_open_and_render(qtbot, window, tmp_path, kind):
     path = syn.write_scene(tmp_path / f"{kind}.tif", data, nodata=nodata, overviews=())
     open_and_wait(qtbot, window, path)
     settle(qtbot, window)
+    window.compare.set_view(QRectF(0, 0, data.shape[2], data.shape[1]))   # full resolution on screen
+    qtbot.waitUntil(lambda: window.renderer.last_proc is not None and window.renderer.last_proc.level == 0,
+                    timeout=10000)
+    settle(qtbot, window)
     proc = window.renderer.last_proc
     assert proc.image.shape == proc.values.shape
     if kind == "all_nodata":

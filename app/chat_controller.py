@@ -1,0 +1,118 @@
+"""Runs the chat off the UI thread: model loading and generation on the one-thread "model" lane.
+
+Pieces of the answer come back as signals as they are generated; a stop cancels between tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from PySide6.QtCore import QObject, QRunnable, Signal
+
+from sarlang_core.progress import CancelToken
+
+from . import workers
+
+
+class StreamSignals(QObject):
+    image = Signal(object)            # the ModelImage about to be sent
+    piece = Signal(str, float)        # text, time.perf_counter() when it was produced
+    finished = Signal(object)         # the Exchange
+    failed = Signal(str, object)      # message, the Exchange (it keeps what was said)
+
+
+class AskTask(QRunnable):
+    """Renders the model's image, then streams the answer into the conversation."""
+
+    def __init__(self, backend, conversation, make_image, question, config, convention, cancel: CancelToken):
+        super().__init__()
+        self.signals = StreamSignals()
+        self._args = (backend, conversation, make_image, question, config, convention)
+        self.cancel = cancel
+
+    def run(self) -> None:
+        from sarlang_core.services.chat import ask
+
+        workers.lower_thread_priority()
+        backend, conversation, make_image, question, config, convention = self._args
+        try:
+            img = make_image()
+            self.signals.image.emit(img)
+            for piece in ask(backend, conversation, img, question, config, convention=convention, cancel=self.cancel):
+                self.signals.piece.emit(piece, time.perf_counter())
+                if self.cancel.cancelled:
+                    break
+        except Exception as exc:  # shown in the panel; the conversation keeps what it had
+            ex = conversation.exchanges[-1] if conversation.exchanges and conversation.exchanges[-1].question else None
+            self.signals.failed.emit(str(exc), ex)
+            return
+        self.signals.finished.emit(conversation.exchanges[-1])
+
+
+class ChatController(QObject):
+    loaded = Signal(object)            # identity dict
+    loadFailed = Signal(str)
+    loadProgress = Signal(str)
+    piece = Signal(str, float)
+    finished = Signal(object)
+    failed = Signal(str, object)
+    imageReady = Signal(object)        # ModelImage
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.backend = None
+        self._task: Optional[AskTask] = None
+        self._cancel: Optional[CancelToken] = None
+        self._live = set()
+
+    @property
+    def busy(self) -> bool:
+        return self._cancel is not None
+
+    def load(self, backend) -> None:
+        old, self.backend = self.backend, backend
+
+        def run(progress=None):
+            if old is not None:
+                old.unload()
+            backend.load(progress=progress)
+            return backend.identity()
+
+        self.loadProgress.emit("Loading model…")
+        workers.submit("model", "load", run,
+                       on_result=lambda _r, ident: self.loaded.emit(ident),
+                       on_error=lambda _r, exc: self.loadFailed.emit(str(exc)),
+                       on_progress=lambda _r, p: self.loadProgress.emit(f"Loading: {p.stage} {p.message}".strip()))
+
+    def ask(self, conversation, make_image, question, config, convention=None) -> None:
+        self._cancel = CancelToken()
+        task = AskTask(self.backend, conversation, make_image, question, config, convention, self._cancel)
+        sig = task.signals
+        self._live.add(sig)
+        sig.piece.connect(self.piece)
+        sig.image.connect(self.imageReady)
+        sig.finished.connect(self._done)
+        sig.failed.connect(self._failed)
+        self._task = task
+        task.setAutoDelete(True)
+        workers.pool("model").start(task)
+
+    def stop(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    def _done(self, exchange) -> None:
+        self._cancel = None
+        self._live.clear()
+        self.finished.emit(exchange)
+
+    def _failed(self, message, exchange) -> None:
+        self._cancel = None
+        self._live.clear()
+        self.failed.emit(message, exchange)
+
+    def unload(self) -> None:
+        if self.backend is not None:
+            backend, self.backend = self.backend, None
+            workers.submit("model", "unload", backend.unload)

@@ -1,0 +1,196 @@
+"""Chat with a vision-language model about the scene, the viewport or a drawn region."""
+
+from __future__ import annotations
+
+import html
+import io
+from typing import Optional
+
+from PySide6.QtCore import QBuffer, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
+                               QTextBrowser, QVBoxLayout, QWidget)
+
+from sarlang_core.vlm.prompts import ACTIONS
+
+SOURCE_LABELS = [("scene", "Whole scene"), ("viewport", "Current view"), ("region", "Drawn region")]
+
+
+def _png_data_url(pil_image) -> str:
+    import base64
+
+    buf = io.BytesIO()
+    pil_image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+class ChatPanel(QWidget):
+    askRequested = Signal(str, str)        # question, image source
+    actionRequested = Signal(str, str, str)  # action key, its input text, image source
+    stopRequested = Signal()
+    loadRequested = Signal(str)            # model choice key
+    newChatRequested = Signal()
+    exportRequested = Signal(str)          # path
+    geojsonRequested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("ChatPanel")
+        self.setMinimumWidth(300)
+        lay = QVBoxLayout(self)
+
+        row = QHBoxLayout()
+        self.model = QComboBox(objectName="model_picker")
+        self.model.setToolTip("Registered models (models/registry.json), a model folder, or an endpoint")
+        self.load_button = QPushButton("Load", objectName="load_model")
+        self.load_button.clicked.connect(lambda: self.loadRequested.emit(self.model.currentData() or ""))
+        row.addWidget(self.model, 1)
+        row.addWidget(self.load_button)
+        lay.addLayout(row)
+        self.model_status = QLabel("No model loaded", objectName="model_status", wordWrap=True)
+        self.model_status.setStyleSheet("color: #9aa3ad; font-size: 9pt;")
+        lay.addWidget(self.model_status)
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Ask about"))
+        self.source = QComboBox(objectName="image_source")
+        for key, label in SOURCE_LABELS:
+            self.source.addItem(label, key)
+        row.addWidget(self.source, 1)
+        row.addWidget(QLabel("Max tokens"))
+        self.max_tokens = QSpinBox(objectName="max_tokens", minimum=1, maximum=4096, value=256)
+        row.addWidget(self.max_tokens)
+        lay.addLayout(row)
+
+        actions = QGridLayout()
+        actions.setSpacing(3)
+        self.action_buttons = {}
+        for i, action in enumerate(ACTIONS):
+            b = QPushButton(action.label, objectName=f"action_{action.key}")
+            b.setToolTip(action.template + (f"\n(type the {action.input_hint} in the box below first)"
+                                            if action.needs_input else ""))
+            b.clicked.connect(lambda _=False, a=action: self._action(a))
+            actions.addWidget(b, i // 4, i % 4)
+            self.action_buttons[action.key] = b
+        lay.addLayout(actions)
+
+        self.view = QTextBrowser(objectName="conversation")
+        self.view.setOpenExternalLinks(False)
+        lay.addWidget(self.view, 1)
+
+        row = QHBoxLayout()
+        self.input = QLineEdit(objectName="question", placeholderText="Ask about the scene… (Enter)")
+        self.input.returnPressed.connect(self._ask)
+        self.ask_button = QPushButton("Ask", objectName="ask")
+        self.ask_button.clicked.connect(self._ask)
+        self.stop_button = QPushButton("Stop", objectName="stop", enabled=False)
+        self.stop_button.clicked.connect(self.stopRequested)
+        row.addWidget(self.input, 1)
+        row.addWidget(self.ask_button)
+        row.addWidget(self.stop_button)
+        lay.addLayout(row)
+
+        row = QHBoxLayout()
+        for text, name, slot in (("New chat", "new_chat", self.newChatRequested.emit),
+                                 ("Copy", "copy", self.copy_last),
+                                 ("Export…", "export", self._export),
+                                 ("GeoJSON…", "geojson", self._geojson)):
+            b = QPushButton(text, objectName=name)
+            b.clicked.connect(slot)
+            row.addWidget(b)
+        lay.addLayout(row)
+        self._html_done = ""
+        self._current_answer = ""
+        self._current_head = ""
+        self.last_answer = ""
+
+    # -- model ----------------------------------------------------------------------------------
+    def set_models(self, choices) -> None:
+        """``choices``: (label, key) pairs."""
+        self.model.clear()
+        for label, key in choices:
+            self.model.addItem(label, key)
+
+    def set_model_status(self, text: str) -> None:
+        self.model_status.setText(text)
+
+    # -- conversation ---------------------------------------------------------------------------
+    def start_answer(self, question: str, caption: str) -> None:
+        self._question, self._caption, self._thumb = question, caption, ""
+        self._current_answer = ""
+        self._head()
+        self.set_busy(True)
+
+    def set_thumbnail(self, pil_image) -> None:
+        """The exact image the model is given (after the Pipeline and the resize)."""
+        self._thumb = (f'<img src="{_png_data_url(pil_image)}" width="{pil_image.width}" '
+                       f'height="{pil_image.height}"><br>')
+        self._head()
+
+    def _head(self) -> None:
+        self._current_head = (f'<p style="color:#8fb8e6"><b>You:</b> {html.escape(self._question)}</p>'
+                              f'<p>{self._thumb}<span style="color:#7a828c;font-size:8pt">'
+                              f'{html.escape(self._caption)}</span></p>')
+        self._render()
+
+    def append_piece(self, text: str) -> None:
+        self._current_answer += text
+        self._render()
+
+    def finish_answer(self, note: str = "") -> None:
+        self.last_answer = self._current_answer
+        tail = f'<p style="color:#ffb000">{html.escape(note)}</p>' if note else ""
+        self._html_done += self._current_head + self._answer_html() + tail
+        self._current_head = self._current_answer = ""
+        self._render()
+        self.set_busy(False)
+
+    def clear(self) -> None:
+        self._html_done = self._current_head = self._current_answer = ""
+        self.last_answer = ""
+        self._render()
+
+    def set_busy(self, busy: bool) -> None:
+        self.ask_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+        for b in self.action_buttons.values():
+            b.setEnabled(not busy)
+
+    def _answer_html(self) -> str:
+        if not self._current_head:
+            return ""
+        return f'<p><b style="color:#35d0ff">Model:</b> {html.escape(self._current_answer).replace(chr(10), "<br>")}</p><hr>'
+
+    def _render(self) -> None:
+        self.view.setHtml(self._html_done + self._current_head + self._answer_html())
+        bar = self.view.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    # -- input ----------------------------------------------------------------------------------
+    def _action(self, action) -> None:
+        """Actions without input go at once; the others take the input box's text (a class name
+        for identify/count/position, the question for ask) and prompt for it when it is empty."""
+        text = self.input.text().strip()
+        if action.needs_input and not text:
+            self.input.setPlaceholderText(f"Type the {action.input_hint or 'input'}, then press {action.label}")
+            self.input.setFocus()
+            return
+        self.actionRequested.emit(action.key, text, self.source.currentData())
+
+    def _ask(self) -> None:
+        text = self.input.text().strip()
+        self.askRequested.emit(text, self.source.currentData())
+
+    def copy_last(self) -> None:
+        QGuiApplication.clipboard().setText(self.last_answer)
+
+    def _export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export conversation", "conversation.md",
+                                              "Markdown (*.md);;JSON (*.json)")
+        if path:
+            self.exportRequested.emit(path)
+
+    def _geojson(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export boxes", "boxes.geojson", "GeoJSON (*.geojson)")
+        if path:
+            self.geojsonRequested.emit(path)

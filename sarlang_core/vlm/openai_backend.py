@@ -1,0 +1,444 @@
+"""VLMBackend over any OpenAI-compatible chat-completions endpoint (vLLM, LM Studio, OpenAI...).
+
+The API key comes from the ``api_key`` argument, else ``OPENAI_API_KEY``, else the OS keyring
+(service "sarlang-studio", user = the base URL); with none, the placeholder "EMPTY" is sent (local
+servers usually need no key). The key never appears in ``identity()``, ``repr``, errors or logs.
+
+Images: the first user turn carries the image as a base64 PNG data URL. Images over
+``input_max_pixels`` are downscaled here first (aspect kept); ``model_input_size`` returns that
+size. The server's model may resize again (Qwen rounds sides to multiples of 28): give
+``size_multiple=28`` to send sides that are already multiples of 28, so that Qwen2.5-VL's
+absolute-pixel boxes refer to exactly the size we report.
+
+Retries: connection errors, timeouts, 408, 429 and 5xx are retried ``max_retries`` times with
+exponential backoff (``backoff`` * 2**n s) or the server's Retry-After; 400/401/403/404 are not.
+``stream`` is cancellable at any moment: the read runs in a helper thread and cancelling shuts the
+socket, so a stalled or trickling server cannot hold the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import io
+import logging
+import math
+import os
+import queue
+import socket
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import CancelledError, EndpointError, RequestError
+from ..progress import CancelToken, ProgressCallback, check, report
+from .backend import ChatTurn, GenerationConfig, check_turns
+
+log = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "sarlang-studio"
+PLACEHOLDER_KEY = "EMPTY"
+MAX_RETRY_AFTER = 120.0   # s; a server asking for longer is treated as asking for this
+_POLL = 0.05              # s between cancel checks while waiting
+
+
+class _Secret:
+    """Holds the key; prints as <secret> in reprs, debuggers and ``vars()`` dumps."""
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+
+def _safe_url(url: str) -> str:
+    """The URL without user:password@ or a query string (both may hold secrets)."""
+    try:
+        p = urlsplit(url)
+        host = f"[{p.hostname}]" if ":" in (p.hostname or "") else (p.hostname or "")
+        return urlunsplit((p.scheme, f"{host}:{p.port}" if p.port else host, p.path, "", ""))
+    except ValueError:
+        return "<endpoint>"
+
+
+def _keyring_key(*urls: str) -> Optional[str]:
+    try:
+        import keyring
+        for name in dict.fromkeys(u for url in urls for u in (url.rstrip("/"), url)):
+            if key := keyring.get_password(KEYRING_SERVICE, name):
+                return key
+    except Exception:  # no backend, locked keyring, DBus trouble...: all mean "no key here"
+        pass
+    return None
+
+
+def store_api_key(base_url: str, key: str) -> None:
+    """Store ``key`` for ``base_url`` in the OS keyring (what ``keyring set sarlang-studio URL`` does)."""
+    if not key or not key.strip():
+        raise RequestError("the API key is empty")
+    try:
+        import keyring
+        keyring.set_password(KEYRING_SERVICE, base_url.rstrip("/"), key.strip())
+    except Exception as e:
+        raise EndpointError(f"could not store the key: no usable OS keyring ({type(e).__name__}); "
+                            "set OPENAI_API_KEY in the environment instead") from None
+
+
+def fit_size(width: int, height: int, max_pixels: int, multiple: int = 1) -> Tuple[int, int]:
+    """(w, h) with w*h <= max_pixels, aspect kept (to a pixel), optionally sides multiple of ``multiple``."""
+    w, h = int(width), int(height)
+    if w < 1 or h < 1:
+        raise RequestError(f"the image is empty ({width} x {height})")
+    if w * h > max_pixels:
+        s = math.sqrt(max_pixels / (w * h))
+        w, h = max(1, math.floor(w * s)), max(1, math.floor(h * s))
+        while w * h > max_pixels:   # float rounding at the boundary
+            w, h = (w - 1, h) if w >= h else (w, h - 1)
+    if multiple > 1:
+        w, h = max(multiple, w // multiple * multiple), max(multiple, h // multiple * multiple)
+    return w, h
+
+
+def _to_pil(image: Any):
+    """A PIL image in mode L or RGB from a PIL image or a uint8 (H, W), (H, W, 3|4) array."""
+    from PIL import Image
+    if not isinstance(image, Image.Image):
+        import numpy as np
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
+            raise RequestError(f"the image must be 8-bit grey or RGB (stretch it first), got {arr.dtype} {arr.shape}")
+        image = Image.fromarray(np.ascontiguousarray(arr))
+    if image.mode in ("L", "RGB"):
+        return image
+    if image.mode in ("LA", "1"):
+        return image.convert("L")
+    if image.mode in ("RGBA", "P", "PA", "CMYK", "YCbCr"):
+        return image.convert("RGB")
+    raise RequestError(f"the image must be 8-bit grey or RGB (stretch it first), got PIL mode {image.mode}")
+
+
+class OpenAIBackend:
+    """A VLMBackend talking to ``base_url`` (e.g. http://127.0.0.1:8000/v1) about ``model``.
+
+    ``load`` only checks the endpoint (nothing is loaded here); ``stream``/``generate`` work without it."""
+
+    def __init__(self, base_url: str, model: str, *, api_key: Optional[str] = None, timeout: float = 60.0,
+                 max_retries: int = 3, backoff: float = 0.5, input_max_pixels: int = 1024 * 1024,
+                 size_multiple: int = 1) -> None:
+        if not str(base_url or "").strip() or not str(model or "").strip():
+            raise RequestError("an endpoint needs a URL and a model name")
+        if timeout <= 0 or max_retries < 0 or backoff < 0 or input_max_pixels < 1 or size_multiple < 1:
+            raise RequestError("timeout and input_max_pixels must be positive; max_retries, backoff >= 0")
+        self.base_url = str(base_url).strip().rstrip("/")
+        self.model = str(model).strip()
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff = float(backoff)
+        self.input_max_pixels = int(input_max_pixels)
+        self.size_multiple = int(size_multiple)
+        self._given_key = _Secret(api_key) if api_key else None
+        self._key: Optional[_Secret] = None    # the key in use, once the client exists
+        self._client_obj = None
+        self._lock = threading.Lock()
+        self._loaded = False
+        self.served_models: Optional[List[str]] = None   # what GET /models listed at load()
+
+    # ---- protocol ------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def load(self, *, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> None:
+        """Check the endpoint answers and serves ``model`` (GET /models). Servers without /models pass."""
+        report(progress, "connect", 0, 1, f"contacting {self.endpoint}")
+        check(cancel)
+        page = self._with_retries(lambda: self._client().models.list(), cancel, allow_missing=True)
+        try:
+            ids = [str(m.id) for m in page.data] if page is not None else None
+        except Exception:  # a 200 that is not a model list: treat as "no /models"
+            ids = None
+        self.served_models = ids
+        if ids and self.model not in ids:
+            shown = ", ".join(ids[:20]) + (", ..." if len(ids) > 20 else "")
+            raise EndpointError(f"model '{self.model}' is not served here; available: {shown}")
+        self._loaded = True
+        report(progress, "connect", 1, 1, f"{self.endpoint} is ready")
+
+    def unload(self) -> None:
+        self._loaded = False
+        self._drop_client()
+
+    def identity(self) -> Dict[str, Any]:
+        return {"backend": "openai", "endpoint": self.endpoint, "model": self.model}
+
+    def model_input_size(self, width: int, height: int) -> tuple:
+        """The size we send (after our downscale to ``input_max_pixels``); see the module notes."""
+        return fit_size(width, height, self.input_max_pixels, self.size_multiple)
+
+    def stream(self, image, turns: Sequence[ChatTurn], config: GenerationConfig = GenerationConfig(), *,
+               cancel: Optional[CancelToken] = None) -> Iterator[str]:
+        """Yield the answer's text pieces as the server sends them. Raises CancelledError when
+        ``cancel`` fires (the connection is closed at once), EndpointError on failures.
+        The request is validated now; nothing is sent before the first ``next()``."""
+        params = self._params(image, turns, config)
+        return self._stream(params, cancel)
+
+    def generate(self, image, turns: Sequence[ChatTurn], config: GenerationConfig = GenerationConfig(), *,
+                 cancel: Optional[CancelToken] = None) -> str:
+        """The whole answer in one non-streaming request (cancel is checked between retries only)."""
+        params = self._params(image, turns, config)
+        reply = self._with_retries(lambda: self._client().chat.completions.create(**params), cancel)
+        try:
+            return reply.choices[0].message.content or ""
+        except (AttributeError, IndexError, TypeError):
+            raise EndpointError(f"{self.endpoint} sent a reply with no answer in it") from None
+
+    @property
+    def endpoint(self) -> str:
+        return _safe_url(self.base_url)
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(endpoint={self.endpoint!r}, model={self.model!r})"
+
+    # ---- key and client ------------------------------------------------------------------------
+    def _resolve_key(self) -> Optional[str]:
+        if self._given_key is not None:
+            return self._given_key.value
+        return os.environ.get("OPENAI_API_KEY") or _keyring_key(self.base_url, self.endpoint)
+
+    def _client(self):
+        with self._lock:
+            if self._client_obj is None:
+                import openai
+                key = self._resolve_key()
+                self._key = _Secret(key) if key else None
+                # our own retry loop (messages, Retry-After, cancel); the SDK's is off
+                self._client_obj = openai.OpenAI(base_url=self.base_url, api_key=key or PLACEHOLDER_KEY,
+                                                 timeout=self.timeout, max_retries=0)
+            return self._client_obj
+
+    def _drop_client(self) -> None:
+        with self._lock:
+            client, self._client_obj = self._client_obj, None
+        try:
+            if client is not None:
+                client.close()
+        except Exception:
+            pass
+
+    # ---- request -------------------------------------------------------------------------------
+    def _params(self, image, turns: Sequence[ChatTurn], config: GenerationConfig) -> Dict[str, Any]:
+        check_turns(turns)
+        if not isinstance(config, GenerationConfig):
+            raise RequestError("config must be a GenerationConfig")
+        url = self._data_url(image) if image is not None else None
+        messages: List[Dict[str, Any]] = []
+        for turn in turns:
+            if url is not None and turn.role == "user":
+                messages.append({"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": turn.text}]})
+                url = None
+            else:
+                messages.append({"role": turn.role, "content": turn.text})
+        params: Dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": config.max_new_tokens,
+                                  "temperature": config.temperature, "top_p": config.top_p}
+        if config.seed is not None:
+            params["seed"] = config.seed
+        return params
+
+    def _data_url(self, image) -> str:
+        from PIL import Image
+        img = _to_pil(image)
+        size = self.model_input_size(*img.size)
+        if size != img.size:
+            img = img.resize(size, Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+    def _with_retries(self, send: Callable[[], Any], cancel: Optional[CancelToken], *, allow_missing: bool = False):
+        import openai
+        attempt = 0
+        while True:
+            check(cancel)
+            try:
+                return send()
+            except openai.APIStatusError as e:
+                err: Exception = e
+                status = e.status_code
+                if allow_missing and status in (404, 405, 501):
+                    return None
+                retryable = status in (408, 429) or status >= 500
+                if status == 401:     # look the key up afresh next time (the user may store one now)
+                    self._drop_client()
+                wait = _retry_after(e.response.headers) if retryable else None
+            except openai.APIConnectionError as e:  # includes APITimeoutError
+                err, retryable, wait, status = e, True, None, None
+            except Exception as e:  # a 200 whose body the SDK cannot read, and the like
+                raise EndpointError(f"{self.endpoint} sent a reply that is not chat-completions: "
+                                    f"{self._scrub(str(e))[:300]}") from None
+            if not retryable or attempt >= self.max_retries:
+                raise self._error(err, attempt) from None
+            wait = self.backoff * 2 ** attempt if wait is None else min(wait, MAX_RETRY_AFTER)
+            log.info("%s: %s; retry %d of %d in %.1f s", self.endpoint, status or type(err).__name__,
+                     attempt + 1, self.max_retries, wait)
+            _sleep(wait, cancel)
+            attempt += 1
+
+    def _stream(self, params: Dict[str, Any], cancel: Optional[CancelToken]) -> Iterator[str]:
+        stream = self._with_retries(lambda: self._client().chat.completions.create(**params, stream=True), cancel)
+        pieces: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
+
+        def pump() -> None:
+            try:
+                for chunk in stream:
+                    if text := _delta_text(chunk):
+                        pieces.put(("text", text))
+                pieces.put(("end", None))
+            except BaseException as e:  # handed to the caller's thread
+                pieces.put(("error", e))
+
+        threading.Thread(target=pump, name="openai-stream", daemon=True).start()
+        finished = False
+        try:
+            while True:
+                if cancel is not None and cancel.cancelled:
+                    raise CancelledError()
+                try:
+                    kind, value = pieces.get(timeout=_POLL)
+                except queue.Empty:
+                    continue
+                if kind == "text":
+                    yield value
+                elif kind == "end":
+                    finished = True
+                    return
+                else:
+                    raise self._stream_error(value)
+        finally:
+            if not finished:   # cancelled, abandoned or failed: free the connection now
+                _abort(stream)
+
+    # ---- errors --------------------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        for secret in (self._key, self._given_key):
+            if secret is not None and secret.value:
+                text = text.replace(secret.value, "***")
+        return text
+
+    def _error(self, e: Exception, retries: int) -> EndpointError:
+        import openai
+        url = self.endpoint
+        tries = f"{retries} retr{'y' if retries == 1 else 'ies'}"
+        after = f" ({tries})" if retries else ""
+        if isinstance(e, openai.APITimeoutError):
+            msg = f"timed out after {self.timeout:g} s waiting for {url}{after}"
+        elif isinstance(e, openai.APIConnectionError):
+            msg = f"cannot reach {url}: {_connection_reason(e)}{after}"
+        else:
+            status = getattr(e, "status_code", 0)
+            detail = self._scrub(_detail(e))
+            if status == 401:
+                hint = "" if self._key is not None else " (no key was found, so none was sent)"
+                msg = (f"the endpoint rejected the API key (401){hint}: set OPENAI_API_KEY or store a key with "
+                       f"`keyring set {KEYRING_SERVICE} {url}`")
+            elif status == 403:
+                msg = f"the endpoint refused access (403) for this API key at {url}: {detail}"
+            elif status == 404:
+                msg = (f"not found (404) at {url}: {detail}. Check the endpoint URL (OpenAI-compatible servers "
+                       f"usually end in /v1) and the model name '{self.model}'")
+            elif status == 429:
+                msg = f"rate limited (429) after {tries} at {url}: {detail}"
+            elif status >= 500:
+                msg = f"the endpoint failed ({status}) at {url}{after}: {detail}"
+            else:
+                msg = f"the endpoint rejected the request ({status}) at {url}: {detail}"
+        err = EndpointError(msg.rstrip(": "))
+        err.status, err.retries = getattr(e, "status_code", None), retries  # type: ignore[attr-defined]
+        return err
+
+    def _stream_error(self, e: BaseException) -> BaseException:
+        import openai
+        if isinstance(e, openai.APITimeoutError):
+            return EndpointError(f"the answer stalled: nothing came from {self.endpoint} for {self.timeout:g} s")
+        if isinstance(e, openai.APIConnectionError):
+            return EndpointError(f"the connection to {self.endpoint} was lost while streaming")
+        if isinstance(e, openai.APIError):
+            return EndpointError(f"{self.endpoint} reported an error while streaming: {self._scrub(_detail(e))}")
+        if isinstance(e, Exception):
+            return EndpointError(f"{self.endpoint} sent an unreadable stream ({type(e).__name__})")
+        return e   # KeyboardInterrupt and friends pass through
+
+
+def _delta_text(chunk: Any) -> str:
+    try:
+        return chunk.choices[0].delta.content or "" if chunk.choices else ""
+    except (AttributeError, IndexError, TypeError):
+        return ""
+
+
+def _abort(stream: Any) -> None:
+    """Close a stream now, even while another thread is blocked reading it (close alone waits)."""
+    try:
+        stream.response.extensions["network_stream"].get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+    except Exception:  # no such socket (other transport): close() below still releases it
+        pass
+    try:
+        stream.close()
+    except Exception:
+        pass
+
+
+def _sleep(seconds: float, cancel: Optional[CancelToken]) -> None:
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        check(cancel)
+        time.sleep(min(_POLL, left))
+    check(cancel)
+
+
+def _retry_after(headers: Any) -> Optional[float]:
+    """Seconds from Retry-After (seconds or an HTTP date) or retry-after-ms; None if absent/bad."""
+    try:
+        if (ms := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(ms) / 1000.0)
+        if (value := headers.get("retry-after")) is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except Exception:
+        return None
+
+
+def _connection_reason(e: BaseException) -> str:
+    x: Optional[BaseException] = e
+    for _ in range(20):   # walk the cause chain down to the socket error
+        if x is None:
+            break
+        if isinstance(x, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(x, socket.gaierror):
+            return "host name not found"
+        if isinstance(x, ConnectionResetError):
+            return "connection reset by the server"
+        if type(x).__name__.startswith("SSL"):
+            return f"TLS error ({x})"
+        x = x.__cause__ or x.__context__
+    return "connection error"
+
+
+def _detail(e: Any) -> str:
+    """The server's own message from an error body ({"error": {"message"}}, {"message"}, {"detail"})."""
+    body, msg = getattr(e, "body", None), None
+    if isinstance(body, dict):
+        inner = body.get("error")
+        msg = inner.get("message") if isinstance(inner, dict) else inner
+        msg = msg or body.get("message") or body.get("detail")
+    if not isinstance(msg, str) or not msg.strip():
+        msg = getattr(e, "message", "") or ""
+    return " ".join(str(msg).split())[:300]

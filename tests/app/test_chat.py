@@ -1,0 +1,116 @@
+"""The chat panel end to end, offscreen, against a real chat-completions server on 127.0.0.1:
+asking, streaming into the panel, stop, a drawn region, and boxes drawn from an answer."""
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QRectF
+
+from gui_helpers import open_and_wait, screenshot, settle
+from support.chat_server import serve
+
+from app.main import sample_scene_path
+from sarlang_core.vlm.openai_backend import OpenAIBackend
+
+BOX_ANSWER = ['There is one ship: ```json\n[{"bbox_2d": [100, 200, 164, 232], ', '"label": "ship"}]\n``` ',
+              "in the top left of the image."]
+
+
+@pytest.fixture
+def chat_window(qtbot, window, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    open_and_wait(qtbot, window, sample_scene_path())
+    settle(qtbot, window)
+    with serve() as ep:
+        backend = OpenAIBackend(ep.url, "sar-vlm", api_key="EMPTY", timeout=10, max_retries=0)
+        with qtbot.waitSignal(window.chat.controller.loaded, timeout=20000):
+            window.chat.load_backend(backend)
+        yield window, ep
+
+
+def ask(qtbot, win, text, source="scene"):
+    panel = win.chat_panel
+    panel.source.setCurrentIndex(panel.source.findData(source))
+    panel.input.setText(text)
+    with qtbot.waitSignal(win.chat.controller.finished, timeout=30000) as blocker:
+        panel.ask_button.click()
+    return blocker.args[0]
+
+
+def test_answer_streams_into_the_panel_with_the_image_sent(qtbot, chat_window):
+    win, ep = chat_window
+    pieces = []
+    win.chat.controller.piece.connect(lambda t, _ts: pieces.append(t))
+    ex = ask(qtbot, win, "How many ships are there in the image?")
+    assert pieces == ["A ship ", "is moored ", "at the pier."]
+    assert ex.answer == "A ship is moored at the pier." and not ex.error
+    body = ep.posts()[-1]["body"]
+    assert body["stream"] is True and body["model"] == "sar-vlm"
+    text = [c["text"] for c in body["messages"][-1]["content"] if c["type"] == "text"][0]
+    assert text == "Question: How many ships are there in the image?. Answer the question concisely."
+    html = win.chat_panel.view.toHtml()
+    assert "A ship is moored at the pier." in html and "data:image/png;base64" in html
+    assert ex.crop == (0.0, 0.0, 1024.0, 1024.0) and ex.backend["endpoint"] == ep.url
+    assert max(win.chat._t_piece) < 1000
+    screenshot(win, "chat_answer")
+
+
+def test_region_question_sends_the_region_and_draws_boxes(qtbot, chat_window, tmp_path):
+    win, ep = chat_window
+    win.compare.start_region(QRectF(256, 512, 256, 128))
+    ep.plan.append({"pieces": BOX_ANSWER})
+    ex = ask(qtbot, win, "Where is the ship?", source="region")
+    assert ex.source == "region" and ex.crop == (256.0, 512.0, 256.0, 128.0)
+    # Qwen2.5-VL convention: input pixels of the 256 x 128 crop sent at full resolution
+    ship = [b for b in ex.boxes if b.kind == "box"][0]
+    assert ship.label == "ship"
+    assert ship.box == pytest.approx((356.0, 712.0, 420.0, 744.0))
+    assert any(b.kind == "position" and b.label == "top left" for b in ex.boxes)
+    overlay_items = win.chat.overlays[1].items
+    assert len(overlay_items) >= 2
+    screenshot(win, "chat_boxes")
+    out = tmp_path / "boxes.geojson"
+    win.chat.export_geojson(str(out))
+    fc = json.loads(out.read_text())
+    assert fc["type"] == "FeatureCollection" and fc["features"][0]["properties"]["label"] == "ship"
+    lon, lat = fc["features"][0]["geometry"]["coordinates"][0][0]
+    assert 2 < lon < 4 and 50 < lat < 52          # the sample scene sits in UTM 31N
+    md = tmp_path / "chat.md"
+    win.chat.export_transcript(str(md))
+    text = md.read_text()
+    assert "Where is the ship?" in text and "refined" in text.lower() and ep.url in text
+
+
+def test_stop_keeps_what_was_said(qtbot, chat_window):
+    win, ep = chat_window
+    ep.plan.append({"pieces": ["one ", "two ", "three"], "stall_after": 1})
+    stopped = []
+    win.chat.controller.piece.connect(lambda t, _ts: (stopped.append(t), win.chat_panel.stop_button.click()))
+    win.chat_panel.input.setText("Describe the scene")
+    with qtbot.waitSignal(win.chat.controller.failed, timeout=20000, raising=False) as failed, \
+            qtbot.waitSignal(win.chat.controller.finished, timeout=20000, raising=False) as finished:
+        win.chat_panel.ask_button.click()
+        qtbot.waitUntil(lambda: not win.chat.controller.busy, timeout=20000)
+    ex = win.chat.conversation.exchanges[-1]
+    assert ex.answer.startswith("one") and ex.stopped
+    assert win.chat_panel.ask_button.isEnabled()
+
+
+def test_bad_requests_are_explained_and_the_app_stays_up(qtbot, chat_window):
+    win, ep = chat_window
+    win.chat_panel.input.setText("   ")
+    win.chat_panel.ask_button.click()
+    assert "empty" in win.chat.panel.model_status.text()
+    win.chat_panel.source.setCurrentIndex(win.chat_panel.source.findData("region"))
+    win.chat_panel.input.setText("What is here?")
+    win.chat_panel.ask_button.click()
+    assert "region" in win.chat.panel.model_status.text().lower()
+    ep.plan.append({"status": 401, "message": "bad key"})
+    win.chat_panel.source.setCurrentIndex(0)
+    with qtbot.waitSignal(win.chat.controller.failed, timeout=20000) as blocker:
+        win.chat_panel.ask_button.click()
+    assert "401" in blocker.args[0]
+    assert "401" in win.chat_panel.view.toPlainText()
+    assert win.session is not None and win.chat_panel.ask_button.isEnabled()

@@ -1,0 +1,6 @@
+"""Make tests/support importable from every test folder (shared servers and fixtures)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
