@@ -114,3 +114,26 @@ def test_bad_requests_are_explained_and_the_app_stays_up(qtbot, chat_window):
     assert "401" in blocker.args[0]
     assert "401" in win.chat_panel.view.toPlainText()
     assert win.session is not None and win.chat_panel.ask_button.isEnabled()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from sarlang_core.vlm.tiny import build_tiny_qwen2_5_vl
+    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("vlm") / "tiny-qwen2.5-vl")
+
+
+def test_local_model_answers_in_the_panel(qtbot, window, tiny_model):
+    from sarlang_core.vlm.local import LocalBackend
+
+    open_and_wait(qtbot, window, sample_scene_path())
+    settle(qtbot, window)
+    with qtbot.waitSignal(window.chat.controller.loaded, timeout=60000) as blocker:
+        window.chat.load_backend(LocalBackend(tiny_model))
+    assert blocker.args[0]["family"] == "qwen2_5_vl"
+    assert "tiny-qwen2.5-vl" in window.chat_panel.model_status.text()
+    window.chat_panel.max_tokens.setValue(8)
+    ex = ask(qtbot, window, "How many ships are there in the image?", source="viewport")
+    assert ex.answer and ex.backend["backend"] == "local"
+    # the model saw the viewport rendered through the Pipeline, resized by its processor
+    assert ex.input_size[0] % 28 == 0 and ex.input_size[1] % 28 == 0
+    assert ex.answer[:10] in window.chat_panel.view.toPlainText()
