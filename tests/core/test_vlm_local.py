@@ -83,7 +83,8 @@ def test_stream_pieces_join_to_the_greedy_answer(qwen, image):
     pieces = list(qwen.stream(image, Q, GREEDY))
     assert len(pieces) >= 3
     assert "".join(pieces) == qwen.answer(image, Q, GREEDY)
-    assert list(qwen.stream(image, Q, GREEDY)) == pieces          # greedy is reproducible
+    # greedy is reproducible (the split into pieces may differ: a late consumer gets tokens batched)
+    assert "".join(qwen.stream(image, Q, GREEDY)) == "".join(pieces)
 
 
 def test_sampling_is_reproducible_with_a_seed(qwen, image):

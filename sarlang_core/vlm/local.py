@@ -1,0 +1,435 @@
+"""LocalBackend: a Qwen2.5-VL, Qwen2-VL or LLaVA-1.5 folder (+ optional LoRA adapter) run in process.
+
+    backend = LocalBackend("models/qwen2.5-vl-3b", "models/adapters/sarlang-lora")
+    backend.load(progress=print)
+    for piece in backend.stream(image, [ChatTurn("user", "How many ships are there?")]):
+        print(piece, end="")
+
+Local files only (``local_files_only=True``, ``use_safetensors=True``, ``trust_remote_code=False``).
+CUDA in bfloat16 when available, else CPU float32.
+
+Streaming: ``model.generate`` runs in a worker thread with a streamer whose ``put`` only queues
+token ids (no decoding on the generation thread); the consumer decodes incrementally in its own
+thread. A StoppingCriteria polls the CancelToken each step, so cancelling stops within a token;
+``stream`` then raises CancelledError once the worker has finished (the model is free again).
+"""
+
+from __future__ import annotations
+
+import gc
+import queue
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+
+from ..errors import CancelledError, ModelError, RequestError
+from ..progress import CancelToken, ProgressCallback, check, report
+from .backend import ChatTurn, GenerationConfig, check_turns
+from .models import SUPPORTED_FAMILIES, inspect_model
+from .processors import QWEN_FAMILIES, load_processor
+
+_END = object()
+
+
+class _TokenQueue:
+    """A generate() streamer that hands token ids to the consumer thread, stamped with the time they
+    were produced (for latency figures). The prompt, sent first by generate, is skipped."""
+
+    def __init__(self) -> None:
+        self.q: "queue.SimpleQueue" = queue.SimpleQueue()
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        self.q.put((value.reshape(-1).tolist(), time.perf_counter()))
+
+    def end(self) -> None:
+        self.q.put(_END)
+
+
+class _IncrementalDecoder:
+    """Token ids in, new text out, such that the pieces join to ``decode(all ids)``.
+
+    Decodes a short window (the previous piece's tokens as context, then the new ones) and emits
+    the difference; text ending in U+FFFD (a UTF-8 character split across tokens) waits for the next
+    token. The context token keeps SentencePiece leading spaces right."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tok, self.ids, self.prefix, self.read = tokenizer, [], 0, 0
+
+    def _decode(self, ids: List[int]) -> str:
+        return self.tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def add(self, ids: List[int], final: bool = False) -> str:
+        self.ids.extend(ids)
+        before = self._decode(self.ids[self.prefix:self.read])
+        text = self._decode(self.ids[self.prefix:])
+        if len(text) <= len(before) or (text.endswith("\ufffd") and not final):
+            return ""
+        self.prefix, self.read = self.read, len(self.ids)
+        return text[len(before):]
+
+
+class _CancelCriteria:
+    """StoppingCriteria: stop all sequences once the user's token or the stream's own stop is set."""
+
+    def __init__(self, cancel: Optional[CancelToken], stop: threading.Event) -> None:
+        self.cancel, self.stop, self._flags = cancel, stop, {}
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        flag = self.stop.is_set() or (self.cancel is not None and self.cancel.cancelled)
+        key = (flag, input_ids.shape[0], input_ids.device)
+        if key not in self._flags:  # one tensor per answer: no host-to-device copy per step
+            self._flags[key] = torch.full((input_ids.shape[0],), flag, dtype=torch.bool, device=input_ids.device)
+        return self._flags[key]
+
+
+def _resolve_device_dtype(device: str, dtype: Any):
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("device 'cuda' was asked for but no CUDA GPU is available")
+    if dtype == "auto":
+        dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else (
+            torch.float16 if device.startswith("cuda") else torch.float32)
+    elif isinstance(dtype, str):
+        names = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+        if dtype not in names:
+            raise ModelError(f"dtype must be auto, {', '.join(names)}; got {dtype!r}")
+        dtype = names[dtype]
+    return device, dtype
+
+
+class LocalBackend:
+    """VLMBackend over a local transformers checkpoint and an optional PEFT LoRA adapter."""
+
+    def __init__(self, model_path: Union[str, Path], adapter_path: Union[str, Path, None] = None, *,
+                 device: str = "auto", dtype: Any = "auto") -> None:
+        # Cheap file checks only (no torch): a bad folder fails here, before any long load.
+        self.info = inspect_model(model_path)
+        if self.info.kind != "base":
+            raise ModelError(f"{model_path}: is a LoRA adapter; give its base model as model_path")
+        self.adapter_info = inspect_model(adapter_path, base=self.info) if adapter_path is not None else None
+        self.model_path = self.info.path
+        self.adapter_path = self.adapter_info.path if self.adapter_info else None
+        self.family = self.info.family
+        self._device_req, self._dtype_req = device, dtype
+        self.device: Optional[str] = None
+        self.dtype = None
+        self.model = None
+        self.processor = None
+
+    @classmethod
+    def from_loaded(cls, model, processor, *, family: str, name: str = "in-memory") -> "LocalBackend":
+        """Wrap a model already in memory (benchmarks, tests): stream/answer work; load is a no-op."""
+        self = cls.__new__(cls)
+        self.info = self.adapter_info = None
+        self.model_path, self.adapter_path, self.family = Path(name), None, family
+        param = next(model.parameters())
+        self.device, self.dtype = str(param.device), param.dtype
+        self._device_req, self._dtype_req = self.device, self.dtype
+        self.model, self.processor = model.eval(), processor
+        return self
+
+    # ------------------------------------------------------------ lifecycle
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def load(self, *, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> None:
+        if self.loaded:
+            return
+        if self.info is None:
+            raise ModelError("an in-memory model cannot be loaded again after unload()")
+        import torch
+        from transformers import AutoConfig, AutoModelForImageTextToText
+
+        total = 4 if self.adapter_path else 3
+        self.device, self.dtype = _resolve_device_dtype(self._device_req, self._dtype_req)
+        try:
+            check(cancel)
+            report(progress, "config", 0, total, f"reading {self.model_path.name}/config.json")
+            config = AutoConfig.from_pretrained(self.model_path, local_files_only=True, trust_remote_code=False)
+            if config.model_type not in SUPPORTED_FAMILIES:
+                raise ModelError(f"{self.model_path}: model type {config.model_type!r} is not supported")
+            check(cancel)
+            report(progress, "processor", 1, total, "tokenizer, image processor, chat template")
+            processor = load_processor(self.model_path, self.family)
+            check(cancel)
+            report(progress, "weights", 2, total, f"{self.info.size_bytes / 2**30:.2f} GiB to {self.device}")
+            kw: Dict[str, Any] = dict(config=config, dtype=self.dtype, local_files_only=True, use_safetensors=True,
+                                      trust_remote_code=False)
+            if self.device.startswith("cuda"):
+                kw["device_map"] = {"": self.device}   # straight to the GPU, no full copy in host RAM
+            model = AutoModelForImageTextToText.from_pretrained(self.model_path, **kw)
+            if not self.device.startswith("cuda"):
+                model = model.to(self.device)
+            if self.adapter_path:
+                check(cancel)
+                report(progress, "adapter", 3, total, f"LoRA {self.adapter_path.name}")
+                from peft import PeftModel
+
+                with warnings.catch_warnings():  # peft calls a transformers API deprecated in 5.x
+                    warnings.simplefilter("ignore", FutureWarning)
+                    model = PeftModel.from_pretrained(model, str(self.adapter_path), is_trainable=False,
+                                                      local_files_only=True)
+            model.eval()
+            check(cancel)
+        except (CancelledError, ModelError):
+            self._free()
+            raise
+        except torch.cuda.OutOfMemoryError as exc:
+            self._free()
+            raise ModelError(f"{self.model_path.name}: not enough GPU memory to load it ({exc})") from exc
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            self._free()
+            raise ModelError(f"{self.model_path}: could not load the model ({type(exc).__name__}: {exc})") from exc
+        self.model, self.processor = model, processor
+        report(progress, "ready", total, total, "model loaded")
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # One long-lived generation thread: a fresh thread per answer costs a new OpenMP team and
+        # measurably slows short answers on small CPUs.
+        if getattr(self, "_pool", None) is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sarlang-generate")
+        return self._pool
+
+    def _free(self) -> None:
+        self.model = self.processor = None
+        pool, self._pool = getattr(self, "_pool", None), None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+    def unload(self) -> None:
+        self._free()
+
+    # ------------------------------------------------------------ inputs
+    def _messages(self, image, turns: Sequence[ChatTurn]) -> List[dict]:
+        msgs, image_placed = [], image is None
+        for t in turns:
+            content = [{"type": "text", "text": t.text}]
+            if t.role == "user" and not image_placed:
+                content.insert(0, {"type": "image"})  # the image goes with the first user turn
+                image_placed = True
+            msgs.append({"role": t.role, "content": content})
+        return msgs
+
+    def prompt_text(self, image, turns: Sequence[ChatTurn]) -> str:
+        """The templated prompt (image placeholders not yet expanded)."""
+        self._require_loaded()
+        return self.processor.apply_chat_template(self._messages(image, turns), add_generation_prompt=True,
+                                                  tokenize=False)
+
+    def prepare_inputs(self, image, turns: Sequence[ChatTurn]):
+        """Model inputs (input_ids, attention_mask, pixel_values, image_grid_thw...) on the model's device."""
+        import numpy as np
+        from PIL import Image
+
+        check_turns(turns)
+        self._require_loaded()
+        if isinstance(image, np.ndarray):
+            image = Image.fromarray(image)
+        if image is not None:
+            if not isinstance(image, Image.Image):
+                raise RequestError(f"the image must be a PIL image or a uint8 array, got {type(image).__name__}")
+            image = image.convert("RGB")  # SAR quick-looks are often single-band 'L' or 'F'
+        text = self.prompt_text(image, turns)
+        inputs = self.processor(images=[image] if image is not None else None, text=[text], return_tensors="pt")
+        inputs = inputs.to(self.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        return inputs
+
+    def generation_kwargs(self, config: GenerationConfig, stopping=None) -> Dict[str, Any]:
+        """generate() arguments for ``config``: greedy when temperature == 0, else sampling."""
+        import copy
+
+        gc_ = copy.deepcopy(self.model.generation_config)
+        gc_.max_new_tokens = config.max_new_tokens
+        if config.temperature == 0:
+            gc_.do_sample, gc_.temperature, gc_.top_p, gc_.top_k = False, None, None, None
+        else:
+            gc_.do_sample, gc_.temperature, gc_.top_p = True, config.temperature, config.top_p
+            gc_.top_k = None
+        if gc_.pad_token_id is None:
+            gc_.pad_token_id = self.processor.tokenizer.pad_token_id
+        kw: Dict[str, Any] = {"generation_config": gc_}
+        if stopping is not None:
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            class _Stop(StoppingCriteria):
+                def __call__(self, input_ids, scores, **k):
+                    return stopping(input_ids, scores, **k)
+
+            kw["stopping_criteria"] = StoppingCriteriaList([_Stop()])
+        return kw
+
+    def _require_loaded(self) -> None:
+        if not self.loaded:
+            raise ModelError(f"{self.model_path.name} is not loaded: call load() first")
+
+    @staticmethod
+    def _seed(config: GenerationConfig) -> None:
+        import torch
+
+        if config.seed is not None:
+            torch.manual_seed(config.seed)  # seeds CUDA too
+
+    # ------------------------------------------------------------ answers
+    def stream(self, image, turns: Sequence[ChatTurn], config: GenerationConfig = GenerationConfig(), *,
+               cancel: Optional[CancelToken] = None) -> Iterator[str]:
+        """Text pieces as they are generated. Inputs are checked now (RequestError/ModelError at the
+        call); generation starts at the first ``next``. Raises CancelledError when ``cancel`` fires."""
+        inputs = self.prepare_inputs(image, turns)
+        return self._stream(inputs, config, cancel)
+
+    def _stream(self, inputs, config: GenerationConfig, cancel: Optional[CancelToken],
+                timings: Optional[list] = None) -> Iterator[str]:
+        check(cancel)
+        streamer, stop, failure = _TokenQueue(), threading.Event(), []
+        kw = self.generation_kwargs(config, _CancelCriteria(cancel, stop))
+
+        def work() -> None:
+            import torch
+
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**inputs, **kw, streamer=streamer)
+            except BaseException as exc:  # handed to the consumer thread
+                failure.append(exc)
+                streamer.end()
+
+        self._seed(config)
+        decoder = _IncrementalDecoder(self.processor.tokenizer)
+        job = self._executor().submit(work)
+        try:
+            while True:
+                item = streamer.q.get()
+                batch = []
+                while item is not _END:
+                    batch.append(item)
+                    try:  # a consumer that fell behind decodes everything waiting at once
+                        item = streamer.q.get_nowait()
+                    except queue.Empty:
+                        break
+                ids = [i for b in batch for i in b[0]]
+                piece = decoder.add(ids, final=item is _END) if ids or item is _END else ""
+                if timings is not None:
+                    now = time.perf_counter()
+                    timings.extend((b[1], now) for b in batch)   # (produced, received) perf_counter
+                if piece:
+                    yield piece
+                if item is _END:
+                    break
+        finally:
+            stop.set()      # also when the consumer walks away (generator closed)
+            job.result()
+        if failure:
+            self._raise(failure[0])
+        check(cancel)
+
+    def _raise(self, exc: BaseException) -> None:
+        import torch
+
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            raise ModelError("out of GPU memory while answering: use a smaller image or fewer new tokens") from exc
+        raise ModelError(f"generation failed ({type(exc).__name__}: {exc})") from exc
+
+    def answer(self, image, turns: Sequence[ChatTurn], config: GenerationConfig = GenerationConfig(), *,
+               cancel: Optional[CancelToken] = None) -> str:
+        """The whole answer at once (plain generate, no streamer)."""
+        import torch
+
+        inputs = self.prepare_inputs(image, turns)
+        check(cancel)
+        self._seed(config)
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**inputs, **self.generation_kwargs(
+                    config, _CancelCriteria(cancel, threading.Event())))
+        except Exception as exc:
+            self._raise(exc)
+        check(cancel)
+        new = out[0, inputs["input_ids"].shape[1]:].tolist()
+        return self.processor.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    # ------------------------------------------------------------ facts
+    def identity(self) -> Dict[str, Any]:
+        return {"backend": "local", "model": self.model_path.name, "model_path": str(self.model_path),
+                "family": self.family, "adapter": self.adapter_path.name if self.adapter_path else None,
+                "adapter_path": str(self.adapter_path) if self.adapter_path else None,
+                "device": self.device or self._device_req,
+                "dtype": str(self.dtype).replace("torch.", "") if self.dtype is not None else str(self._dtype_req)}
+
+    def model_input_size(self, width: int, height: int) -> tuple:
+        """(width, height) the model sees: Qwen's smart_resize (sides multiples of patch x merge = 28,
+        pixel count within the processor's min/max), or LLaVA's resize + centre crop."""
+        if width < 1 or height < 1:
+            raise RequestError(f"image size must be positive, got {width} x {height}")
+        ip = (self.processor or load_processor(self.model_path, self.family)).image_processor
+        if self.family in QWEN_FAMILIES:
+            size = ip.size
+            return qwen_resize(width, height, ip.patch_size * ip.merge_size, size["shortest_edge"],
+                               size["longest_edge"])
+        return _llava_size(ip, width, height)
+
+    def gpu_memory(self) -> Optional[Dict[str, float]]:
+        """Allocated / reserved / peak MB on the model's GPU, or None on CPU."""
+        import torch
+
+        if not (self.device or "").startswith("cuda") or not torch.cuda.is_available():
+            return None
+        mb = 2 ** 20
+        return {"allocated_mb": torch.cuda.memory_allocated() / mb, "reserved_mb": torch.cuda.memory_reserved() / mb,
+                "peak_mb": torch.cuda.max_memory_allocated() / mb}
+
+
+def qwen_resize(width: int, height: int, factor: int = 28, min_pixels: int = 56 * 56,
+                max_pixels: int = 28 * 28 * 1280) -> tuple:
+    """Qwen2-VL's "smart resize": each side to the nearest multiple of ``factor``, then the whole
+    image scaled (aspect kept, sides floored/ceiled to multiples) into [min_pixels, max_pixels]."""
+    import math
+
+    if max(width, height) / min(width, height) > 200:
+        raise RequestError(f"aspect ratio {width}:{height} is too extreme for the model (max 200:1)")
+    w, h = round(width / factor) * factor, round(height / factor) * factor
+    if w * h > max_pixels:
+        shrink = math.sqrt(width * height / max_pixels)
+        w = max(factor, math.floor(width / shrink / factor) * factor)
+        h = max(factor, math.floor(height / shrink / factor) * factor)
+    elif w * h < min_pixels:
+        grow = math.sqrt(min_pixels / (width * height))
+        w, h = math.ceil(width * grow / factor) * factor, math.ceil(height * grow / factor) * factor
+    return (w, h)
+
+
+def _llava_size(ip, width: int, height: int) -> tuple:
+    """CLIP-style preprocessing: shortest edge to size, then an optional centre crop."""
+    def get(obj, key):
+        return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+    if getattr(ip, "do_center_crop", False) and ip.crop_size:
+        return (get(ip.crop_size, "width"), get(ip.crop_size, "height"))
+    size = ip.size
+    if get(size, "height") and get(size, "width"):
+        return (get(size, "width"), get(size, "height"))
+    short = get(size, "shortest_edge")
+    scale = short / min(width, height)
+    return (round(width * scale), round(height * scale))
