@@ -8,9 +8,9 @@
 Local files only (``local_files_only=True``, ``use_safetensors=True``, ``trust_remote_code=False``).
 CUDA in bfloat16 when available, else CPU float32.
 
-Streaming: ``model.generate`` runs in a worker thread with a streamer whose ``put`` only queues
-token ids (no decoding on the generation thread); the consumer decodes incrementally in its own
-thread. A StoppingCriteria polls the CancelToken each step, so cancelling stops within a token;
+Streaming: ``model.generate`` runs on one long-lived worker thread per backend (answers queue
+there in turn) with a streamer whose ``put`` only queues token ids, stamped; the consumer decodes
+incrementally in its own thread. A StoppingCriteria polls the CancelToken each step, so cancelling stops within a token;
 ``stream`` then raises CancelledError once the worker has finished (the model is free again).
 """
 
@@ -29,7 +29,7 @@ from ..errors import CancelledError, ModelError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from .backend import ChatTurn, GenerationConfig, check_turns
 from .models import SUPPORTED_FAMILIES, inspect_model
-from .processors import QWEN_FAMILIES, load_processor
+from .processors import load_processor, model_input_size
 
 _END = object()
 
@@ -118,7 +118,7 @@ class LocalBackend:
         self.info = inspect_model(model_path)
         if self.info.kind != "base":
             raise ModelError(f"{model_path}: is a LoRA adapter; give its base model as model_path")
-        self.adapter_info = inspect_model(adapter_path, base=self.info) if adapter_path is not None else None
+        self.adapter_info = inspect_model(adapter_path, base=self.info) if adapter_path else None
         self.model_path = self.info.path
         self.adapter_path = self.adapter_info.path if self.adapter_info else None
         self.family = self.info.family
@@ -213,6 +213,11 @@ class LocalBackend:
             import torch
 
             if torch.cuda.is_available():
+                # cuBLAS keeps a workspace per thread's handle (~32 MB each on Hopper) in the
+                # caching allocator: drop those too, or "unloaded" still holds ~64 MB.
+                clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+                if clear is not None:
+                    clear()
                 torch.cuda.empty_cache()
         except ImportError:
             pass
@@ -272,13 +277,9 @@ class LocalBackend:
             gc_.pad_token_id = self.processor.tokenizer.pad_token_id
         kw: Dict[str, Any] = {"generation_config": gc_}
         if stopping is not None:
-            from transformers import StoppingCriteria, StoppingCriteriaList
+            from transformers import StoppingCriteriaList
 
-            class _Stop(StoppingCriteria):
-                def __call__(self, input_ids, scores, **k):
-                    return stopping(input_ids, scores, **k)
-
-            kw["stopping_criteria"] = StoppingCriteriaList([_Stop()])
+            kw["stopping_criteria"] = StoppingCriteriaList([stopping])
         return kw
 
     def _require_loaded(self) -> None:
@@ -310,13 +311,13 @@ class LocalBackend:
             import torch
 
             try:
+                self._seed(config)   # here, not at submit: answers queued on the one worker run in turn
                 with torch.inference_mode():
                     self.model.generate(**inputs, **kw, streamer=streamer)
             except BaseException as exc:  # handed to the consumer thread
                 failure.append(exc)
                 streamer.end()
 
-        self._seed(config)
         decoder = _IncrementalDecoder(self.processor.tokenizer)
         job = self._executor().submit(work)
         try:
@@ -381,14 +382,8 @@ class LocalBackend:
     def model_input_size(self, width: int, height: int) -> tuple:
         """(width, height) the model sees: Qwen's smart_resize (sides multiples of patch x merge = 28,
         pixel count within the processor's min/max), or LLaVA's resize + centre crop."""
-        if width < 1 or height < 1:
-            raise RequestError(f"image size must be positive, got {width} x {height}")
-        ip = (self.processor or load_processor(self.model_path, self.family)).image_processor
-        if self.family in QWEN_FAMILIES:
-            size = ip.size
-            return qwen_resize(width, height, ip.patch_size * ip.merge_size, size["shortest_edge"],
-                               size["longest_edge"])
-        return _llava_size(ip, width, height)
+        return model_input_size(self.processor or load_processor(self.model_path, self.family), self.family,
+                                width, height)
 
     def gpu_memory(self) -> Optional[Dict[str, float]]:
         """Allocated / reserved / peak MB on the model's GPU, or None on CPU."""
@@ -399,37 +394,3 @@ class LocalBackend:
         mb = 2 ** 20
         return {"allocated_mb": torch.cuda.memory_allocated() / mb, "reserved_mb": torch.cuda.memory_reserved() / mb,
                 "peak_mb": torch.cuda.max_memory_allocated() / mb}
-
-
-def qwen_resize(width: int, height: int, factor: int = 28, min_pixels: int = 56 * 56,
-                max_pixels: int = 28 * 28 * 1280) -> tuple:
-    """Qwen2-VL's "smart resize": each side to the nearest multiple of ``factor``, then the whole
-    image scaled (aspect kept, sides floored/ceiled to multiples) into [min_pixels, max_pixels]."""
-    import math
-
-    if max(width, height) / min(width, height) > 200:
-        raise RequestError(f"aspect ratio {width}:{height} is too extreme for the model (max 200:1)")
-    w, h = round(width / factor) * factor, round(height / factor) * factor
-    if w * h > max_pixels:
-        shrink = math.sqrt(width * height / max_pixels)
-        w = max(factor, math.floor(width / shrink / factor) * factor)
-        h = max(factor, math.floor(height / shrink / factor) * factor)
-    elif w * h < min_pixels:
-        grow = math.sqrt(min_pixels / (width * height))
-        w, h = math.ceil(width * grow / factor) * factor, math.ceil(height * grow / factor) * factor
-    return (w, h)
-
-
-def _llava_size(ip, width: int, height: int) -> tuple:
-    """CLIP-style preprocessing: shortest edge to size, then an optional centre crop."""
-    def get(obj, key):
-        return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-
-    if getattr(ip, "do_center_crop", False) and ip.crop_size:
-        return (get(ip.crop_size, "width"), get(ip.crop_size, "height"))
-    size = ip.size
-    if get(size, "height") and get(size, "width"):
-        return (get(size, "width"), get(size, "height"))
-    short = get(size, "shortest_edge")
-    scale = short / min(width, height)
-    return (round(width * scale), round(height * scale))

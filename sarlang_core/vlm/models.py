@@ -314,7 +314,8 @@ class RegistryCheck(NamedTuple):
             return f"FAIL {e.name}: {r}"
         fam = SUPPORTED_FAMILIES.get(r.family, r.family)
         adapter = f" + LoRA {e.adapter.name}" if e.adapter else ""
-        lines = [f"ok   {e.name}: {fam}, {e.path.name}{adapter}, {r.size_bytes / 2**30:.2f} GiB"
+        size = f"{r.size_bytes / 2**30:.2f} GiB" if r.size_bytes >= 2**30 else f"{r.size_bytes / 2**20:.1f} MiB"
+        lines = [f"ok   {e.name}: {fam}, {e.path.name}{adapter}, {size}"
                  + (f" ({e.notes})" if e.notes else "")]
         lines += [f"       - {p}" for p in r.problems]
         return "\n".join(lines)

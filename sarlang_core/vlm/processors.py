@@ -9,16 +9,19 @@ Two traps with transformers 5.x (see FIELD_NOTES):
 
 LLaVA-1.5 loads with the stock AutoProcessor (its CLIP image processor has a PIL variant); if
 that ever fails or returns a bare tokenizer, it is built explicitly the same way.
+
+``model_input_size`` says what size an image becomes inside the processor (for box coordinates).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from ..errors import ModelError
+from ..errors import ModelError, RequestError
 
 PathLike = Union[str, os.PathLike]
 
@@ -166,3 +169,48 @@ def load_processor(folder: PathLike, family: str):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{folder}: the processor could not be loaded ({type(exc).__name__}: {exc})") from exc
     return ensure_processor(proc, folder)
+
+
+def model_input_size(processor, family: str, width: int, height: int) -> tuple:
+    """(width, height) of a width x height image after the processor's own resize: Qwen's smart
+    resize (sides multiples of patch x merge = 28, pixels within the processor's min/max), or
+    LLaVA's shortest-edge resize + centre crop."""
+    if width < 1 or height < 1:
+        raise RequestError(f"image size must be positive, got {width} x {height}")
+    ip = processor.image_processor
+    if family in QWEN_FAMILIES:
+        return qwen_resize(width, height, ip.patch_size * ip.merge_size, ip.size["shortest_edge"],
+                           ip.size["longest_edge"])
+    return _llava_size(ip, width, height)
+
+
+def qwen_resize(width: int, height: int, factor: int = 28, min_pixels: int = 56 * 56,
+                max_pixels: int = 28 * 28 * 1280) -> tuple:
+    """Qwen2-VL's "smart resize": each side to the nearest multiple of ``factor``, then the whole
+    image scaled (aspect kept, sides floored/ceiled to multiples) into [min_pixels, max_pixels]."""
+    if max(width, height) / min(width, height) > 200:
+        raise RequestError(f"aspect ratio {width}:{height} is too extreme for the model (max 200:1)")
+    w, h = round(width / factor) * factor, round(height / factor) * factor
+    if w * h > max_pixels:
+        shrink = math.sqrt(width * height / max_pixels)
+        w = max(factor, math.floor(width / shrink / factor) * factor)
+        h = max(factor, math.floor(height / shrink / factor) * factor)
+    elif w * h < min_pixels:
+        grow = math.sqrt(min_pixels / (width * height))
+        w, h = math.ceil(width * grow / factor) * factor, math.ceil(height * grow / factor) * factor
+    return (w, h)
+
+
+def _llava_size(ip, width: int, height: int) -> tuple:
+    """CLIP-style preprocessing: shortest edge to size, then an optional centre crop."""
+    def get(obj, key):
+        return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+    if getattr(ip, "do_center_crop", False) and ip.crop_size:
+        return (get(ip.crop_size, "width"), get(ip.crop_size, "height"))
+    size = ip.size
+    if get(size, "height") and get(size, "width"):
+        return (get(size, "width"), get(size, "height"))
+    short = get(size, "shortest_edge")
+    scale = short / min(width, height)
+    return (round(width * scale), round(height * scale))

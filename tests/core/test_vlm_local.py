@@ -165,9 +165,12 @@ def test_model_input_size_matches_the_processor_grid(qwen, w, h):
 
 
 def test_model_input_size_without_loading(tiny_qwen):
-    assert LocalBackend(tiny_qwen).model_input_size(400, 300) == (392, 308)
+    backend = LocalBackend(tiny_qwen)
+    assert backend.model_input_size(400, 300) == (392, 308)       # FIELD_NOTES: 300 x 400 -> 308 x 392
     with pytest.raises(RequestError):
-        LocalBackend(tiny_qwen).model_input_size(0, 10)
+        backend.model_input_size(0, 10)
+    with pytest.raises(RequestError, match="aspect ratio"):
+        backend.model_input_size(10_000, 20)
 
 
 def test_generation_config_and_turns_are_validated(qwen, image):
@@ -223,3 +226,13 @@ def test_llava_family(tiny_llava, image):
     assert tuple(inputs["pixel_values"].shape[-2:])[::-1] == backend.model_input_size(*image.size) == (112, 112)
     cfg = GenerationConfig(max_new_tokens=12)
     assert "".join(backend.stream(image, Q, cfg)) == backend.answer(image, Q, cfg)
+
+
+def test_llava_processor_is_built_explicitly_when_autoprocessor_gives_a_tokenizer(tiny_llava, monkeypatch):
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_llava, local_files_only=True)
+    monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", lambda *a, **k: tok)   # trap 2
+    proc = load_processor(tiny_llava, "llava")
+    assert type(proc).__name__ == "LlavaProcessor" and proc.image_processor.crop_size["height"] == 112
+    assert proc.patch_size == 14 and proc.vision_feature_select_strategy == "default"

@@ -124,6 +124,17 @@ def test_adapter_for_another_size_is_refused(tiny_qwen, tiny_lora, tmp_path):
         m.inspect_model(tiny_lora, base=folder)
 
 
+def test_adapter_with_unknown_layers_is_refused(tiny_qwen, tiny_lora, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    ad = copy(tiny_lora, tmp_path / "odd-adapter")
+    weights = load_file(ad / "adapter_model.safetensors")
+    renamed = {k.replace("self_attn.q_proj", "self_attn.query_key_value"): v for k, v in weights.items()}
+    save_file(renamed, ad / "adapter_model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelError, match="layers do not exist in the base .e.g. layers.0.self_attn.query_key_value"):
+        m.inspect_model(ad, base=tiny_qwen)
+
+
 def test_renamed_base_is_only_a_warning(tiny_qwen, tiny_lora, tmp_path):
     renamed = copy(tiny_qwen, tmp_path / "my-qwen")
     info = m.inspect_model(tiny_lora, base=renamed)
