@@ -7,7 +7,7 @@ import io
 from typing import Optional
 
 from PySide6.QtCore import QBuffer, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
                                QTextBrowser, QVBoxLayout, QWidget)
 
@@ -99,9 +99,9 @@ class ChatPanel(QWidget):
             b.clicked.connect(slot)
             row.addWidget(b)
         lay.addLayout(row)
-        self._html_done = ""
+        self._question = self._caption = ""
+        self._head_shown = True
         self._current_answer = ""
-        self._current_head = ""
         self.last_answer = ""
 
     # -- model ----------------------------------------------------------------------------------
@@ -116,39 +116,48 @@ class ChatPanel(QWidget):
 
     # -- conversation ---------------------------------------------------------------------------
     def start_answer(self, question: str, caption: str) -> None:
-        self._question, self._caption, self._thumb = question, caption, ""
+        """Show the question; its thumbnail and the answer follow (appended, never re-rendered,
+        so a long conversation stays as cheap to extend as a short one)."""
+        self._question, self._caption = question, caption
+        self._head_shown = False
         self._current_answer = ""
-        self._head()
         self.set_busy(True)
 
     def set_thumbnail(self, pil_image) -> None:
         """The exact image the model is given (after the Pipeline and the resize)."""
-        self._thumb = (f'<img src="{_png_data_url(pil_image)}" width="{pil_image.width}" '
-                       f'height="{pil_image.height}"><br>')
-        self._head()
+        self._show_head(f'<img src="{_png_data_url(pil_image)}" width="{pil_image.width}" '
+                        f'height="{pil_image.height}"><br>')
 
-    def _head(self) -> None:
-        self._current_head = (f'<p style="color:#8fb8e6"><b>You:</b> {html.escape(self._question)}</p>'
-                              f'<p>{self._thumb}<span style="color:#7a828c;font-size:8pt">'
-                              f'{html.escape(self._caption)}</span></p>')
-        self._render()
+    def _show_head(self, thumb: str = "") -> None:
+        if self._head_shown:
+            return
+        self._head_shown = True
+        self._insert_html(f'<p style="color:#8fb8e6"><b>You:</b> {html.escape(self._question)}</p>'
+                          f'<p>{thumb}<span style="color:#7a828c;font-size:8pt">'
+                          f'{html.escape(self._caption)}</span></p>'
+                          f'<p><b style="color:#35d0ff">Model:</b> </p>')
 
     def append_piece(self, text: str) -> None:
+        self._show_head()
         self._current_answer += text
-        self._render()
+        cursor = self.view.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text)
+        self._scroll_to_end()
 
     def finish_answer(self, note: str = "") -> None:
+        self._show_head()
         self.last_answer = self._current_answer
         tail = f'<p style="color:#ffb000">{html.escape(note)}</p>' if note else ""
-        self._html_done += self._current_head + self._answer_html() + tail
-        self._current_head = self._current_answer = ""
-        self._render()
+        self._insert_html(tail + "<hr>")
+        self._current_answer = ""
         self.set_busy(False)
 
     def clear(self) -> None:
-        self._html_done = self._current_head = self._current_answer = ""
+        self.view.clear()
+        self._current_answer = ""
+        self._head_shown = True
         self.last_answer = ""
-        self._render()
 
     def set_busy(self, busy: bool) -> None:
         self.ask_button.setEnabled(not busy)
@@ -156,13 +165,13 @@ class ChatPanel(QWidget):
         for b in self.action_buttons.values():
             b.setEnabled(not busy)
 
-    def _answer_html(self) -> str:
-        if not self._current_head:
-            return ""
-        return f'<p><b style="color:#35d0ff">Model:</b> {html.escape(self._current_answer).replace(chr(10), "<br>")}</p><hr>'
+    def _insert_html(self, fragment: str) -> None:
+        cursor = self.view.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertHtml(fragment)
+        self._scroll_to_end()
 
-    def _render(self) -> None:
-        self.view.setHtml(self._html_done + self._current_head + self._answer_html())
+    def _scroll_to_end(self) -> None:
         bar = self.view.verticalScrollBar()
         bar.setValue(bar.maximum())
 
