@@ -148,7 +148,7 @@ class ChatPanel(QWidget):
     def finish_answer(self, note: str = "") -> None:
         self._show_head()
         self.last_answer = self._current_answer
-        tail = f'<p style="color:#ffb000">{html.escape(note)}</p>' if note else ""
+        tail = f'<br><span style="color:#ffb000">{html.escape(note)}</span>' if note else ""
         self._insert_html(tail + "<hr>")
         self._current_answer = ""
         self.set_busy(False)
