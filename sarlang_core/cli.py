@@ -59,10 +59,75 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("question")
         _add_model_args(cmd)
 
+    _add_dataset_parser(sub)
+
     models = sub.add_parser("models", help="list the installed models and check each")
     models.add_argument("--registry", help="registry JSON (default: SARLANG_MODELS, models/registry.json, user config)")
     models.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def _add_dataset_parser(sub) -> None:
+    ds = sub.add_parser("dataset", help="build and curate SAR VQA / caption datasets")
+    dsub = ds.add_subparsers(dest="dataset_command", metavar="STEP", parser_class=_Parser)
+    dsub.required = True
+    coco = dsub.add_parser("import-coco", help="import COCO detection annotations (SARDet-100K)")
+    coco.add_argument("annotations")
+    coco.add_argument("--images", help="image folder (checked for missing files)")
+    coco.add_argument("--store", required=True)
+    sl = dsub.add_parser("import-sarlang", help="import released SARLANG-1M JSON or CSV")
+    sl.add_argument("path")
+    sl.add_argument("--images")
+    sl.add_argument("--store", required=True)
+    pairs = dsub.add_parser("import-pairs", help="import SAR/optical pairs matched by name")
+    pairs.add_argument("sar_dir")
+    pairs.add_argument("optical_dir")
+    pairs.add_argument("--store", required=True)
+    gen = dsub.add_parser("generate", help="template VQA from the boxes (the paper's five types)")
+    gen.add_argument("--store", required=True)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--per-image", type=int, default=9)
+    qc = dsub.add_parser("qc", help="flag suspect items (colour words, vocabulary, counts, duplicates, length)")
+    qc.add_argument("--store", required=True)
+    st = dsub.add_parser("stats", help="items per type, status, source; categories")
+    st.add_argument("--store", required=True)
+    st.add_argument("--json", action="store_true")
+    sp = dsub.add_parser("split", help="train/test split by image (given splits are kept)")
+    sp.add_argument("--store", required=True)
+    sp.add_argument("--ratio", type=float, default=0.7)
+    sp.add_argument("--seed", type=int, default=0)
+    ex = dsub.add_parser("export", help="export items for fine-tuning")
+    ex.add_argument("--store", required=True)
+    ex.add_argument("--format", choices=("sharegpt", "llava", "jsonl", "csv"), default="sharegpt")
+    ex.add_argument("--out", required=True)
+    ex.add_argument("--status", choices=("accepted", "any", "pending", "rejected", "edited"), default="accepted")
+
+
+def cmd_dataset(args) -> int:
+    from .services import datasets as svc
+
+    step = args.dataset_command
+    if step == "import-coco":
+        summary = svc.import_into(args.store, "coco", args.annotations, images_dir=args.images)
+    elif step == "import-sarlang":
+        kind = "sarlang-csv" if str(args.path).lower().endswith(".csv") else "sarlang-json"
+        summary = svc.import_into(args.store, kind, args.path, images_dir=args.images)
+    elif step == "import-pairs":
+        summary = svc.import_into(args.store, "pairs", args.sar_dir, optical_dir=args.optical_dir)
+    elif step == "generate":
+        summary = svc.generate_templates(args.store, seed=args.seed, per_image=args.per_image)
+    elif step == "qc":
+        summary = svc.run_quality_checks(args.store)
+    elif step == "split":
+        summary = svc.split_images(args.store, ratio=args.ratio, seed=args.seed)
+    elif step == "export":
+        summary = svc.export_project(args.store, args.out, fmt=args.format, status=args.status)
+    else:  # stats
+        stats = svc.project_stats(args.store)
+        print(json.dumps(stats, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in stats.items()))
+        return 0
+    print("\n".join(summary.lines()))
+    return 0
 
 
 def _add_model_args(cmd) -> None:
@@ -236,7 +301,7 @@ def _write_text(path: str, text: str) -> None:
     tmp.replace(target)
 
 
-COMMANDS = {"info": cmd_info, "preprocess": cmd_preprocess, "ask": cmd_ask, "caption": cmd_ask, "models": cmd_models}
+COMMANDS = {"dataset": cmd_dataset, "info": cmd_info, "preprocess": cmd_preprocess, "ask": cmd_ask, "caption": cmd_ask, "models": cmd_models}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

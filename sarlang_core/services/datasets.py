@@ -1,0 +1,142 @@
+"""Dataset projects end to end: import annotations, generate template VQA, QC, split, export.
+
+Each function opens the project's store, does one step in transactions, and returns a summary;
+problems with individual records are reported, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ..progress import CancelToken, ProgressCallback, check, report
+
+
+@dataclass
+class StepSummary:
+    done: Dict[str, int] = field(default_factory=dict)
+    problems: List[str] = field(default_factory=list)
+
+    def lines(self) -> List[str]:
+        out = [f"{k}: {v:,}" for k, v in self.done.items()]
+        if self.problems:
+            out.append(f"{len(self.problems)} problem(s):")
+            out += [f"  {p}" for p in self.problems[:50]]
+            if len(self.problems) > 50:
+                out.append(f"  … and {len(self.problems) - 50} more")
+        return out
+
+
+def _open(store_path, create: bool = True):
+    from ..datasets.store import Store
+
+    return Store.open(store_path, create=create)
+
+
+def _problem_text(p) -> str:
+    where = f":{p.where}" if getattr(p, "where", None) not in (None, "") else ""
+    return f"{p.file}{where}: {p.message}"
+
+
+def import_into(store_path, kind: str, source, *, images_dir=None, optical_dir=None,
+                progress: Optional[ProgressCallback] = None) -> StepSummary:
+    """kind: "coco" | "sarlang-json" | "sarlang-csv" | "pairs"."""
+    from ..datasets import importers
+
+    report(progress, "import", 0, 1, str(source))
+    if kind == "coco":
+        result = importers.import_coco(source, images_dir)
+    elif kind == "sarlang-json":
+        result = importers.import_sarlang_json(source, images_dir)
+    elif kind == "sarlang-csv":
+        result = importers.import_sarlang_csv(source, images_dir)
+    elif kind == "pairs":
+        result = importers.import_pairs(source, optical_dir)
+    else:
+        raise ValueError(f"unknown import kind {kind!r}")
+    with _open(store_path) as store:
+        n_img = store.add_images(result.images)
+        n_box = store.add_boxes(result.boxes)
+        n_item = store.add_items(result.items) if result.items else 0
+    report(progress, "import", 1, 1)
+    return StepSummary({"images": n_img, "boxes": n_box, "items": n_item},
+                       [_problem_text(p) for p in result.problems])
+
+
+def generate_templates(store_path, *, seed: int = 0, per_image: int = 9,
+                       progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> StepSummary:
+    from ..datasets.templates import TemplateConfig, generate
+
+    with _open(store_path, create=False) as store:
+        images = list(store.images())
+        boxes = defaultdict(list)
+        for img in images:
+            boxes[img.id] = store.boxes(img.id)
+        config = TemplateConfig(seed=seed, per_image=per_image)
+        batch, total = [], 0
+        for item in generate(images, boxes, config):
+            batch.append(item)
+            if len(batch) >= 50_000:
+                check(cancel)
+                total += store.add_items(batch)
+                batch = []
+                report(progress, "generate", total, total)
+        total += store.add_items(batch)
+        store.set_meta("template_seed", str(seed))
+    return StepSummary({"images": len(images), "items": total})
+
+
+def run_quality_checks(store_path, *, progress: Optional[ProgressCallback] = None) -> StepSummary:
+    from ..datasets.qc import run_qc
+
+    with _open(store_path, create=False) as store:
+        items = store.items()
+        boxes = {img.id: store.boxes(img.id) for img in store.images()}
+        store.clear_flags()
+        flagged, rows = 0, []
+        by_code: Dict[str, int] = defaultdict(int)
+        for item, flags in run_qc(items, boxes):
+            for f in flags:
+                rows.append((item.id, f.code, f.message))
+                by_code[f.code] += 1
+            flagged += bool(flags)
+        store.add_flags(rows)
+    return StepSummary({"items checked": len(items), "items flagged": flagged, **{f"flag {k}": v for k, v in by_code.items()}})
+
+
+def split_images(store_path, *, ratio: float = 0.7, seed: int = 0) -> StepSummary:
+    from ..datasets.splits import split_by_image
+
+    with _open(store_path, create=False) as store:
+        images = list(store.images())
+        keep = {img.id: img.split for img in images if img.split}
+        assignment = split_by_image([img.id for img in images], ratio=ratio, seed=seed, keep=keep or None)
+        for name in ("train", "test"):
+            store.set_split([i for i, s in assignment.items() if s == name], name)
+    counts = defaultdict(int)
+    for s in assignment.values():
+        counts[s] += 1
+    return StepSummary({f"{k} images": v for k, v in counts.items()})
+
+
+def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = "accepted") -> StepSummary:
+    """``status``: "accepted" (accepted and edited items), "any", or one status."""
+    from ..datasets.export import export_dataset
+
+    statuses = {"accepted": ("accepted", "edited"), "any": None}.get(status, (status,))
+    with _open(store_path, create=False) as store:
+        items = store.items()
+        images = {img.id: img for img in store.images()}
+        pipeline_json = store.get_meta("pipeline")
+    summary = export_dataset(items, images, Path(out_dir), format=fmt, pipeline_json=pipeline_json,
+                             statuses=statuses)
+    done = {"items exported": summary.items_written, "images written": summary.images_written}
+    done.update({f"{split} items": n for split, n in summary.items_by_split.items()})
+    return StepSummary(done, [f"wrote {f}" for f in summary.files])
+
+
+def project_stats(store_path) -> dict:
+    with _open(store_path, create=False) as store:
+        return store.stats()

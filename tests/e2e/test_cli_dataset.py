@@ -1,0 +1,78 @@
+"""`sarlang-cli dataset ...` from COCO boxes to an exported training set, in real processes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CLI = [sys.executable, "-m", "sarlang_core.cli", "dataset"]
+
+
+def run(*args):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300, env=dict(os.environ))
+
+
+@pytest.fixture
+def coco(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    recs, anns, aid = [], [], 1
+    for i in range(12):
+        name = f"chip_{i:03d}.png"
+        Image.fromarray(rng.integers(0, 255, (128, 160), dtype=np.uint8)).save(images / name)
+        recs.append({"id": i + 1, "file_name": name, "width": 160, "height": 128})
+        for k in range(i % 4 + 1):
+            anns.append({"id": aid, "image_id": i + 1, "category_id": 1 + (k % 2), "bbox": [10 + 20 * k, 12, 16, 14]})
+            aid += 1
+    anns.append({"id": aid, "image_id": 1, "category_id": 9, "bbox": [1, 1, 2, 2]})          # unknown category
+    anns.append({"id": aid + 1, "image_id": 2, "category_id": 1, "bbox": [500, 500, 5, 5]})  # outside the image
+    cats = [{"id": 1, "name": "ship"}, {"id": 2, "name": "aircraft"}]
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps({"images": recs, "annotations": anns, "categories": cats}))
+    return path, images
+
+
+def test_coco_to_sharegpt(coco, tmp_path):
+    ann, images = coco
+    store = tmp_path / "project.db"
+    out = run("import-coco", ann, "--images", images, "--store", store)
+    assert out.returncode == 0, out.stderr
+    assert "images: 12" in out.stdout and "problem(s)" in out.stdout and "instances.json" in out.stdout
+    out = run("generate", "--store", store, "--seed", "3")
+    assert out.returncode == 0, out.stderr
+    assert "items: 108" in out.stdout                       # 9 per image
+    assert run("qc", "--store", store).returncode == 0
+    stats = json.loads(run("stats", "--store", store, "--json").stdout)
+    assert stats["items"] == 108 and stats["images"] == 12
+    assert set(stats["items_per_type"]) <= {"identification", "classification", "counting", "positioning", "referring"}
+    out = run("split", "--store", store, "--ratio", "0.75")
+    assert out.returncode == 0 and "train images: 9" in out.stdout
+    dest = tmp_path / "export"
+    out = run("export", "--store", store, "--format", "sharegpt", "--out", dest, "--status", "any")
+    assert out.returncode == 0, out.stderr
+    train = json.loads((dest / "sarlang_train.json").read_text())
+    test = json.loads((dest / "sarlang_test.json").read_text())
+    assert len(train) + len(test) == 108
+    assert train[0]["messages"][0]["content"].startswith("<image>")
+    assert (dest / train[0]["images"][0]).exists()
+    info = json.loads((dest / "dataset_info.json").read_text())
+    assert any(v.get("formatting") == "sharegpt" for v in info.values())
+    # nothing accepted yet: the default export has no items
+    out = run("export", "--store", store, "--format", "jsonl", "--out", tmp_path / "none")
+    assert out.returncode == 0 and "items exported: 0" in out.stdout
+
+
+def test_bad_files_are_one_line_errors(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    out = run("import-coco", bad, "--store", tmp_path / "p.db")
+    assert out.returncode == 1 and "bad.json" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    text = tmp_path / "p2.db"
+    text.write_text("hello")
+    out = run("stats", "--store", text)
+    assert out.returncode == 1 and "p2.db" in out.stderr
