@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.act_export = file_menu.addAction("&Export processed GeoTIFF…", self.export_dialog, QKeySequence("Ctrl+E"))
         self.act_png = file_menu.addAction("Export current view as &PNG…", self.export_png_dialog, QKeySequence("Ctrl+Shift+E"))
         self.act_overviews = file_menu.addAction("Build &overviews (cache)", self.build_overviews)
+        self.act_review = file_menu.addAction("Re&view dataset project…", self.review_dialog)
         file_menu.addSeparator()
         self.act_save_pipe = file_menu.addAction("Save pipeline JSON…", self.save_pipeline_dialog)
         self.act_load_pipe = file_menu.addAction("Load pipeline JSON…", self.load_pipeline_dialog)
@@ -299,6 +300,23 @@ class MainWindow(QMainWindow):
         if proc is None:
             return None
         return self.jobs.save_png(proc, path)
+
+    def review_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open dataset project", "", "Dataset project (*.db);;All files (*)")
+        if path:
+            self.open_review(path)
+
+    def open_review(self, path: str):
+        """The keyboard-first review window of a dataset project (a store made by `sarlang-cli dataset`)."""
+        from .review_window import ReviewWindow
+
+        try:
+            win = ReviewWindow(path, self)
+        except SarlangError as exc:
+            self.show_error("Cannot open dataset project", str(exc))
+            return None
+        win.show()
+        return win
 
     def build_overviews(self) -> None:
         if self.session is not None:

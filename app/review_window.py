@@ -1,0 +1,268 @@
+"""Keyboard-first review of a dataset project's items.
+
+A accept · X reject · E edit (Ctrl+Enter saves) · → / N next · ← / P previous · Ctrl+Z undo.
+Accept and reject move on to the next item; every change is one transaction in the store, so
+closing the window (or a crash) loses nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from sarlang_core.datasets.records import ITEM_TYPES, SARDET_CATEGORIES, STATUSES
+from sarlang_core.preprocess.pipeline import Pipeline
+
+from . import workers
+from .box_overlay import BoxOverlay
+from .scene_view import SceneView
+
+
+@dataclass
+class _Box:
+    box: tuple
+    label: str
+    kind: str = "box"
+
+
+def render_chip(path: str, pipeline: Pipeline):
+    """The SAR image through the Pipeline, as uint8 (worker side)."""
+    from sarlang_core.io import Window
+    from sarlang_core.services import SceneSession
+
+    session = SceneSession.open(path)
+    try:
+        scene = session.scene
+        return session.render(pipeline, 0, Window(0, 0, scene.width, scene.height)).image
+    finally:
+        session.close()
+
+
+class ReviewWindow(QMainWindow):
+    def __init__(self, store_path: str, parent=None, reviewer: Optional[str] = None):
+        super().__init__(parent)
+        from sarlang_core.datasets.store import Store
+
+        self.setObjectName("ReviewWindow")
+        self.setWindowTitle(f"Review — {Path(store_path).name}")
+        self.resize(1300, 800)
+        self.store = Store.open(store_path)
+        self.root = Path(store_path).resolve().parent
+        self.reviewer = reviewer or getpass.getuser()
+        text = self.store.get_meta("pipeline")
+        self.pipeline = Pipeline.from_json(text) if isinstance(text, str) else \
+            Pipeline.from_dict(text) if isinstance(text, dict) else Pipeline()
+        self._build()
+        self.apply_filters()
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        row = QHBoxLayout()
+        self.status_filter = self._combo("status_filter", ["pending", "any", *[s for s in STATUSES if s != "pending"]])
+        self.type_filter = self._combo("type_filter", ["any", *ITEM_TYPES])
+        self.flag_filter = self._combo("flag_filter", ["any", "flagged"])
+        self.category_filter = self._combo("category_filter", ["any", *SARDET_CATEGORIES])
+        for label, combo in (("Status", self.status_filter), ("Type", self.type_filter), ("Flags", self.flag_filter),
+                             ("Category", self.category_filter)):
+            row.addWidget(QLabel(label))
+            row.addWidget(combo)
+            combo.currentIndexChanged.connect(self.apply_filters)
+        self.accept_all = QPushButton("Accept all shown", objectName="accept_all")
+        self.reject_all = QPushButton("Reject all shown", objectName="reject_all")
+        self.accept_all.clicked.connect(lambda: self.bulk("accepted"))
+        self.reject_all.clicked.connect(lambda: self.bulk("rejected"))
+        row.addStretch(1)
+        row.addWidget(self.accept_all)
+        row.addWidget(self.reject_all)
+        lay.addLayout(row)
+
+        split = QSplitter()
+        self.sar_view = SceneView("SAR (current Pipeline)", with_histogram=False)
+        self.overlay = BoxOverlay(self.sar_view)
+        self.optical = QLabel("no optical pair", objectName="optical", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.optical.setMinimumWidth(200)
+        split.addWidget(self.sar_view)
+        split.addWidget(self.optical)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        self.meta = QLabel("", objectName="item_meta", wordWrap=True)
+        self.question = QPlainTextEdit(objectName="question", readOnly=True)
+        self.answer = QPlainTextEdit(objectName="answer", readOnly=True)
+        self.question.setMaximumHeight(90)
+        self.flags = QLabel("", objectName="flags", wordWrap=True)
+        self.flags.setStyleSheet("color: #ffb000;")
+        self.help = QLabel("A accept · X reject · E edit (Ctrl+Enter saves, Esc cancels) · →/N next · ←/P previous · "
+                           "Ctrl+Z undo", wordWrap=True)
+        self.help.setStyleSheet("color: #7a828c; font-size: 9pt;")
+        for w in (self.meta, QLabel("Question"), self.question, QLabel("Answer"), self.answer, self.flags, self.help):
+            rl.addWidget(w)
+        rl.addStretch(1)
+        split.addWidget(right)
+        split.setSizes([520, 300, 420])
+        lay.addWidget(split, 1)
+        self.progress = QLabel("", objectName="progress")
+        lay.addWidget(self.progress)
+        self.setCentralWidget(central)
+        for key, slot in (("A", lambda: self.decide("accepted")), ("X", lambda: self.decide("rejected")),
+                          ("E", self.start_edit), ("Right", self.next), ("N", self.next), ("Left", self.previous),
+                          ("P", self.previous), ("Ctrl+Z", self.undo), ("Ctrl+Return", self.save_edit),
+                          ("Escape", self.cancel_edit)):
+            QShortcut(QKeySequence(key), self, slot)
+
+    @staticmethod
+    def _combo(name, values) -> QComboBox:
+        c = QComboBox(objectName=name)
+        for v in values:
+            c.addItem(v, v)
+        return c
+
+    # -- queue ----------------------------------------------------------------------------------
+    def filters(self) -> dict:
+        f = {}
+        for key, combo in (("status", self.status_filter), ("type", self.type_filter),
+                           ("category", self.category_filter)):
+            if combo.currentData() != "any":
+                f[key] = combo.currentData()
+        if self.flag_filter.currentData() == "flagged":
+            f["flag"] = True
+        return f
+
+    def apply_filters(self) -> None:
+        self.queue = self.store.queue(**self.filters())
+        self.show_item(self.queue.next())
+
+    def next(self) -> None:
+        if not self.editing:
+            item = self.queue.next()
+            self.show_item(item if item is not None else self.queue.current())
+
+    def previous(self) -> None:
+        if not self.editing:
+            item = self.queue.previous()
+            self.show_item(item if item is not None else self.queue.current())
+
+    # -- decisions ------------------------------------------------------------------------------
+    @property
+    def editing(self) -> bool:
+        return not self.answer.isReadOnly()
+
+    def decide(self, status: str) -> None:
+        item = self.queue.current()
+        if item is None or self.editing:
+            return
+        self.store.set_status(item.id, status, reviewer=self.reviewer)
+        self.next()
+
+    def start_edit(self) -> None:
+        if self.queue.current() is None:
+            return
+        for w in (self.question, self.answer):
+            w.setReadOnly(False)
+        self.answer.setFocus()
+
+    def save_edit(self) -> None:
+        item = self.queue.current()
+        if item is None or not self.editing:
+            return
+        self.store.edit(item.id, question=self.question.toPlainText().strip(),
+                        answer=self.answer.toPlainText().strip(), reviewer=self.reviewer)
+        self.cancel_edit()
+        self.next()
+
+    def cancel_edit(self) -> None:
+        for w in (self.question, self.answer):
+            w.setReadOnly(True)
+        self.show_item(self.queue.current())
+
+    def undo(self) -> None:
+        item_id = self.store.undo(reviewer=self.reviewer)
+        if item_id is not None:
+            self.queue.goto(item_id)
+            self.show_item(self.store.item(item_id))
+
+    def bulk(self, status: str) -> None:
+        n = self.store.count_items(**self.filters())
+        if n and QMessageBox.question(self, "Bulk review", f"Mark {n:,} items as {status}? (Ctrl+Z undoes it)") \
+                == QMessageBox.StandardButton.Yes:
+            self.bulk_apply(status)
+
+    def bulk_apply(self, status: str) -> int:
+        n = self.store.bulk_set_status(self.filters(), status, reviewer=self.reviewer)
+        self.apply_filters()
+        return n
+
+    # -- showing --------------------------------------------------------------------------------
+    def show_item(self, item) -> None:
+        self.current = item
+        stats = self.store.stats()
+        per = stats.get("items_per_status", {})
+        done = sum(v for k, v in per.items() if k != "pending")
+        total = stats.get("items", 0)
+        pos = f"{self.queue.position + 1:,} / {self.queue.total:,}" if item is not None else f"0 / {self.queue.total:,}"
+        self.progress.setText(f"Item {pos} in this queue · reviewed {done:,} of {total:,} "
+                              f"({100.0 * done / max(total, 1):.1f} %) · reviewer {self.reviewer}")
+        if item is None:
+            self.meta.setText("Nothing to review with these filters.")
+            self.question.setPlainText("")
+            self.answer.setPlainText("")
+            self.flags.setText("")
+            self.overlay.clear()
+            return
+        self.meta.setText(f"#{item.id} · {item.type} · {item.source} · <b>{item.status}</b> · image {item.image_id}")
+        self.question.setPlainText(item.question)
+        self.answer.setPlainText(item.answer)
+        flags = self.store.flags(item.id)
+        self.flags.setText("\n".join(f"⚠ {msg}" for _code, msg in flags))
+        self._show_image(item.image_id)
+
+    def _resolve(self, path: Optional[str]) -> Optional[str]:
+        if not path:
+            return None
+        p = Path(path)
+        for cand in (p, self.root / p, Path.cwd() / p):
+            if cand.exists():
+                return str(cand)
+        return None
+
+    def _show_image(self, image_id: str) -> None:
+        rec = self.store.image(image_id)
+        boxes = [_Box((b.bbox[0], b.bbox[1], b.bbox[0] + b.bbox[2], b.bbox[1] + b.bbox[3]), b.category)
+                 for b in self.store.boxes(image_id)]
+        path = self._resolve(rec.path)
+        if path is None:
+            self.sar_view.image.clear()
+            self.meta.setText(self.meta.text() + f" · ⚠ image file not found: {rec.path}")
+        elif getattr(self, "_shown_image", None) != path:
+            self._shown_image = path
+            workers.submit("io", ("chip", path), render_chip, path, self.pipeline,
+                           on_result=lambda rid, img: self._image_ready(rid[1], img, rec))
+        self.overlay.set_boxes(boxes)
+        optical = self._resolve(rec.optical_path)
+        if optical:
+            self.optical.setPixmap(QPixmap(optical).scaled(self.optical.size(), Qt.AspectRatioMode.KeepAspectRatio))
+        else:
+            self.optical.setText("no optical pair")
+
+    def _image_ready(self, path: str, image, rec) -> None:
+        if path != getattr(self, "_shown_image", None):
+            return  # the reviewer has moved on
+        import numpy as np
+
+        rgba = np.dstack([image, image, image, np.full_like(image, 255)])
+        from .render_controller import Display
+        self.sar_view.set_extent(image.shape[1], image.shape[0], fit=True)
+        self.sar_view.show_display(Display(rgba, (0.0, 255.0), np.zeros(1), np.zeros(1)),
+                                   QRectF(0, 0, image.shape[1], image.shape[0]))
+
+    def closeEvent(self, event) -> None:
+        self.store.close()
+        super().closeEvent(event)
