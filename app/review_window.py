@@ -112,6 +112,14 @@ class ReviewWindow(QMainWindow):
         self.progress = QLabel("", objectName="progress")
         lay.addWidget(self.progress)
         self.setCentralWidget(central)
+        from PySide6.QtWidgets import QDockWidget
+        from .dataset_stats_view import DatasetStatsView
+
+        self.stats_view = DatasetStatsView()
+        dock = QDockWidget("Statistics", self)
+        dock.setObjectName("dock:dataset-stats")
+        dock.setWidget(self.stats_view)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         for key, slot in (("A", lambda: self.decide("accepted")), ("X", lambda: self.decide("rejected")),
                           ("E", self.start_edit), ("Right", self.next), ("N", self.next), ("Left", self.previous),
                           ("P", self.previous), ("Ctrl+Z", self.undo), ("Ctrl+Return", self.save_edit),
@@ -138,7 +146,17 @@ class ReviewWindow(QMainWindow):
 
     def apply_filters(self) -> None:
         self.queue = self.store.queue(**self.filters())
+        self._refresh_counts()
         self.show_item(self.queue.next())
+
+    def _refresh_counts(self) -> None:
+        """Project-wide counts, read once (they take ~1 s on a million items) and then kept up
+        to date by each decision, so stepping through items stays instant."""
+        stats = self.store.stats()
+        self._total = stats.get("items", 0)
+        self._reviewed = sum(v for k, v in stats.get("items_per_status", {}).items() if k != "pending")
+        if hasattr(self, "stats_view"):
+            self.stats_view.show_stats(stats)
 
     def next(self) -> None:
         if not self.editing:
@@ -159,7 +177,8 @@ class ReviewWindow(QMainWindow):
         item = self.queue.current()
         if item is None or self.editing:
             return
-        self.store.set_status(item.id, status, reviewer=self.reviewer)
+        if self.store.set_status(item.id, status, reviewer=self.reviewer) and item.status == "pending":
+            self._reviewed += 1
         self.next()
 
     def start_edit(self) -> None:
@@ -173,8 +192,9 @@ class ReviewWindow(QMainWindow):
         item = self.queue.current()
         if item is None or not self.editing:
             return
-        self.store.edit(item.id, question=self.question.toPlainText().strip(),
-                        answer=self.answer.toPlainText().strip(), reviewer=self.reviewer)
+        if self.store.edit(item.id, question=self.question.toPlainText().strip(),
+                           answer=self.answer.toPlainText().strip(), reviewer=self.reviewer) and item.status == "pending":
+            self._reviewed += 1
         self.cancel_edit()
         self.next()
 
@@ -186,6 +206,7 @@ class ReviewWindow(QMainWindow):
     def undo(self) -> None:
         item_id = self.store.undo(reviewer=self.reviewer)
         if item_id is not None:
+            self._refresh_counts()
             self.queue.goto(item_id)
             self.show_item(self.store.item(item_id))
 
@@ -203,10 +224,7 @@ class ReviewWindow(QMainWindow):
     # -- showing --------------------------------------------------------------------------------
     def show_item(self, item) -> None:
         self.current = item
-        stats = self.store.stats()
-        per = stats.get("items_per_status", {})
-        done = sum(v for k, v in per.items() if k != "pending")
-        total = stats.get("items", 0)
+        done, total = self._reviewed, self._total
         pos = f"{self.queue.position + 1:,} / {self.queue.total:,}" if item is not None else f"0 / {self.queue.total:,}"
         self.progress.setText(f"Item {pos} in this queue · reviewed {done:,} of {total:,} "
                               f"({100.0 * done / max(total, 1):.1f} %) · reviewer {self.reviewer}")

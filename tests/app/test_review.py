@@ -69,6 +69,9 @@ def test_keyboard_review_flow(qtbot, review, project):
     key(qtbot, review, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     with Store.open(project) as store:
         assert store.item(second.id + 1).status == "pending"   # undo reverted the edit
+    stats = review.stats_view.last
+    assert stats["items"] == 36 and stats["boxes_per_category"] == {"ship": 4}
+    assert "36 items" in review.stats_view.summary.text()
     screenshot(review, "review_window")
     assert "reviewed 2 of" in review.progress.text()
 
