@@ -121,20 +121,50 @@ def split_images(store_path, *, ratio: float = 0.7, seed: int = 0) -> StepSummar
     return StepSummary({f"{k} images": v for k, v in counts.items()})
 
 
-def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = "accepted") -> StepSummary:
-    """``status``: "accepted" (accepted and edited items), "any", or one status."""
+def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = "accepted",
+                   preprocess: bool = True) -> StepSummary:
+    """``status``: "accepted" (accepted and edited items), "any", or one status. With
+    ``preprocess`` the images are written as PNG through the project's Pipeline (the paper's
+    chain unless the project records another) and the Pipeline JSON lands beside them."""
     from ..datasets.export import export_dataset
+    from ..preprocess.pipeline import Pipeline
 
     statuses = {"accepted": ("accepted", "edited"), "any": None}.get(status, (status,))
     with _open(store_path, create=False) as store:
         items = store.items()
         images = {img.id: img for img in store.images()}
-        pipeline_json = store.get_meta("pipeline")
-    summary = export_dataset(items, images, Path(out_dir), format=fmt, pipeline_json=pipeline_json,
-                             statuses=statuses)
+        recorded = store.get_meta("pipeline")
+    pipeline = (Pipeline.from_json(recorded) if isinstance(recorded, str) else
+                Pipeline.from_dict(recorded) if isinstance(recorded, dict) else Pipeline())
+    root = Path(store_path).resolve().parent
+    writer = _preprocessed_writer(pipeline, root) if preprocess else None
+    summary = export_dataset(items, images, Path(out_dir), format=fmt, image_writer=writer,
+                             pipeline_json=pipeline.to_dict() if preprocess else recorded, statuses=statuses)
     done = {"items exported": summary.items_written, "images written": summary.images_written}
     done.update({f"{split} items": n for split, n in summary.items_by_split.items()})
     return StepSummary(done, [f"wrote {f}" for f in summary.files])
+
+
+def _preprocessed_writer(pipeline, root: Path):
+    """Writes one image through ``pipeline`` as an 8-bit PNG (the image a model is trained on)."""
+    from PIL import Image
+
+    from ..io import Window
+    from .scene_session import SceneSession
+
+    def write(record, dest) -> None:
+        path = Path(record.path)
+        if not path.is_absolute() and not path.exists():
+            path = root / path
+        session = SceneSession.open(path)
+        try:
+            scene = session.scene
+            image = session.render(pipeline, 0, Window(0, 0, scene.width, scene.height)).image
+        finally:
+            session.close()
+        Image.fromarray(image).save(dest, format="PNG")
+
+    return write
 
 
 def project_stats(store_path) -> dict:

@@ -59,7 +59,9 @@ def test_coco_to_sharegpt(coco, tmp_path):
     test = json.loads((dest / "sarlang_test.json").read_text())
     assert len(train) + len(test) == 108
     assert train[0]["messages"][0]["content"].startswith("<image>")
-    assert (dest / train[0]["images"][0]).exists()
+    exported = dest / train[0]["images"][0]
+    assert exported.exists() and exported.suffix == ".png"
+    assert json.loads((dest / "pipeline.json").read_text())["filter"]["name"] == "refined-lee"
     info = json.loads((dest / "dataset_info.json").read_text())
     assert any(v.get("formatting") == "sharegpt" for v in info.values())
     # nothing accepted yet: the default export has no items
