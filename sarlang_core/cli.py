@@ -87,6 +87,13 @@ def _add_dataset_parser(sub) -> None:
     gen.add_argument("--store", required=True)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--per-image", type=int, default=9)
+    llm = dsub.add_parser("llm", help="captions and general questions from the optical pairs, by an LLM")
+    llm.add_argument("--store", required=True)
+    llm.add_argument("--endpoint", required=True, help="OpenAI-compatible base URL (key: OPENAI_API_KEY or keyring)")
+    llm.add_argument("--model", required=True, help="e.g. gpt-4o, or the model a local server serves")
+    llm.add_argument("--concurrency", type=int, default=4)
+    llm.add_argument("--cache", help="response cache folder (default: beside the store)")
+    llm.add_argument("--prompts", help="prompt templates JSON (see llm_generation.PromptSet)")
     qc = dsub.add_parser("qc", help="flag suspect items (colour words, vocabulary, counts, duplicates, length)")
     qc.add_argument("--store", required=True)
     st = dsub.add_parser("stats", help="items per type, status, source; categories")
@@ -116,6 +123,9 @@ def cmd_dataset(args) -> int:
         summary = svc.import_into(args.store, "pairs", args.sar_dir, optical_dir=args.optical_dir)
     elif step == "generate":
         summary = svc.generate_templates(args.store, seed=args.seed, per_image=args.per_image)
+    elif step == "llm":
+        summary = svc.llm_generate(args.store, args.endpoint, args.model, concurrency=args.concurrency,
+                                   cache_dir=args.cache, prompts_path=args.prompts)
     elif step == "qc":
         summary = svc.run_quality_checks(args.store)
     elif step == "split":

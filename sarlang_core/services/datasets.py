@@ -88,6 +88,30 @@ def generate_templates(store_path, *, seed: int = 0, per_image: int = 9,
     return StepSummary({"images": len(images), "items": total})
 
 
+def llm_generate(store_path, endpoint: str, model: str, *, concurrency: int = 4, cache_dir=None,
+                 prompts_path=None, progress: Optional[ProgressCallback] = None,
+                 cancel: Optional[CancelToken] = None) -> StepSummary:
+    """Captions and general inquiries written from each pair's optical image (modality transfer).
+    Every answer is cached on disk, so a re-run or a run after a crash costs nothing again."""
+    from ..datasets.llm_generation import DEFAULT_PROMPTS, PromptSet, generate_from_optical
+    from ..vlm.openai_backend import OpenAIBackend
+
+    prompts = PromptSet.load(prompts_path) if prompts_path else DEFAULT_PROMPTS
+    cache = Path(cache_dir) if cache_dir else Path(store_path).resolve().parent / "llm_cache"
+    with _open(store_path, create=False) as store:
+        pairs = [img for img in store.images() if img.optical_path]
+        backend = OpenAIBackend(endpoint, model)
+        run = generate_from_optical(pairs, backend, prompts=prompts, cache_dir=cache, concurrency=concurrency,
+                                    progress=progress, cancel=cancel)
+        added = store.add_items(run.items)
+    done = {"pairs": len(pairs), "items": added, "requests": run.requests, "cache hits": run.cache_hits,
+            "prompt tokens": run.prompt_tokens, "completion tokens": run.completion_tokens}
+    lines = [f"{p['image_id']} ({p['kind']}): {p['error']}" for p in run.problems]
+    summary = StepSummary(done, lines)
+    summary.done["estimated cost (USD, this run)"] = round(run.cost_usd, 4)
+    return summary
+
+
 def run_quality_checks(store_path, *, progress: Optional[ProgressCallback] = None) -> StepSummary:
     from ..datasets.qc import run_qc
 

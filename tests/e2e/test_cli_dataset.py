@@ -78,3 +78,34 @@ def test_bad_files_are_one_line_errors(tmp_path):
     text.write_text("hello")
     out = run("stats", "--store", text)
     assert out.returncode == 1 and "p2.db" in out.stderr
+
+
+def test_llm_captions_from_optical_pairs(tmp_path):
+    from support.chat_server import serve
+
+    sar, opt = tmp_path / "sar", tmp_path / "opt"
+    sar.mkdir()
+    opt.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(sar / f"p{i}.png")
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(opt / f"p{i}.png")
+    store = tmp_path / "pairs.db"
+    assert run("import-pairs", sar, opt, "--store", store).returncode == 0
+    inquiries = '[{"question": "What shape is the field?", "answer": "Rectangular.", "category": "shape"}]'
+    with serve() as ep:
+        ep.plan += [{"pieces": ["A harbour with ships."]}, {"pieces": ["A detailed harbour."]},
+                    {"pieces": [inquiries]}] * 2
+        env_run = subprocess.run([*CLI, "llm", "--store", str(store), "--endpoint", ep.url, "--model", "gpt-4o-mini",
+                                  "--concurrency", "1"], capture_output=True, text=True, timeout=300,
+                                 env=dict(os.environ, NO_PROXY="127.0.0.1", OPENAI_API_KEY="sk-local"))
+        posts = len(ep.posts())
+        again = subprocess.run([*CLI, "llm", "--store", str(tmp_path / "pairs.db"), "--endpoint", ep.url, "--model",
+                                "gpt-4o-mini"], capture_output=True, text=True, timeout=300,
+                               env=dict(os.environ, NO_PROXY="127.0.0.1", OPENAI_API_KEY="sk-local"))
+        assert len(ep.posts()) == posts          # the second run is served from the cache
+    assert env_run.returncode == 0, env_run.stderr
+    assert "items: 6" in env_run.stdout and "requests: 6" in env_run.stdout
+    assert again.returncode == 0 and "cache hits: 6" in again.stdout
+    stats = json.loads(run("stats", "--store", store, "--json").stdout)
+    assert stats["items_per_source"].get("llm") == 12

@@ -1,0 +1,451 @@
+"""Captions and "general inquiries" for SAR images by modality transfer (SARLANG-1M, Sec. 3).
+
+The paper asks GPT-4o about the OPTICAL image of each optical/SAR pair and attaches the answers
+to the SAR image (both show the same place); colour words are then reviewed out, since SAR has
+no colour. Here, per pair, three requests go to an OpenAI-compatible endpoint:
+
+* ``concise``   -> one Item of type ``caption_concise``
+* ``detailed``  -> one Item of type ``caption_detailed``
+* ``inquiries`` -> N Items of type ``general`` from a JSON array of
+  ``{"question", "answer", "category"}`` (category: shape, direction, land cover, pattern,
+  reasoning; anything else becomes "other"). The array is parsed leniently (code fences, prose
+  around it, ``{"questions": [...]}`` wrappers); entries without a question or answer are dropped.
+
+    summary = generate_from_optical(pairs, OpenAIBackend(url, "gpt-4o"), cache_dir=proj / "llm_cache")
+    summary.items, summary.problems, summary.cost_usd
+
+Items: ``source="llm"``, ``image_id`` = the SAR record's id, ``meta`` = {model, prompt_id, cached,
+usage, optical_path[, category][, colour_words]}. ``colour_words`` lists colour terms found in the
+text (the paper's failure case) so review can catch them; nothing is dropped for it.
+
+Cache: every answer is stored as one JSON file under ``cache_dir`` keyed by
+sha256(sha256(optical file bytes) | prompt text | model name), written atomically (temp file +
+``os.replace``) as soon as it arrives, so a re-run makes no HTTP request for anything already
+answered and a crash loses nothing answered before it. Unparsable inquiry answers are cached too
+(they are what the model said; with the default greedy config a re-ask gives the same); delete the
+file, or change the prompt, to ask again. Generation settings are not part of the key.
+
+Concurrency: at most ``concurrency`` requests are in flight (a ThreadPoolExecutor of that size).
+Retries (429/5xx/timeouts) are the backend's own. A request that still fails, an unreadable image,
+or an unparsable inquiry answer becomes an entry in ``summary.problems``; the run goes on.
+
+Cost: prompt/completion tokens come from the server's ``usage`` when it sends one, else they are
+estimated as characters / 4 (text only: image tokens are not estimated; ``usage["estimated"]``
+says so). ``PRICES_PER_1M`` is USD per 1M tokens, user-editable (see its note).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from ..errors import CancelledError, RequestError
+from ..progress import CancelToken, ProgressCallback, check, report
+from ..vlm.backend import ChatTurn, GenerationConfig
+from .records import ImageRecord, Item
+
+# USD per 1M tokens (input, output). Source: OpenAI's public API pricing page as read 2025-01
+# (gpt-4o "2024-08-06" and later; gpt-4o-mini). USER-EDITABLE: prices change; edit or extend this
+# table (or pass ``prices=``) for your provider and date. Unknown models cost 0 and are listed in
+# ``LLMRunSummary.unpriced_models``.
+PRICES_PER_1M: Dict[str, Tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+}
+
+INQUIRY_CATEGORIES = ("shape", "direction", "land cover", "pattern", "reasoning")
+KINDS = ("concise", "detailed", "inquiries")
+_ITEM_TYPE = {"concise": "caption_concise", "detailed": "caption_detailed"}
+_COLOUR_RE = re.compile(
+    r"\b(red|green|blue|yellow|orange|purple|pink|brown|black|white|grey|gray|beige|turquoise|teal|"
+    r"golden|silver|colou?r(?:ed|ful|s)?|reddish|greenish|bluish|yellowish|brownish)\b", re.I)
+
+
+@dataclass
+class PromptSet:
+    """Editable prompt templates. ``inquiries`` may use ``{n}`` (number of QA pairs) and
+    ``{categories}``. The ``*_question`` fields become the Items' question for captions."""
+    id: str = "sarlang-default-v1"
+    concise: str = (
+        "This is an optical remote sensing image. A SAR image of exactly the same place will be "
+        "described with your text, so describe only what a radar image also shows: objects, their "
+        "layout, shapes and land cover. Do not mention colours (SAR images have none), lighting, "
+        "shadows of sunlight or that this is an optical image. "
+        "Describe the content of this image in one sentence.")
+    detailed: str = (
+        "This is an optical remote sensing image. A SAR image of exactly the same place will be "
+        "described with your text, so describe only what a radar image also shows. Do not mention "
+        "colours (SAR images have none), lighting or that this is an optical image. "
+        "Describe the image in detail in one paragraph: the overall scene, the main objects and "
+        "their number, shapes and positions, the land cover, and how the objects relate to each other.")
+    inquiries: str = (
+        "This is an optical remote sensing image. A SAR image of exactly the same place will be asked "
+        "about with your questions, so ask only about what a radar image also shows, and never about "
+        "colours (SAR images have none) or lighting. Write {n} different question-answer pairs about "
+        "this scene, covering these categories: {categories} (shape = object shapes, direction = "
+        "object orientation or direction, land cover = land cover classification, pattern = spatial "
+        "patterns or arrangements, reasoning = inferences about function or use). Keep answers short "
+        "and factual. Reply with only a JSON array, no other text, like: "
+        '[{{"question": "...", "answer": "...", "category": "shape"}}]')
+    n_inquiries: int = 5
+    concise_question: str = "Describe the content of this image in one sentence."
+    detailed_question: str = "Describe the content of this image in detail."
+
+    def __post_init__(self) -> None:
+        if not str(self.id).strip():
+            raise RequestError("a prompt set needs an id")
+        for name in KINDS + ("concise_question", "detailed_question"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise RequestError(f"the prompt '{name}' is empty")
+        if not (isinstance(self.n_inquiries, int) and 0 <= self.n_inquiries <= 50):
+            raise RequestError(f"n_inquiries must be 0..50, got {self.n_inquiries!r}")
+        try:
+            self.inquiries.format(n=1, categories="")
+        except (KeyError, IndexError, ValueError) as e:
+            raise RequestError(f"the inquiries prompt has a bad placeholder ({e}); "
+                               "use {n}, {categories} and double {{ }} for literal braces") from None
+
+    def text(self, kind: str) -> str:
+        if kind == "inquiries":
+            return self.inquiries.format(n=self.n_inquiries, categories=", ".join(INQUIRY_CATEGORIES))
+        return getattr(self, kind)
+
+    def prompt_id(self, kind: str) -> str:
+        """``<set id>/<kind>/<8 hex of the prompt text>``: changes when the template is edited."""
+        return f"{self.id}/{kind}/{hashlib.sha256(self.text(kind).encode()).hexdigest()[:8]}"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "PromptSet":
+        if not isinstance(data, dict):
+            raise RequestError("a prompt set file must hold a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise RequestError(f"unknown prompt set fields: {', '.join(unknown)}")
+        return cls(**data)
+
+    def save(self, path: Union[str, Path]) -> None:
+        _write_atomic(Path(path), json.dumps(self.to_dict(), indent=2, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "PromptSet":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise RequestError(f"cannot read the prompt set {path}: {e}") from None
+        return cls.from_dict(data)
+
+
+DEFAULT_PROMPTS = PromptSet()
+
+
+@dataclass
+class LLMRunSummary:
+    items: List[Item] = field(default_factory=list)
+    problems: List[Dict[str, str]] = field(default_factory=list)   # {image_id, kind, error}
+    requests: int = 0              # answers fetched over HTTP this run
+    cache_hits: int = 0
+    prompt_tokens: int = 0         # this run's requests only
+    completion_tokens: int = 0
+    estimated_tokens: bool = False  # some counts above are chars/4 estimates
+    cost_usd: float = 0.0           # this run's requests only
+    cached_cost_usd: float = 0.0    # what the cached answers cost when they were fetched
+    unpriced_models: List[str] = field(default_factory=list)
+    model: str = ""
+
+
+def estimate_tokens(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def cost_of(model: str, prompt_tokens: int, completion_tokens: int,
+            prices: Optional[Dict[str, Tuple[float, float]]] = None) -> Optional[float]:
+    """USD for the tokens, or None when ``model`` has no price. Dated snapshots such as
+    ``gpt-4o-2024-08-06`` use the longest table entry they start with."""
+    table = PRICES_PER_1M if prices is None else prices
+    name = model if model in table else max((k for k in table if model.startswith(k + "-")), key=len, default=None)
+    if name is None:
+        return None
+    p_in, p_out = table[name]
+    return (prompt_tokens * p_in + completion_tokens * p_out) / 1e6
+
+
+def parse_inquiries(text: str) -> List[Dict[str, str]]:
+    """QA pairs from a model's answer; raises ValueError when there is no usable JSON array."""
+    s = re.sub(r"```(?:json)?", "", text or "", flags=re.I).strip()
+    data: Any = None
+    try:
+        data = json.loads(s)
+    except ValueError:
+        start, end = s.find("["), s.rfind("]")
+        if start < 0 or end <= start:
+            raise ValueError("no JSON array in the answer") from None
+        try:
+            data = json.loads(s[start:end + 1])
+        except ValueError as e:
+            raise ValueError(f"the JSON array does not parse ({e.msg})") from None
+    if isinstance(data, dict):   # {"questions": [...]} and similar wrappers
+        lists = [v for v in data.values() if isinstance(v, list)]
+        data = lists[0] if len(lists) == 1 else None
+    if not isinstance(data, list):
+        raise ValueError("the answer is not a JSON array")
+    out = []
+    for entry in data:
+        if not isinstance(entry, dict):
+            continue
+        q, a = entry.get("question"), entry.get("answer")
+        if not isinstance(q, str) or not q.strip() or not isinstance(a, (str, int, float)) or isinstance(a, bool):
+            continue
+        a = str(a).strip()
+        if not a:
+            continue
+        cat = str(entry.get("category") or "").strip().lower().replace("_", " ").replace("-", " ")
+        cat = " ".join(cat.split())
+        out.append({"question": q.strip(), "answer": a, "category": cat if cat in INQUIRY_CATEGORIES else "other"})
+    if not out:
+        raise ValueError("the JSON array holds no question-answer pairs")
+    return out
+
+
+# ---- cache ------------------------------------------------------------------------------------
+def cache_key(image_sha256: str, prompt: str, model: str) -> str:
+    h = hashlib.sha256()
+    for part in (image_sha256, prompt, model):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _cache_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / key[:2] / f"{key}.json"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _read_cache(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None   # missing or damaged: ask again
+    return data if isinstance(data, dict) and isinstance(data.get("text"), str) else None
+
+
+# ---- requests ---------------------------------------------------------------------------------
+def _model_name(backend: Any) -> str:
+    name = getattr(backend, "model", None)
+    if not name:
+        try:
+            name = backend.identity().get("model")
+        except Exception:
+            name = None
+    return str(name or "unknown")
+
+
+def _ask(backend: Any, image: Any, prompt: str, config: GenerationConfig,
+         cancel: Optional[CancelToken]) -> Tuple[str, Optional[Dict[str, int]]]:
+    """(answer, usage or None). For OpenAIBackend the same client, request building and retry loop
+    are used, reading ``usage`` off the reply; other backends go through generate/stream."""
+    turns = [ChatTurn("user", prompt)]
+    from ..vlm.openai_backend import OpenAIBackend
+    if isinstance(backend, OpenAIBackend):
+        from ..errors import EndpointError
+        params = backend._params(image, turns, config)
+        reply = backend._with_retries(lambda: backend._client().chat.completions.create(**params), cancel)
+        try:
+            text = reply.choices[0].message.content or ""
+        except (AttributeError, IndexError, TypeError):
+            raise EndpointError(f"{backend.endpoint} sent a reply with no answer in it") from None
+        usage = getattr(reply, "usage", None)
+        pt, ct = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+        if isinstance(pt, int) and isinstance(ct, int):
+            return text, {"prompt_tokens": pt, "completion_tokens": ct}
+        return text, None
+    if hasattr(backend, "generate"):
+        return backend.generate(image, turns, config, cancel=cancel), None
+    return "".join(backend.stream(image, turns, config, cancel=cancel)), None
+
+
+class _Run:
+    def __init__(self, backend, prompts: PromptSet, cache_dir: Path, config: GenerationConfig,
+                 cancel: Optional[CancelToken]):
+        self.backend, self.prompts, self.cache_dir = backend, prompts, cache_dir
+        self.config, self.cancel = config, cancel
+        self.model = _model_name(backend)
+        self._hash_lock = threading.Lock()
+        self._hashes: Dict[str, str] = {}
+
+    def image_hash(self, path: str) -> str:
+        with self._hash_lock:
+            if path in self._hashes:
+                return self._hashes[path]
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        with self._hash_lock:
+            self._hashes[path] = h.hexdigest()
+        return h.hexdigest()
+
+    def task(self, rec: ImageRecord, kind: str) -> Dict[str, Any]:
+        """{text, usage, cached} for one (pair, kind); raises on failure."""
+        check(self.cancel)
+        prompt = self.prompts.text(kind)
+        path = _cache_path(self.cache_dir, cache_key(self.image_hash(rec.optical_path), prompt, self.model))
+        hit = _read_cache(path)
+        if hit is not None:
+            return {"text": hit["text"], "usage": hit.get("usage") or {}, "cached": True}
+        from PIL import Image
+        with Image.open(rec.optical_path) as im:
+            im.load()
+            image = im.convert("RGB") if im.mode not in ("L", "RGB") else im.copy()
+        text, usage = _ask(self.backend, image, prompt, self.config, self.cancel)
+        if usage is None:
+            usage = {"prompt_tokens": estimate_tokens(prompt), "completion_tokens": estimate_tokens(text),
+                     "estimated": True}
+        _write_atomic(path, json.dumps({"text": text, "usage": usage, "model": self.model,
+                                        "prompt_id": self.prompts.prompt_id(kind), "prompt": prompt,
+                                        "optical_path": rec.optical_path, "image_id": rec.id},
+                                       ensure_ascii=False, indent=1))
+        return {"text": text, "usage": usage, "cached": False}
+
+
+def generate_from_optical(pairs: Sequence[ImageRecord], backend: Any, *, prompts: PromptSet = DEFAULT_PROMPTS,
+                          cache_dir: Union[str, Path], concurrency: int = 4,
+                          config: GenerationConfig = GenerationConfig(max_new_tokens=300),
+                          progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                          prices: Optional[Dict[str, Tuple[float, float]]] = None) -> LLMRunSummary:
+    """Caption and question each pair's optical image; Items go to the SAR image (see module notes).
+
+    Items come out in ``pairs`` order (concise, detailed, then the inquiries) whatever order the
+    answers arrive in. Raises CancelledError when ``cancel`` fires (answers received so far stay
+    cached); RequestError for bad arguments. Everything else lands in ``summary.problems``."""
+    if not (isinstance(concurrency, int) and concurrency >= 1):
+        raise RequestError(f"concurrency must be a positive integer, got {concurrency!r}")
+    if not isinstance(config, GenerationConfig):
+        raise RequestError("config must be a GenerationConfig")
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    run = _Run(backend, prompts, cache, config, cancel)
+    summary = LLMRunSummary(model=run.model)
+    kinds = [k for k in KINDS if k != "inquiries" or prompts.n_inquiries > 0]
+
+    jobs: List[Tuple[int, ImageRecord, str]] = []
+    for i, rec in enumerate(pairs):
+        if not rec.optical_path:
+            summary.problems.append({"image_id": rec.id, "kind": "", "error": "no optical image paired"})
+        elif not os.path.isfile(rec.optical_path):
+            summary.problems.append({"image_id": rec.id, "kind": "",
+                                     "error": f"the optical image is missing: {rec.optical_path}"})
+        else:
+            jobs.extend((i, rec, k) for k in kinds)
+
+    results: Dict[Tuple[int, str], Dict[str, Any]] = {}
+    errors: Dict[Tuple[int, str], str] = {}
+    total, done = len(jobs), 0
+    report(progress, "llm", 0, total, f"{total} requests for {len(pairs)} pairs")
+    pending_jobs = list(reversed(jobs))
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="llm-gen") as pool:
+        running: Dict[Any, Tuple[int, ImageRecord, str]] = {}
+        try:
+            while pending_jobs or running:
+                # submit lazily: never more than `concurrency` tasks queued, so cancel stops quickly
+                while pending_jobs and len(running) < concurrency:
+                    check(cancel)
+                    job = pending_jobs.pop()
+                    running[pool.submit(run.task, job[1], job[2])] = job
+                finished, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    i, rec, kind = running.pop(fut)
+                    try:
+                        results[(i, kind)] = fut.result()
+                    except CancelledError:
+                        raise
+                    except Exception as e:
+                        errors[(i, kind)] = f"{type(e).__name__}: {e}" if not str(e) else str(e)
+                    done += 1
+                    report(progress, "llm", done, total, f"{rec.id}: {kind}")
+                check(cancel)
+        except BaseException:
+            for fut in running:
+                fut.cancel()
+            raise
+
+    unpriced = set()
+    for i, rec in enumerate(pairs):
+        for kind in kinds:
+            if (i, kind) in errors:
+                summary.problems.append({"image_id": rec.id, "kind": kind, "error": errors[(i, kind)]})
+                continue
+            res = results.get((i, kind))
+            if res is None:
+                continue
+            usage = dict(res["usage"])
+            pt, ct = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+            cost = cost_of(run.model, pt, ct, prices)
+            if cost is None:
+                unpriced.add(run.model)
+                cost = 0.0
+            if res["cached"]:
+                summary.cache_hits += 1
+                summary.cached_cost_usd += cost
+            else:
+                summary.requests += 1
+                summary.prompt_tokens += pt
+                summary.completion_tokens += ct
+                summary.estimated_tokens |= bool(usage.get("estimated"))
+                summary.cost_usd += cost
+            base = {"model": run.model, "prompt_id": prompts.prompt_id(kind), "cached": res["cached"],
+                    "usage": usage, "optical_path": rec.optical_path}
+            if kind in _ITEM_TYPE:
+                answer = res["text"].strip()
+                if not answer:
+                    summary.problems.append({"image_id": rec.id, "kind": kind, "error": "the model gave an empty answer"})
+                    continue
+                question = prompts.concise_question if kind == "concise" else prompts.detailed_question
+                summary.items.append(Item(rec.id, _ITEM_TYPE[kind], question, answer, source="llm",
+                                          meta=_with_colours(base, answer)))
+                continue
+            try:
+                qas = parse_inquiries(res["text"])
+            except ValueError as e:
+                summary.problems.append({"image_id": rec.id, "kind": kind,
+                                         "error": f"unusable inquiries answer: {e}; starts {res['text'][:80]!r}"})
+                continue
+            for qa in qas:
+                meta = _with_colours(dict(base, category=qa["category"]), qa["question"] + " " + qa["answer"])
+                summary.items.append(Item(rec.id, "general", qa["question"], qa["answer"], source="llm", meta=meta))
+    summary.unpriced_models = sorted(unpriced)
+    return summary
+
+
+def _with_colours(meta: Dict[str, Any], text: str) -> Dict[str, Any]:
+    found = sorted({m.lower() for m in _COLOUR_RE.findall(text)})
+    if found:
+        meta["colour_words"] = found
+    return meta
