@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Optional
 
-from PySide6.QtCore import QBuffer, Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
                                QTextBrowser, QVBoxLayout, QWidget)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen

@@ -149,13 +149,6 @@ class TiledFilter:
         check(cancel)
         return out
 
-    def cached_fraction(self, key: FilterKey, level: int, window: Window) -> float:
-        lv = self.scene.levels[level]
-        tiles = list(tile_grid(lv.width, lv.height, self.tile, window))
-        if not tiles:
-            return 1.0
-        hits = sum(1 for tr, tc, _ in tiles if (id(self.scene), level, key, tr, tc) in self.cache._items)
-        return hits / len(tiles)
 
 
 def settle(futures) -> None:

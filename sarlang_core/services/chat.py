@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from ..errors import RequestError
+from ..errors import CancelledError, RequestError
 from ..preprocess.pipeline import Pipeline
 from ..progress import CancelToken
 from ..vlm.backend import ChatTurn, GenerationConfig, check_turns
@@ -129,13 +129,11 @@ def ask(backend, conversation: Conversation, model_img: ModelImage, question: st
             ex.answer += piece
             yield piece
         ex.stopped = bool(cancel is not None and cancel.cancelled)
+    except CancelledError:
+        ex.stopped = True
     except Exception as exc:
-        from ..errors import CancelledError
-        if isinstance(exc, CancelledError):
-            ex.stopped = True
-        else:
-            ex.error = str(exc)
-            raise
+        ex.error = str(exc)
+        raise
     finally:
         ex.finished = _now()
         ex.boxes = answer_boxes(ex.answer, model_img, ex.input_size,

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Optional, Union
 
-import numpy as np
 
 from ..io import write_geotiff_atomic
 from ..preprocess.pipeline import Pipeline

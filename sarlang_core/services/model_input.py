@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Tuple
 
-import numpy as np
 from PIL import Image
 
 from ..errors import RequestError
@@ -85,6 +84,3 @@ def _level_for(scene, crop_pixels: float, max_pixels: int) -> int:
             best = lv.index
     return best
 
-
-def image_array(model_img: ModelImage) -> np.ndarray:
-    return np.asarray(model_img.image)

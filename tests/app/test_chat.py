@@ -3,7 +3,6 @@ asking, streaming into the panel, stop, a drawn region, and boxes drawn from an 
 
 import json
 
-import numpy as np
 import pytest
 from PySide6.QtCore import QRectF
 
@@ -89,10 +88,8 @@ def test_stop_keeps_what_was_said(qtbot, chat_window):
     stopped = []
     win.chat.controller.piece.connect(lambda t, _ts: (stopped.append(t), win.chat_panel.stop_button.click()))
     win.chat_panel.input.setText("Describe the scene")
-    with qtbot.waitSignal(win.chat.controller.failed, timeout=20000, raising=False) as failed, \
-            qtbot.waitSignal(win.chat.controller.finished, timeout=20000, raising=False) as finished:
-        win.chat_panel.ask_button.click()
-        qtbot.waitUntil(lambda: not win.chat.controller.busy, timeout=20000)
+    win.chat_panel.ask_button.click()
+    qtbot.waitUntil(lambda: not win.chat.controller.busy, timeout=20000)
     ex = win.chat.conversation.exchanges[-1]
     assert ex.answer.startswith("one") and ex.stopped
     assert win.chat_panel.ask_button.isEnabled()

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import logging
 import re
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import keyring
 import keyring.core
