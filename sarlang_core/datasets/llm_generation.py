@@ -269,23 +269,12 @@ def _model_name(backend: Any) -> str:
 
 def _ask(backend: Any, image: Any, prompt: str, config: GenerationConfig,
          cancel: Optional[CancelToken]) -> Tuple[str, Optional[Dict[str, int]]]:
-    """(answer, usage or None). For OpenAIBackend the same client, request building and retry loop
-    are used, reading ``usage`` off the reply; other backends go through generate/stream."""
+    """(answer, usage or None). Backends with ``complete`` (OpenAIBackend) report token usage;
+    others go through generate/stream."""
     turns = [ChatTurn("user", prompt)]
-    from ..vlm.openai_backend import OpenAIBackend
-    if isinstance(backend, OpenAIBackend):
-        from ..errors import EndpointError
-        params = backend._params(image, turns, config)
-        reply = backend._with_retries(lambda: backend._client().chat.completions.create(**params), cancel)
-        try:
-            text = reply.choices[0].message.content or ""
-        except (AttributeError, IndexError, TypeError):
-            raise EndpointError(f"{backend.endpoint} sent a reply with no answer in it") from None
-        usage = getattr(reply, "usage", None)
-        pt, ct = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
-        if isinstance(pt, int) and isinstance(ct, int):
-            return text, {"prompt_tokens": pt, "completion_tokens": ct}
-        return text, None
+    if hasattr(backend, "complete"):
+        done = backend.complete(image, turns, config, cancel=cancel)
+        return done.text, done.usage
     if hasattr(backend, "generate"):
         return backend.generate(image, turns, config, cancel=cancel), None
     return "".join(backend.stream(image, turns, config, cancel=cancel)), None

@@ -19,105 +19,41 @@ socket, so a stalled or trickling server cannot hold the caller.
 from __future__ import annotations
 
 import base64
-import email.utils
 import io
 import logging
-import math
 import os
 import queue
-import socket
 import threading
-import time
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
-from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import CancelledError, EndpointError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from .backend import ChatTurn, GenerationConfig, check_turns
+from .openai_support import (KEYRING_SERVICE, POLL, Secret, abort_stream, connection_reason, delta_text,
+                             error_detail, fit_size, keyring_key, retry_after_seconds, safe_url, sleep_cancellable,
+                             store_api_key, to_pil)
+
+__all__ = ["Completion", "OpenAIBackend", "KEYRING_SERVICE", "fit_size", "store_api_key"]
 
 log = logging.getLogger(__name__)
 
-KEYRING_SERVICE = "sarlang-studio"
+
+@dataclass(frozen=True)
+class Completion:
+    """One non-streamed answer with the token counts the server reported (None when it did not)."""
+    text: str
+    prompt_tokens: Optional[int] = None
+    completion_tokens: Optional[int] = None
+
+    @property
+    def usage(self) -> Optional[Dict[str, int]]:
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+
 PLACEHOLDER_KEY = "EMPTY"
 MAX_RETRY_AFTER = 120.0   # s; a server asking for longer is treated as asking for this
-_POLL = 0.05              # s between cancel checks while waiting
-
-
-class _Secret:
-    """Holds the key; prints as <secret> in reprs, debuggers and ``vars()`` dumps."""
-    __slots__ = ("value",)
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-
-def _safe_url(url: str) -> str:
-    """The URL without user:password@ or a query string (both may hold secrets)."""
-    try:
-        p = urlsplit(url)
-        host = f"[{p.hostname}]" if ":" in (p.hostname or "") else (p.hostname or "")
-        return urlunsplit((p.scheme, f"{host}:{p.port}" if p.port else host, p.path, "", ""))
-    except ValueError:
-        return "<endpoint>"
-
-
-def _keyring_key(*urls: str) -> Optional[str]:
-    try:
-        import keyring
-        for name in dict.fromkeys(u for url in urls for u in (url.rstrip("/"), url)):
-            if key := keyring.get_password(KEYRING_SERVICE, name):
-                return key
-    except Exception:  # no backend, locked keyring, DBus trouble...: all mean "no key here"
-        pass
-    return None
-
-
-def store_api_key(base_url: str, key: str) -> None:
-    """Store ``key`` for ``base_url`` in the OS keyring (what ``keyring set sarlang-studio URL`` does)."""
-    if not key or not key.strip():
-        raise RequestError("the API key is empty")
-    try:
-        import keyring
-        keyring.set_password(KEYRING_SERVICE, base_url.rstrip("/"), key.strip())
-    except Exception as e:
-        raise EndpointError(f"could not store the key: no usable OS keyring ({type(e).__name__}); "
-                            "set OPENAI_API_KEY in the environment instead") from None
-
-
-def fit_size(width: int, height: int, max_pixels: int, multiple: int = 1) -> Tuple[int, int]:
-    """(w, h) with w*h <= max_pixels, aspect kept (to a pixel), optionally sides multiple of ``multiple``."""
-    w, h = int(width), int(height)
-    if w < 1 or h < 1:
-        raise RequestError(f"the image is empty ({width} x {height})")
-    if w * h > max_pixels:
-        s = math.sqrt(max_pixels / (w * h))
-        w, h = max(1, math.floor(w * s)), max(1, math.floor(h * s))
-        while w * h > max_pixels:   # float rounding at the boundary
-            w, h = (w - 1, h) if w >= h else (w, h - 1)
-    if multiple > 1:
-        w, h = max(multiple, w // multiple * multiple), max(multiple, h // multiple * multiple)
-    return w, h
-
-
-def _to_pil(image: Any):
-    """A PIL image in mode L or RGB from a PIL image or a uint8 (H, W), (H, W, 3|4) array."""
-    from PIL import Image
-    if not isinstance(image, Image.Image):
-        import numpy as np
-        arr = np.asarray(image)
-        if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
-            raise RequestError(f"the image must be 8-bit grey or RGB (stretch it first), got {arr.dtype} {arr.shape}")
-        image = Image.fromarray(np.ascontiguousarray(arr))
-    if image.mode in ("L", "RGB"):
-        return image
-    if image.mode in ("LA", "1"):
-        return image.convert("L")
-    if image.mode in ("RGBA", "P", "PA", "CMYK", "YCbCr"):
-        return image.convert("RGB")
-    raise RequestError(f"the image must be 8-bit grey or RGB (stretch it first), got PIL mode {image.mode}")
 
 
 class OpenAIBackend:
@@ -139,8 +75,8 @@ class OpenAIBackend:
         self.backoff = float(backoff)
         self.input_max_pixels = int(input_max_pixels)
         self.size_multiple = int(size_multiple)
-        self._given_key = _Secret(api_key) if api_key else None
-        self._key: Optional[_Secret] = None    # the key in use, once the client exists
+        self._given_key = Secret(api_key) if api_key else None
+        self._key: Optional[Secret] = None    # the key in use, once the client exists
         self._client_obj = None
         self._lock = threading.Lock()
         self._loaded = False
@@ -189,16 +125,26 @@ class OpenAIBackend:
     def generate(self, image, turns: Sequence[ChatTurn], config: GenerationConfig = GenerationConfig(), *,
                  cancel: Optional[CancelToken] = None) -> str:
         """The whole answer in one non-streaming request (cancel is checked between retries only)."""
+        return self.complete(image, turns, config, cancel=cancel).text
+
+    def complete(self, image, turns: Sequence[ChatTurn], config: GenerationConfig = GenerationConfig(), *,
+                 cancel: Optional[CancelToken] = None) -> Completion:
+        """Like ``generate``, with the server's token usage (for cost estimates). ``image`` may be
+        None for a text-only request (an LLM judge, say)."""
         params = self._params(image, turns, config)
         reply = self._with_retries(lambda: self._client().chat.completions.create(**params), cancel)
         try:
-            return reply.choices[0].message.content or ""
+            text = reply.choices[0].message.content or ""
         except (AttributeError, IndexError, TypeError):
             raise EndpointError(f"{self.endpoint} sent a reply with no answer in it") from None
+        usage = getattr(reply, "usage", None)
+        pt, ct = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+        ok = isinstance(pt, int) and isinstance(ct, int)
+        return Completion(text, pt if ok else None, ct if ok else None)
 
     @property
     def endpoint(self) -> str:
-        return _safe_url(self.base_url)
+        return safe_url(self.base_url)
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(endpoint={self.endpoint!r}, model={self.model!r})"
@@ -207,14 +153,14 @@ class OpenAIBackend:
     def _resolve_key(self) -> Optional[str]:
         if self._given_key is not None:
             return self._given_key.value
-        return os.environ.get("OPENAI_API_KEY") or _keyring_key(self.base_url, self.endpoint)
+        return os.environ.get("OPENAI_API_KEY") or keyring_key(self.base_url, self.endpoint)
 
     def _client(self):
         with self._lock:
             if self._client_obj is None:
                 import openai
                 key = self._resolve_key()
-                self._key = _Secret(key) if key else None
+                self._key = Secret(key) if key else None
                 # our own retry loop (messages, Retry-After, cancel); the SDK's is off
                 self._client_obj = openai.OpenAI(base_url=self.base_url, api_key=key or PLACEHOLDER_KEY,
                                                  timeout=self.timeout, max_retries=0)
@@ -251,7 +197,7 @@ class OpenAIBackend:
 
     def _data_url(self, image) -> str:
         from PIL import Image
-        img = _to_pil(image)
+        img = to_pil(image)
         size = self.model_input_size(*img.size)
         if size != img.size:
             img = img.resize(size, Image.Resampling.LANCZOS)
@@ -274,7 +220,7 @@ class OpenAIBackend:
                 retryable = status in (408, 429) or status >= 500
                 if status == 401:     # look the key up afresh next time (the user may store one now)
                     self._drop_client()
-                wait = _retry_after(e.response.headers) if retryable else None
+                wait = retry_after_seconds(e.response.headers) if retryable else None
             except openai.APIConnectionError as e:  # includes APITimeoutError
                 err, retryable, wait, status = e, True, None, None
             except Exception as e:  # a 200 whose body the SDK cannot read, and the like
@@ -285,7 +231,7 @@ class OpenAIBackend:
             wait = self.backoff * 2 ** attempt if wait is None else min(wait, MAX_RETRY_AFTER)
             log.info("%s: %s; retry %d of %d in %.1f s", self.endpoint, status or type(err).__name__,
                      attempt + 1, self.max_retries, wait)
-            _sleep(wait, cancel)
+            sleep_cancellable(wait, cancel)
             attempt += 1
 
     def _stream(self, params: Dict[str, Any], cancel: Optional[CancelToken]) -> Iterator[str]:
@@ -295,7 +241,7 @@ class OpenAIBackend:
         def pump() -> None:
             try:
                 for chunk in stream:
-                    if text := _delta_text(chunk):
+                    if text := delta_text(chunk):
                         pieces.put(("text", text))
                 pieces.put(("end", None))
             except BaseException as e:  # handed to the caller's thread
@@ -308,7 +254,7 @@ class OpenAIBackend:
                 if cancel is not None and cancel.cancelled:
                     raise CancelledError()
                 try:
-                    kind, value = pieces.get(timeout=_POLL)
+                    kind, value = pieces.get(timeout=POLL)
                 except queue.Empty:
                     continue
                 if kind == "text":
@@ -320,7 +266,7 @@ class OpenAIBackend:
                     raise self._stream_error(value)
         finally:
             if not finished:   # cancelled, abandoned or failed: free the connection now
-                _abort(stream)
+                abort_stream(stream)
 
     # ---- errors --------------------------------------------------------------------------------
     def _scrub(self, text: str) -> str:
@@ -337,10 +283,10 @@ class OpenAIBackend:
         if isinstance(e, openai.APITimeoutError):
             msg = f"timed out after {self.timeout:g} s waiting for {url}{after}"
         elif isinstance(e, openai.APIConnectionError):
-            msg = f"cannot reach {url}: {_connection_reason(e)}{after}"
+            msg = f"cannot reach {url}: {connection_reason(e)}{after}"
         else:
             status = getattr(e, "status_code", 0)
-            detail = self._scrub(_detail(e))
+            detail = self._scrub(error_detail(e))
             if status == 401:
                 hint = "" if self._key is not None else " (no key was found, so none was sent)"
                 msg = (f"the endpoint rejected the API key (401){hint}: set OPENAI_API_KEY or store a key with "
@@ -367,78 +313,9 @@ class OpenAIBackend:
         if isinstance(e, openai.APIConnectionError):
             return EndpointError(f"the connection to {self.endpoint} was lost while streaming")
         if isinstance(e, openai.APIError):
-            return EndpointError(f"{self.endpoint} reported an error while streaming: {self._scrub(_detail(e))}")
+            return EndpointError(f"{self.endpoint} reported an error while streaming: {self._scrub(error_detail(e))}")
         if isinstance(e, Exception):
             return EndpointError(f"{self.endpoint} sent an unreadable stream ({type(e).__name__})")
         return e   # KeyboardInterrupt and friends pass through
 
 
-def _delta_text(chunk: Any) -> str:
-    try:
-        return chunk.choices[0].delta.content or "" if chunk.choices else ""
-    except (AttributeError, IndexError, TypeError):
-        return ""
-
-
-def _abort(stream: Any) -> None:
-    """Close a stream now, even while another thread is blocked reading it (close alone waits)."""
-    try:
-        stream.response.extensions["network_stream"].get_extra_info("socket").shutdown(socket.SHUT_RDWR)
-    except Exception:  # no such socket (other transport): close() below still releases it
-        pass
-    try:
-        stream.close()
-    except Exception:
-        pass
-
-
-def _sleep(seconds: float, cancel: Optional[CancelToken]) -> None:
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        check(cancel)
-        time.sleep(min(_POLL, left))
-    check(cancel)
-
-
-def _retry_after(headers: Any) -> Optional[float]:
-    """Seconds from Retry-After (seconds or an HTTP date) or retry-after-ms; None if absent/bad."""
-    try:
-        if (ms := headers.get("retry-after-ms")) is not None:
-            return max(0.0, float(ms) / 1000.0)
-        if (value := headers.get("retry-after")) is None:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except Exception:
-        return None
-
-
-def _connection_reason(e: BaseException) -> str:
-    x: Optional[BaseException] = e
-    for _ in range(20):   # walk the cause chain down to the socket error
-        if x is None:
-            break
-        if isinstance(x, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(x, socket.gaierror):
-            return "host name not found"
-        if isinstance(x, ConnectionResetError):
-            return "connection reset by the server"
-        if type(x).__name__.startswith("SSL"):
-            return f"TLS error ({x})"
-        x = x.__cause__ or x.__context__
-    return "connection error"
-
-
-def _detail(e: Any) -> str:
-    """The server's own message from an error body ({"error": {"message"}}, {"message"}, {"detail"})."""
-    body, msg = getattr(e, "body", None), None
-    if isinstance(body, dict):
-        inner = body.get("error")
-        msg = inner.get("message") if isinstance(inner, dict) else inner
-        msg = msg or body.get("message") or body.get("detail")
-    if not isinstance(msg, str) or not msg.strip():
-        msg = getattr(e, "message", "") or ""
-    return " ".join(str(msg).split())[:300]
