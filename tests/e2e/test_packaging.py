@@ -1,0 +1,68 @@
+"""The field-office build spec (pyinstaller.spec), executed with PyInstaller's build objects
+replaced by recorders: every file it ships exists, both programs get their own entry script,
+and the numba filter sources travel with the bytecode (numba's cache needs them)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Recorder:
+    made: list = []
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        _Recorder.made.append(self)
+
+
+class _Analysis(_Recorder):
+    def __init__(self, scripts, **kwargs):
+        super().__init__(scripts, **kwargs)
+        hooks = [("pyi_rth_inspect", "/x/pyi_rth_inspect.py", "PYSOURCE")]
+        self.scripts = hooks + [(Path(s).stem, s, "PYSOURCE") for s in scripts]
+        self.pure, self.binaries, self.datas = [], [], []
+
+
+def _run_spec(monkeypatch):
+    hooks = types.ModuleType("PyInstaller.utils.hooks")
+    hooks.collect_data_files = lambda package, **kw: [(f"<{package} data>", package)]
+    hooks.collect_submodules = lambda package, **kw: [package]
+    for name in ("PyInstaller", "PyInstaller.utils"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "PyInstaller.utils.hooks", hooks)
+    _Recorder.made = []
+    names = {"SPECPATH": str(ROOT), "Analysis": _Analysis,
+             "PYZ": type("PYZ", (_Recorder,), {}), "EXE": type("EXE", (_Recorder,), {}),
+             "COLLECT": type("COLLECT", (_Recorder,), {})}
+    exec(compile((ROOT / "pyinstaller.spec").read_text(), "pyinstaller.spec", "exec"), names)
+    return _Recorder.made
+
+
+def test_spec_ships_existing_files_and_two_programs(monkeypatch):
+    made = _run_spec(monkeypatch)
+    analysis = next(m for m in made if isinstance(m, _Analysis))
+    for script in analysis.args[0]:
+        assert Path(script).is_file(), script
+    for hook in analysis.kwargs["runtime_hooks"]:
+        assert Path(hook).is_file(), hook
+    local = [(src, dest) for src, dest in analysis.kwargs["datas"] if not src.startswith("<")]
+    for src, _ in local:
+        assert Path(src).exists(), src
+    assert (str(ROOT / "resources"), "resources") in local
+    assert (ROOT / "resources" / "sample_scene.tif").is_file()   # the scene the app opens first
+    shipped = {Path(src).name for src, dest in local if dest == "sarlang_core/preprocess/filters"}
+    kernels = {p.name for p in (ROOT / "sarlang_core/preprocess/filters").glob("*.py")}
+    assert kernels and shipped == kernels
+
+    exes = [m for m in made if type(m).__name__ == "EXE"]
+    assert sorted(e.kwargs["name"] for e in exes) == ["sarlang", "sarlang-cli"]
+    for exe in exes:
+        entry = [s[0] for s in exe.args[1] if s[0].startswith("sarlang_")]
+        assert entry == ["sarlang_gui" if exe.kwargs["name"] == "sarlang" else "sarlang_cli"]
+        assert exe.kwargs["console"] == (exe.kwargs["name"] == "sarlang-cli")
+    collect = next(m for m in made if type(m).__name__ == "COLLECT")
+    assert collect.kwargs["name"] == "sarlang-studio"
