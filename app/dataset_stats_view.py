@@ -1,11 +1,15 @@
-"""Dataset statistics as plots and tables: items per type (the paper's Table 4 view), the most
-frequent categories, review progress, and the most common answers per type."""
+"""Dataset statistics in three tabs: Overview (items per type, the paper's Table 4 view; the most
+frequent categories; review progress), Answers (the most common answers per type) and Similarity
+(the paper's pairwise cosine similarity of texts and images)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget
+
+from .answer_distribution_panel import AnswerDistributionPanel
+from .similarity_panel import SimilarityPanel
 
 TOP_CATEGORIES = 30
 
@@ -22,7 +26,12 @@ class DatasetStatsView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("DatasetStatsView")
-        lay = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.tabs = QTabWidget(objectName="stats_tabs")
+        outer.addWidget(self.tabs)
+        overview = QWidget()
+        lay = QVBoxLayout(overview)
         self.summary = QLabel("", objectName="stats_summary", wordWrap=True)
         lay.addWidget(self.summary)
         self.types = pg.PlotWidget(title="Items per question type")
@@ -34,7 +43,20 @@ class DatasetStatsView(QWidget):
         self.table = QTableWidget(0, 2, objectName="stats_table")
         self.table.setHorizontalHeaderLabels(["", "items"])
         lay.addWidget(self.table)
+        self.answers = AnswerDistributionPanel()
+        self.similarity = SimilarityPanel()
+        self.tabs.addTab(overview, "Overview")
+        self.tabs.addTab(self.answers, "Answers")
+        self.tabs.addTab(self.similarity, "Similarity")
         self.last = None
+
+    def set_store(self, store_path: str) -> None:
+        self.answers.set_store(store_path)
+        self.similarity.set_store(store_path)
+
+    def store_changed(self) -> None:
+        """Items changed (decisions, edits, bulk steps, new items): recount the answers, debounced."""
+        self.answers.store_changed()
 
     def show_stats(self, stats: dict) -> None:
         self.last = stats

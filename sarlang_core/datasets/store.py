@@ -5,7 +5,8 @@ history (every status change and edit: reviewer, ISO time, before/after as JSON,
 meta (project settings as JSON). Every write is one ``BEGIN IMMEDIATE ... COMMIT`` transaction,
 rolled back on any error, so killing the app at any moment loses no committed review and leaves
 no half-written batch. The schema version lives in ``PRAGMA user_version``, the file kind in
-``PRAGMA application_id``.
+``PRAGMA application_id``. The review writes (status, edits, history/undo, QC flags) live in
+``store_review`` (mixed into ``Store``), the review cursor in ``review_queue``.
 
     with Store.open("project.sarlang", create=True) as store:
         store.add_images(images); store.add_boxes(boxes); store.add_items(items)
@@ -18,16 +19,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from array import array
-from bisect import bisect_left
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
-from ..errors import SarlangError
 from .records import ITEM_TYPES, SOURCES, STATUSES, BoxRecord, ImageRecord, Item
+from .review_queue import ReviewQueue
+from .store_common import StoreError, _check, _item, _values
+from .store_review import ReviewMixin
+
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "ReviewQueue", "Store", "StoreError"]
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x53524C44  # "SRLD": tells a dataset store from any other SQLite file
@@ -58,35 +60,7 @@ CREATE INDEX ix_history_set ON history(change_set)
 """
 
 
-class StoreError(SarlangError):
-    """A dataset store cannot be opened or a read/write on it is invalid. Nothing was written."""
-
-    def __init__(self, problem: str, path: object = None):
-        self.path = None if path is None else str(path)
-        self.problem = problem
-        super().__init__(problem if path is None else f"{self.path}: {problem}")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _values(value) -> list:
-    return [value] if isinstance(value, (str, int)) else list(value)
-
-
-def _check(name: str, values: Iterable, allowed: Tuple[str, ...]) -> None:
-    for v in values:
-        if v not in allowed:
-            raise StoreError(f"unknown {name} {v!r}; expected one of {', '.join(allowed)}")
-
-
-def _item(row) -> Item:
-    return Item(image_id=row[1], type=row[2], question=row[3], answer=row[4], source=row[5],
-                meta=json.loads(row[7]) if row[7] else {}, id=row[0], status=row[6])
-
-
-class Store:
+class Store(ReviewMixin):
     """One open dataset project. Thread-safe (one connection behind a lock); use as a context manager."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path):
@@ -147,6 +121,8 @@ class Store:
                            "journal_size_limit=67108864", "foreign_keys=OFF"):
                 c.execute(f"PRAGMA {pragma}")
             c.execute("CREATE TEMP TABLE IF NOT EXISTS _ids (id INTEGER PRIMARY KEY)")
+            # word count of a text, for the answer-length statistics (answer_stats)
+            c.create_function("sarlang_words", 1, lambda text: len(str(text or "").split()), deterministic=True)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"not a readable dataset store ({e})", self.path) from e
         if new:
@@ -319,6 +295,25 @@ class Store:
         where, params = self._where(status, type, flag, category, source, image_id)
         return self._read(f"SELECT COUNT(*) FROM items{where}", params)[0][0]
 
+    def iter_items(self, *, page: int = 10_000, **filters) -> Iterator[Item]:
+        """Like ``items(**filters)`` but streamed page by page (by id), for passes over big stores."""
+        where, params = self._where(**filters)
+        cond = f"{where} {'AND' if where else 'WHERE'} id > ?"
+        last = 0
+        while True:
+            rows = self._read(f"SELECT {_ITEM_COLS} FROM items{cond} ORDER BY id LIMIT ?", [*params, last, int(page)])
+            yield from (_item(r) for r in rows)
+            if len(rows) < page:
+                return
+            last = rows[-1][0]
+
+    def image_ids(self, **filters) -> List[str]:
+        """Image ids in id order: all of them, or (given ``items`` filters) those with a matching item."""
+        if not filters:
+            return [r[0] for r in self._read("SELECT id FROM images ORDER BY id")]
+        where, params = self._where(**filters)
+        return [r[0] for r in self._read(f"SELECT DISTINCT image_id FROM items{where} ORDER BY image_id", params)]
+
     def item(self, item_id: int) -> Item:
         rows = self._read(f"SELECT {_ITEM_COLS} FROM items WHERE id = ?", (int(item_id),))
         if not rows:
@@ -329,136 +324,6 @@ class Store:
         """A review cursor over the ids of the items matching ``filters`` (see ``items``), in id order."""
         self._where(**filters)  # validate now
         return ReviewQueue(self, filters)
-
-    # ---------------------------------------------------------------- review: status, edits, history, undo
-    def _record(self, c, change_set: int, item_id: int, reviewer: str, action: str, before: dict, after: dict):
-        c.execute("INSERT INTO history (change_set, item_id, time, reviewer, action, before, after) "
-                  "VALUES (?,?,?,?,?,?,?)", (change_set, item_id, _now(), reviewer, action,
-                                             json.dumps(before, ensure_ascii=False), json.dumps(after, ensure_ascii=False)))
-
-    @staticmethod
-    def _next_set(c) -> int:
-        return c.execute("SELECT COALESCE(MAX(change_set), 0) + 1 FROM history").fetchone()[0]
-
-    def _current(self, c, item_id: int):
-        row = c.execute("SELECT status, question, answer FROM items WHERE id = ?", (int(item_id),)).fetchone()
-        if row is None:
-            raise StoreError(f"no item {item_id}", self.path)
-        return row
-
-    @staticmethod
-    def _reviewer(reviewer) -> str:
-        if not isinstance(reviewer, str) or not reviewer.strip():
-            raise StoreError("a reviewer name is required")
-        return reviewer
-
-    def set_status(self, item_id: int, status: str, *, reviewer: str) -> bool:
-        """Set one item's status (recorded in the history); False when it already had that status."""
-        _check("status", [status], STATUSES)
-        reviewer = self._reviewer(reviewer)
-        with self._tx() as c:
-            old = self._current(c, item_id)[0]
-            if old == status:
-                return False
-            c.execute("UPDATE items SET status = ? WHERE id = ?", (status, int(item_id)))
-            self._record(c, self._next_set(c), int(item_id), reviewer, "status", {"status": old}, {"status": status})
-            return True
-
-    def edit(self, item_id: int, *, question: Optional[str] = None, answer: Optional[str] = None,
-             reviewer: str) -> bool:
-        """Change the question and/or answer; the item becomes "edited". False when nothing changed."""
-        reviewer = self._reviewer(reviewer)
-        if question is None and answer is None:
-            raise StoreError("nothing to edit: give a question and/or an answer")
-        with self._tx() as c:
-            status, q, a = self._current(c, item_id)
-            new_q = q if question is None else question
-            new_a = a if answer is None else answer
-            if (new_q, new_a) == (q, a):
-                return False
-            c.execute("UPDATE items SET question = ?, answer = ?, status = 'edited' WHERE id = ?",
-                      (new_q, new_a, int(item_id)))
-            self._record(c, self._next_set(c), int(item_id), reviewer, "edit",
-                         {"status": status, "question": q, "answer": a},
-                         {"status": "edited", "question": new_q, "answer": new_a})
-            return True
-
-    def bulk_set_status(self, target: Union[Iterable[int], Mapping[str, Any]], status: str, *, reviewer: str) -> int:
-        """Set the status of many items (``target``: item ids, or a dict of ``items`` filters) in one
-        transaction, undoable as one step; returns how many items changed."""
-        _check("status", [status], STATUSES)
-        reviewer = self._reviewer(reviewer)
-        if isinstance(target, Mapping):
-            where, params = self._where(**target)
-        with self._tx() as c:
-            if not isinstance(target, Mapping):
-                c.execute("DELETE FROM temp._ids")
-                c.executemany("INSERT OR IGNORE INTO temp._ids (id) VALUES (?)", ((int(i),) for i in target))
-                where, params = " WHERE id IN (SELECT id FROM temp._ids)", []
-            cond = f"{where} {'AND' if where else 'WHERE'} status != ?"
-            n = c.execute("INSERT INTO history (change_set, item_id, time, reviewer, action, before, after) "
-                          "SELECT ?, id, ?, ?, 'bulk_status', json_object('status', status), json_object('status', ?) "
-                          f"FROM items{cond} ORDER BY id", [self._next_set(c), _now(), reviewer, status, *params, status]
-                          ).rowcount
-            c.execute(f"UPDATE items SET status = ?{cond}", [status, *params, status])
-            return n
-
-    def undo(self, *, reviewer: Optional[str] = None) -> Optional[int]:
-        """Revert the most recent change not undone yet (of ``reviewer`` when given): a status change, an
-        edit or a whole bulk change. Returns the item id (the first one of a bulk change), None if nothing."""
-        with self._tx() as c:
-            sql = "SELECT MAX(change_set) FROM history WHERE undone = 0" + ("" if reviewer is None else " AND reviewer = ?")
-            cs = c.execute(sql, () if reviewer is None else (reviewer,)).fetchone()[0]
-            if cs is None:
-                return None
-            rows = c.execute("SELECT id, item_id, reviewer, before, after FROM history WHERE change_set = ? "
-                             "ORDER BY id", (cs,)).fetchall()
-            new_set, now = self._next_set(c), _now()
-            for hid, item_id, who, before, after in rows:
-                fields = json.loads(before)
-                c.execute(f"UPDATE items SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                          [*fields.values(), item_id])
-                c.execute("INSERT INTO history (change_set, item_id, time, reviewer, action, before, after, undone) "
-                          "VALUES (?,?,?,?,'undo',?,?,1)", (new_set, item_id, now, reviewer or who, after, before))
-            c.execute("UPDATE history SET undone = 1 WHERE change_set = ?", (cs,))
-            return rows[0][1]
-
-    def history(self, item_id: int) -> List[Dict[str, Any]]:
-        """The item's changes, oldest first: time (ISO, UTC), reviewer, action ("status", "edit",
-        "bulk_status", "undo"), before and after (dicts), undone (bool)."""
-        rows = self._read("SELECT time, reviewer, action, before, after, undone FROM history WHERE item_id = ? "
-                          "ORDER BY id", (int(item_id),))
-        return [dict(time=t, reviewer=r, action=a, before=json.loads(b), after=json.loads(af), undone=bool(u))
-                for t, r, a, b, af, u in rows]
-
-    # ---------------------------------------------------------------- flags
-    def add_flags(self, flags: Iterable[Tuple[int, str, str]]) -> int:
-        """Add (item_id, code, message) QC flags in one transaction; returns how many."""
-        with self._tx() as c:
-            return c.executemany("INSERT INTO flags (item_id, code, message) VALUES (?,?,?)",
-                                 ((int(i), code, msg or "") for i, code, msg in flags)).rowcount
-
-    def set_flags(self, flags: Mapping[int, Iterable[Tuple[str, str]]]) -> int:
-        """Replace the flags of each item in ``flags`` (item id -> [(code, message)]); returns how many."""
-        with self._tx() as c:
-            n = 0
-            for item_id, pairs in flags.items():
-                c.execute("DELETE FROM flags WHERE item_id = ?", (int(item_id),))
-                n += c.executemany("INSERT INTO flags (item_id, code, message) VALUES (?,?,?)",
-                                   ((int(item_id), code, msg or "") for code, msg in pairs)).rowcount
-            return n
-
-    def flags(self, item_id: int) -> List[Tuple[str, str]]:
-        return [tuple(r) for r in self._read("SELECT code, message FROM flags WHERE item_id = ? ORDER BY rowid",
-                                             (int(item_id),))]
-
-    def clear_flags(self, codes: Optional[Iterable[str]] = None) -> int:
-        """Remove all flags, or those with the given codes; returns how many were removed."""
-        with self._tx() as c:
-            if codes is None:
-                return c.execute("DELETE FROM flags").rowcount
-            codes = _values(codes)
-            return c.execute(f"DELETE FROM flags WHERE code IN ({','.join('?' * len(codes))})", codes).rowcount
 
     # ---------------------------------------------------------------- stats and project settings
     def stats(self) -> Dict[str, Any]:
@@ -493,68 +358,3 @@ class Store:
 
     def meta(self) -> Dict[str, Any]:
         return {k: json.loads(v) for k, v in self._read("SELECT key, value FROM meta ORDER BY key")}
-
-
-class ReviewQueue:
-    """The review panel's cursor: a snapshot of matching item ids (in id order) and a position in it;
-    each step fetches one item by primary key. Starts before the first item (position -1). Items whose
-    status changes stay in the snapshot until ``refresh()``."""
-
-    def __init__(self, store: Store, filters: Dict[str, Any]):
-        self._store = store
-        self._filters = dict(filters)
-        self._ids = array("q")
-        self._pos = -1
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Re-read the matching ids, keeping the cursor on (or just before) the current item."""
-        keep = self.current_id
-        where, params = self._store._where(**self._filters)
-        ids = array("q", (r[0] for r in self._store._read(f"SELECT id FROM items{where} ORDER BY id", params)))
-        self._ids = ids
-        if keep is None:
-            self._pos = -1
-        else:
-            k = bisect_left(ids, keep)
-            self._pos = k if k < len(ids) and ids[k] == keep else k - 1
-
-    @property
-    def total(self) -> int:
-        return len(self._ids)
-
-    @property
-    def position(self) -> int:
-        return self._pos
-
-    @property
-    def current_id(self) -> Optional[int]:
-        return self._ids[self._pos] if 0 <= self._pos < len(self._ids) else None
-
-    def current(self) -> Optional[Item]:
-        item_id = self.current_id
-        return None if item_id is None else self._store.item(item_id)
-
-    def next(self) -> Optional[Item]:
-        """Move to and return the next item; None (cursor unchanged) at the end."""
-        if self._pos + 1 >= len(self._ids):
-            return None
-        self._pos += 1
-        return self.current()
-
-    def previous(self) -> Optional[Item]:
-        if self._pos <= 0:
-            return None
-        self._pos -= 1
-        return self.current()
-
-    def goto(self, item_id: int) -> Optional[Item]:
-        """Jump to ``item_id`` if it is in the queue (else None, cursor unchanged)."""
-        k = bisect_left(self._ids, int(item_id))
-        if k < len(self._ids) and self._ids[k] == int(item_id):
-            self._pos = k
-            return self.current()
-        return None
-
-    def __len__(self) -> int:
-        return len(self._ids)

@@ -1,4 +1,5 @@
-"""Dataset projects end to end: import annotations, generate template VQA, QC, split, export.
+"""Dataset projects end to end: import annotations, generate template VQA, QC, split, export,
+statistics (answer distributions) and the paper's overall similarity (``similarity_stats``).
 
 Each function opens the project's store, does one step in transactions, and returns a summary;
 problems with individual records are reported, never fatal.
@@ -11,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..progress import CancelToken, ProgressCallback, check, report
+from ..progress import CancelToken, Progress, ProgressCallback, check, report
+from .dataset_similarity import PAPER_SIMILARITY, TEXT_KINDS, similarity_stats  # noqa: F401
 
 
 @dataclass
@@ -89,27 +91,31 @@ def generate_templates(store_path, *, seed: int = 0, per_image: int = 9,
 
 
 def llm_generate(store_path, endpoint: str, model: str, *, concurrency: int = 4, cache_dir=None,
-                 prompts_path=None, progress: Optional[ProgressCallback] = None,
-                 cancel: Optional[CancelToken] = None) -> StepSummary:
-    """Captions and general inquiries written from each pair's optical image (modality transfer).
-    Every answer is cached on disk, so a re-run or a run after a crash costs nothing again."""
-    from ..datasets.llm_generation import DEFAULT_PROMPTS, PromptSet, generate_from_optical
-    from ..vlm.openai_backend import OpenAIBackend
+                 prompts_path=None, only_new: bool = True, price_in: Optional[float] = None,
+                 price_out: Optional[float] = None,
+                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> StepSummary:
+    """Captions and general inquiries written from each pair's optical image (modality transfer),
+    through ``dataset_llm.run_generation`` (what the GUI dialog runs). Every answer is cached on
+    disk, so a re-run or a run after a crash costs nothing again; ``only_new`` skips the pairs
+    that already have LLM items."""
+    from ..datasets.llm_generation import DEFAULT_PROMPTS, PromptSet
+    from .dataset_llm import LLMRequest, run_generation
 
     prompts = PromptSet.load(prompts_path) if prompts_path else DEFAULT_PROMPTS
-    cache = Path(cache_dir) if cache_dir else Path(store_path).resolve().parent / "llm_cache"
-    with _open(store_path, create=False) as store:
-        pairs = [img for img in store.images() if img.optical_path]
-        backend = OpenAIBackend(endpoint, model)
-        run = generate_from_optical(pairs, backend, prompts=prompts, cache_dir=cache, concurrency=concurrency,
-                                    progress=progress, cancel=cancel)
-        added = store.add_items(run.items)
-    done = {"pairs": len(pairs), "items": added, "requests": run.requests, "cache hits": run.cache_hits,
-            "prompt tokens": run.prompt_tokens, "completion tokens": run.completion_tokens}
-    lines = [f"{p['image_id']} ({p['kind']}): {p['error']}" for p in run.problems]
-    summary = StepSummary(done, lines)
-    summary.done["estimated cost (USD, this run)"] = round(run.cost_usd, 4)
-    return summary
+    req = LLMRequest(str(store_path), endpoint, model, prompts=prompts, concurrency=concurrency,
+                     price_in=price_in, price_out=price_out, only_new=only_new,
+                     cache_dir=str(cache_dir) if cache_dir else None)
+
+    def forward(p) -> None:
+        if progress is not None:
+            progress(Progress(p.stage, p.done, p.total, p.message))
+
+    out = run_generation(req, progress=forward, cancel=cancel)
+    done = {"pairs": out.pairs, "items": out.items_added, "requests": out.requests, "cache hits": out.cache_hits,
+            "prompt tokens": out.prompt_tokens, "completion tokens": out.completion_tokens,
+            "estimated cost (USD, this run)": round(out.cost_usd, 4)}
+    lines = list(out.problems) + ([f"stopped: {out.stopped_by}"] if out.stopped_by else [])
+    return StepSummary(done, lines)
 
 
 def run_quality_checks(store_path, *, progress: Optional[ProgressCallback] = None) -> StepSummary:
@@ -151,15 +157,13 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
     ``preprocess`` the images are written as PNG through the project's Pipeline (the paper's
     chain unless the project records another) and the Pipeline JSON lands beside them."""
     from ..datasets.export import export_dataset
-    from ..preprocess.pipeline import Pipeline
 
     statuses = {"accepted": ("accepted", "edited"), "any": None}.get(status, (status,))
     with _open(store_path, create=False) as store:
         items = store.items()
         images = {img.id: img for img in store.images()}
         recorded = store.get_meta("pipeline")
-    pipeline = (Pipeline.from_json(recorded) if isinstance(recorded, str) else
-                Pipeline.from_dict(recorded) if isinstance(recorded, dict) else Pipeline())
+        pipeline = _project_pipeline(store)
     root = Path(store_path).resolve().parent
     writer = _preprocessed_writer(pipeline, root) if preprocess else None
     summary = export_dataset(items, images, Path(out_dir), format=fmt, image_writer=writer,
@@ -169,28 +173,63 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
     return StepSummary(done, [f"wrote {f}" for f in summary.files])
 
 
+def _project_pipeline(store):
+    """The Pipeline the project records (the paper's chain when it records none)."""
+    from ..preprocess.pipeline import Pipeline
+
+    recorded = store.get_meta("pipeline")
+    return (Pipeline.from_json(recorded) if isinstance(recorded, str) else
+            Pipeline.from_dict(recorded) if isinstance(recorded, dict) else Pipeline())
+
+
+def _render_image(record, pipeline, root: Path, *, max_pixels: Optional[int] = None):
+    """The 8-bit image a model sees: ``record`` through ``pipeline``, whole, at full resolution
+    or (with ``max_pixels``) at the finest level with at most that many pixels."""
+    from ..io import Window
+    from .scene_session import SceneSession
+
+    path = Path(record.path)
+    if not path.is_absolute() and not path.exists():
+        path = root / path
+    session = SceneSession.open(path)
+    try:
+        levels = session.scene.levels
+        level = levels[-1]
+        for lv in levels:
+            if max_pixels is None or lv.width * lv.height <= max_pixels:
+                level = lv
+                break
+        return session.render(pipeline, level.index, Window(0, 0, level.width, level.height)).image
+    finally:
+        session.close()
+
+
 def _preprocessed_writer(pipeline, root: Path):
     """Writes one image through ``pipeline`` as an 8-bit PNG (the image a model is trained on)."""
     from PIL import Image
 
-    from ..io import Window
-    from .scene_session import SceneSession
-
     def write(record, dest) -> None:
-        path = Path(record.path)
-        if not path.is_absolute() and not path.exists():
-            path = root / path
-        session = SceneSession.open(path)
-        try:
-            scene = session.scene
-            image = session.render(pipeline, 0, Window(0, 0, scene.width, scene.height)).image
-        finally:
-            session.close()
-        Image.fromarray(image).save(dest, format="PNG")
+        Image.fromarray(_render_image(record, pipeline, root)).save(dest, format="PNG")
 
     return write
 
 
-def project_stats(store_path) -> dict:
+def answer_distribution(store_path, *, top: int = 20, status=None) -> Dict[str, dict]:
+    """Per item type present: ``AnswerDistribution.to_dict()`` (see ``datasets.answer_stats``):
+    {type, kind: "answers"|"numeric"|"length", total, distinct, top: [{answer, count, share}],
+    other, other_share, numeric: [[number, count]], unparsed, length: None or {mean, median, p95,
+    min, max, bins: [{lo, hi, count}]}}."""
+    from ..datasets.answer_stats import answer_distribution as distribution
+
     with _open(store_path, create=False) as store:
-        return store.stats()
+        return {t: d.to_dict() for t, d in distribution(store, top=top, status=status).items()}
+
+
+def project_stats(store_path, *, top: int = 20, status=None) -> dict:
+    """``Store.stats()`` plus "answers": ``answer_distribution(store_path, top=top, status=status)``."""
+    from ..datasets.answer_stats import answer_distribution as distribution
+
+    with _open(store_path, create=False) as store:
+        stats = store.stats()
+        stats["answers"] = {t: d.to_dict() for t, d in distribution(store, top=top, status=status).items()}
+    return stats

@@ -84,3 +84,18 @@ def _level_for(scene, crop_pixels: float, max_pixels: int) -> int:
             best = lv.index
     return best
 
+
+def render_file(path, pipeline) -> Image.Image:
+    """A whole image file at full resolution through ``pipeline`` as 8-bit 'L' (what exports,
+    training sets and benchmarks give a model); ``pipeline`` None: the file as stored, in RGB."""
+    from .scene_session import SceneSession
+
+    if pipeline is None:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    session = SceneSession.open(path)
+    try:
+        scene = session.scene
+        return Image.fromarray(session.render(pipeline, 0, Window(0, 0, scene.width, scene.height)).image)
+    finally:
+        session.close()

@@ -35,8 +35,12 @@ def project(tmp_path):
 
 @pytest.fixture
 def review(qtbot, project):
+    from PySide6.QtWidgets import QApplication
+
+    from app.main import apply_style
     from app.review_window import ReviewWindow
 
+    apply_style(QApplication.instance())
     win = ReviewWindow(str(project), reviewer="tester")
     qtbot.addWidget(win)
     win.show()
@@ -86,3 +90,69 @@ def test_filters_and_bulk(qtbot, review, project):
     key(qtbot, review, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     with Store.open(project) as store:
         assert store.count_items(status="accepted") == 0       # one undo reverts the whole bulk step
+
+
+def _show_tab(qtbot, review, name):
+    tabs = review.stats_view.tabs
+    tabs.setCurrentIndex([tabs.tabText(i) for i in range(tabs.count())].index(name))
+    review.resize(1500, 900)
+
+
+def test_answer_distributions_follow_the_store(qtbot, review, project):
+    panel = review.stats_view.answers
+    _show_tab(qtbot, review, "Answers")
+    qtbot.waitUntil(lambda: panel.data is not None, timeout=10000)
+    types = [panel.type_combo.itemData(i) for i in range(panel.type_combo.count())]
+    assert "counting" in types and "identification" in types
+    panel.select_type("identification")
+    ident = panel.data["identification"]
+    assert ident["kind"] == "answers" and panel.table.rowCount() >= len(ident["top"])
+    assert panel.table.item(0, 0).text() == ident["top"][0]["answer"]
+    ticks = panel.plot.getAxis("left")._tickLevels[0]
+    assert max(ticks)[1] == ident["top"][0]["answer"][:26]     # the most frequent answer is drawn on top
+    screenshot(review, "review_answers")
+    panel.select_type("counting")
+    assert panel.data["counting"]["kind"] == "numeric"
+    assert panel.plot.getAxis("bottom").labelText == "number in the answer"
+    screenshot(review, "review_answers_counting")
+
+    # a bulk step changes the store: the counts follow (debounced, off the UI thread)
+    before = panel.data
+    review.status_filter.setCurrentIndex(review.status_filter.findData("any"))
+    panel.status_combo.setCurrentText("accepted + edited")
+    qtbot.waitUntil(lambda: panel.data is not before and panel.data == {}, timeout=10000)
+    assert "No items" in panel.summary.text()
+    review.bulk_apply("accepted")
+    qtbot.waitUntil(lambda: sum(d["total"] for d in panel.data.values()) == 36, timeout=10000)
+
+
+def test_similarity_runs_off_the_ui_thread(qtbot, review, project, tmp_path):
+    panel = review.stats_view.similarity
+    _show_tab(qtbot, review, "Similarity")
+    features = tmp_path / "features.npy"
+    np.save(features, np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32))   # one row per image
+    panel.text_kind.setCurrentIndex(panel.text_kind.findData("questions"))
+    panel.features.edit.setText(str(features))
+    panel.compute_button.click()
+    assert panel.running and not panel.compute_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.running, timeout=120000)
+    text = panel.result["text"]
+    assert text["n"] >= 2 and text["pairs"] == text["n"] * (text["n"] - 1) // 2
+    assert 0.0 < text["mean"] <= 1.0 and text["var"] >= 0.0
+    assert panel.result["image"]["n"] == 4 and panel.result["image"]["pairs"] == 6
+    assert panel.table.rowCount() == 2 and panel.table.item(0, 1).text() == f"{text['n']:,}"
+    assert panel.table.item(0, 0).text().startswith("text: questions")
+    assert panel.table.item(0, 6).text() == "0.49 / 0.16"                     # the paper's Table 3
+    screenshot(review, "review_similarity")
+    # a features file that does not fit the project: the error is shown, the panel stays usable
+    np.save(features, np.zeros((3, 8), np.float32))
+    panel.start()
+    qtbot.waitUntil(lambda: not panel.running, timeout=120000)
+    assert "3 feature rows" in panel.status.text() and panel.compute_button.isEnabled()
+    panel.features.edit.clear()
+    # cancel before it finishes: the panel says so and can run again
+    panel.start()
+    panel.cancel()
+    qtbot.waitUntil(lambda: not panel.running, timeout=120000)
+    assert panel.compute_button.isEnabled()
+    assert panel.status.text() in ("Cancelled.", "Done.")

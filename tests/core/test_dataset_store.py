@@ -325,3 +325,20 @@ def test_writer_killed_inside_transaction_loses_and_corrupts_nothing(tmp_path, m
         assert s.count_items(status="rejected") == 0 and s.count_items(status="accepted") == 1
         assert s.history(7)[-1]["reviewer"] == "ana" and s.history(8) == []
         assert s.add_items([Item("img0.png", "counting", "after", "ok")]) == 1 and s.item(3001).answer == "ok"
+
+
+def test_iter_items_streams_pages_and_image_ids(store):
+    assert [i.id for i in store.iter_items(page=3)] == list(range(1, 11))
+    assert [i.id for i in store.iter_items(page=2, type="counting")] == [1, 3, 6]
+    assert list(store.iter_items(page=4, status="accepted")) == []
+    assert store.image_ids() == ["img0.png", "img1.png", "img2.png", "img3.png"]
+    store.set_status(4, "accepted", reviewer="ana")
+    assert store.image_ids(status="accepted") == ["img1.png"]
+    assert store.image_ids(type=["caption_concise", "caption_detailed"]) == ["img0.png", "img3.png"]
+
+
+def test_store_modules_stay_importable_from_store():
+    from sarlang_core.datasets import store as mod
+
+    assert {"Store", "ReviewQueue", "StoreError", "SCHEMA_VERSION", "APPLICATION_ID"} <= set(dir(mod))
+    assert issubclass(mod.StoreError, SarlangError)

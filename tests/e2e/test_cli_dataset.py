@@ -96,16 +96,65 @@ def test_llm_captions_from_optical_pairs(tmp_path):
     with serve() as ep:
         ep.plan += [{"pieces": ["A harbour with ships."]}, {"pieces": ["A detailed harbour."]},
                     {"pieces": [inquiries]}] * 2
-        env_run = subprocess.run([*CLI, "llm", "--store", str(store), "--endpoint", ep.url, "--model", "gpt-4o-mini",
+        env_run = subprocess.run([*CLI, "llm", "--store", str(store), "--endpoint", ep.url, "--model", "sar-vlm",
                                   "--concurrency", "1"], capture_output=True, text=True, timeout=300,
                                  env=dict(os.environ, NO_PROXY="127.0.0.1", OPENAI_API_KEY="sk-local"))
         posts = len(ep.posts())
+        env = dict(os.environ, NO_PROXY="127.0.0.1", OPENAI_API_KEY="sk-local")
+        nothing_new = subprocess.run([*CLI, "llm", "--store", str(store), "--endpoint", ep.url, "--model",
+                                      "sar-vlm"], capture_output=True, text=True, timeout=300, env=env)
         again = subprocess.run([*CLI, "llm", "--store", str(tmp_path / "pairs.db"), "--endpoint", ep.url, "--model",
-                                "gpt-4o-mini"], capture_output=True, text=True, timeout=300,
-                               env=dict(os.environ, NO_PROXY="127.0.0.1", OPENAI_API_KEY="sk-local"))
-        assert len(ep.posts()) == posts          # the second run is served from the cache
+                                "sar-vlm", "--all-pairs"], capture_output=True, text=True, timeout=300, env=env)
+        assert len(ep.posts()) == posts          # the later runs are served from the cache
     assert env_run.returncode == 0, env_run.stderr
     assert "items: 6" in env_run.stdout and "requests: 6" in env_run.stdout
+    assert nothing_new.returncode == 0 and "items: 0" in nothing_new.stdout   # every pair has LLM items
     assert again.returncode == 0 and "cache hits: 6" in again.stdout
     stats = json.loads(run("stats", "--store", store, "--json").stdout)
     assert stats["items_per_source"].get("llm") == 12
+
+
+def test_stats_tables_and_similarity(coco, tmp_path):
+    ann, images = coco
+    store = tmp_path / "project.db"
+    assert run("import-coco", ann, "--images", images, "--store", store).returncode == 0
+    assert run("generate", "--store", store, "--seed", "3").returncode == 0
+    out = run("stats", "--store", store, "--top", "3")
+    assert out.returncode == 0, out.stderr
+    assert "answers: counting" in out.stdout and "distinct)" in out.stdout
+    stats = json.loads(run("stats", "--store", store, "--json").stdout)
+    answers = stats["answers"]
+    assert sum(d["total"] for d in answers.values()) == 108
+    assert answers["counting"]["kind"] == "numeric" and answers["counting"]["numeric"]
+    assert all(len(d["top"]) <= 20 for d in answers.values())
+
+    # similarity, as the paper's table: image features from a file (rows in store image order)
+    feats = np.random.default_rng(0).normal(size=(12, 8)) + 0.5
+    np.save(tmp_path / "f.npy", feats)
+    out = run("similarity", "--store", store, "--text", "none", "--image-features", tmp_path / "f.npy")
+    assert out.returncode == 0, out.stderr
+    assert "variance" in out.stdout and "features f.npy, 12 vectors" in out.stdout
+    assert "SARLANG-1M (paper, Table 3, SAR): image 0.25 / 0.06, text 0.49 / 0.16" in out.stdout
+    result = json.loads(run("similarity", "--store", store, "--text", "none", "--image-features",
+                            tmp_path / "f.npy", "--json").stdout)
+    u = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    c = (u @ u.T)[np.triu_indices(12, 1)]
+    assert abs(result["image"]["mean"] - c.mean()) < 1e-6 and abs(result["image"]["var"] - c.var()) < 1e-6
+    out = run("similarity", "--store", store, "--text", "none", "--image-features", tmp_path / "missing.npy")
+    assert out.returncode == 1 and "missing.npy" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+    # questions with Sentence-BERT (offline) and a local vision model folder (a tiny random ViT), one process
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    vit = tmp_path / "vit"
+    ViTModel(ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=32)).save_pretrained(vit)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(vit)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    out = subprocess.run([*CLI, "similarity", "--store", str(store), "--text", "questions", "--image-model", str(vit),
+                          "--json"], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["text"]["n"] == 108 and result["text"]["pairs"] == 108 * 107 // 2
+    assert 0 < result["text"]["mean"] < 1 and result["text"]["var"] > 0
+    assert result["image"]["n"] == 12 and result["image"]["what"] == "model vit"
