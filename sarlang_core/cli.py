@@ -12,6 +12,7 @@ import sys
 from typing import Optional, Sequence
 
 from .errors import SarlangError
+from .evaluate.cli import add_bench_parser, cmd_bench
 
 FILTER_CHOICES = ("none", "boxcar", "median", "lee", "refined-lee", "frost", "gamma-map")
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_model_args(cmd)
 
     _add_dataset_parser(sub)
+    add_bench_parser(sub)
 
     models = sub.add_parser("models", help="list the installed models and check each")
     models.add_argument("--registry", help="registry JSON (default: SARLANG_MODELS, models/registry.json, user config)")
@@ -94,11 +96,30 @@ def _add_dataset_parser(sub) -> None:
     llm.add_argument("--concurrency", type=int, default=4)
     llm.add_argument("--cache", help="response cache folder (default: beside the store)")
     llm.add_argument("--prompts", help="prompt templates JSON (see llm_generation.PromptSet)")
+    llm.add_argument("--all-pairs", action="store_true",
+                     help="ask about every pair, also those that already have LLM items (answers come from the cache)")
+    llm.add_argument("--price-in", type=float, help="USD per 1M input tokens (default: the known price of --model)")
+    llm.add_argument("--price-out", type=float, help="USD per 1M output tokens")
     qc = dsub.add_parser("qc", help="flag suspect items (colour words, vocabulary, counts, duplicates, length)")
     qc.add_argument("--store", required=True)
-    st = dsub.add_parser("stats", help="items per type, status, source; categories")
+    st = dsub.add_parser("stats", help="items per type, status, source; categories; answer distributions")
     st.add_argument("--store", required=True)
     st.add_argument("--json", action="store_true")
+    st.add_argument("--top", type=int, default=20, help="answers listed per question type (default 20)")
+    st.add_argument("--status", choices=("pending", "accepted", "edited", "rejected"), action="append",
+                    help="answer distributions of items with this status only (repeatable)")
+    sim = dsub.add_parser("similarity", help="the paper's overall text / image similarity (mean, variance)")
+    sim.add_argument("--store", required=True)
+    sim.add_argument("--text", choices=("captions", "questions", "answers", "qa", "none"), default="captions",
+                     help="which texts to embed with Sentence-BERT all-MiniLM-L6-v2 (default captions)")
+    img = sim.add_mutually_exclusive_group()
+    img.add_argument("--image-features", metavar="F.npy",
+                     help="(images x d) features; rows in store image-id order, or as listed in F.ids.txt")
+    img.add_argument("--image-model", metavar="DIR", help="local HuggingFace vision model folder (ViT, DINOv2, CLIP)")
+    sim.add_argument("--status", choices=("pending", "accepted", "edited", "rejected"), action="append",
+                     help="only items with this status (repeatable); images: those with such an item")
+    sim.add_argument("--json", action="store_true")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sp = dsub.add_parser("split", help="train/test split by image (given splits are kept)")
     sp.add_argument("--store", required=True)
     sp.add_argument("--ratio", type=float, default=0.7)
@@ -125,16 +146,28 @@ def cmd_dataset(args) -> int:
         summary = svc.generate_templates(args.store, seed=args.seed, per_image=args.per_image)
     elif step == "llm":
         summary = svc.llm_generate(args.store, args.endpoint, args.model, concurrency=args.concurrency,
-                                   cache_dir=args.cache, prompts_path=args.prompts)
+                                   cache_dir=args.cache, prompts_path=args.prompts, only_new=not args.all_pairs,
+                                   price_in=args.price_in, price_out=args.price_out)
     elif step == "qc":
         summary = svc.run_quality_checks(args.store)
     elif step == "split":
         summary = svc.split_images(args.store, ratio=args.ratio, seed=args.seed)
     elif step == "export":
         summary = svc.export_project(args.store, args.out, fmt=args.format, status=args.status)
+    elif step == "similarity":
+        from .cli_dataset import similarity
+
+        return similarity(svc, args)
     else:  # stats
-        stats = svc.project_stats(args.store)
-        print(json.dumps(stats, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in stats.items()))
+        stats = svc.project_stats(args.store, top=args.top, status=args.status)
+        answers = stats.pop("answers")
+        if args.json:
+            print(json.dumps({**stats, "answers": answers}, indent=2))
+        else:
+            from .cli_dataset import answer_tables
+
+            print("\n".join(f"{k}: {v}" for k, v in stats.items()))
+            print("\n".join(answer_tables(answers)))
         return 0
     print("\n".join(summary.lines()))
     return 0
@@ -311,7 +344,7 @@ def _write_text(path: str, text: str) -> None:
     tmp.replace(target)
 
 
-COMMANDS = {"dataset": cmd_dataset, "info": cmd_info, "preprocess": cmd_preprocess, "ask": cmd_ask, "caption": cmd_ask, "models": cmd_models}
+COMMANDS = {"bench": cmd_bench, "dataset": cmd_dataset, "info": cmd_info, "preprocess": cmd_preprocess, "ask": cmd_ask, "caption": cmd_ask, "models": cmd_models}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

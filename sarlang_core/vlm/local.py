@@ -371,6 +371,13 @@ class LocalBackend:
         new = out[0, inputs["input_ids"].shape[1]:].tolist()
         return self.processor.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
+    def generate_batch(self, images: Sequence, turns_list: Sequence[Sequence[ChatTurn]],
+                       config: GenerationConfig = GenerationConfig(), *,
+                       cancel: Optional[CancelToken] = None) -> List[str]:
+        """Answers to several (image, conversation) pairs in one left-padded ``generate`` (local_batch)."""
+        from .local_batch import generate_batch
+        return generate_batch(self, images, turns_list, config, cancel=cancel)
+
     # ------------------------------------------------------------ facts
     def identity(self) -> Dict[str, Any]:
         return {"backend": "local", "model": self.model_path.name, "model_path": str(self.model_path),

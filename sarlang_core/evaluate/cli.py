@@ -1,0 +1,230 @@
+"""`sarlang-cli bench run|resume|report|compare|status` (+ score-captions / score-vqa).
+
+With ``--progress-jsonl`` stdout carries one JSON object per line, for the GUI (QProcess):
+    {"event": "progress", "stage": "generate", "done": 12, "total": 400, "message": "...",
+     "eta_s": 310.5, "per_sample_s": 0.81}
+    {"event": "done", "run_dir": "...", "state": "complete", "done": 400, "total": 400, "failed": 0,
+     "headline": {"accuracy": 0.41}}
+    {"event": "error", "message": "..."}                      (then exit status 1)
+Otherwise a progress bar on a terminal. SIGTERM stops a run cleanly (what is done stays; resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import Optional
+
+from ..errors import CancelledError, SarlangError
+
+HEADLINE_KEYS = ("Bleu_1", "Bleu_4", "ROUGE_L", "CIDEr")
+
+
+def add_bench_parser(sub) -> None:
+    bench = sub.add_parser("bench", help="benchmark runs: generate, score and report as in the paper")
+    bsub = bench.add_subparsers(dest="bench_cmd", metavar="STEP", parser_class=type(bench))
+    bsub.required = True
+    run = bsub.add_parser("run", help="start a benchmark run into a new folder")
+    run.add_argument("--config", metavar="RUN.json", help="a saved RunConfig (the flags below override it)")
+    run.add_argument("--config-json", help=argparse.SUPPRESS)   # a RunConfig inline (the GUI's way)
+    run.add_argument("--name")
+    run.add_argument("--task", choices=("caption", "vqa"))
+    run.add_argument("--model", help="model folder or registered name (local)")
+    run.add_argument("--adapter", help="LoRA adapter folder (local)")
+    run.add_argument("--endpoint", help="OpenAI-compatible base URL: run against a server")
+    run.add_argument("--served-model", help="the model name the server serves")
+    run.add_argument("--label", help="model name shown in reports")
+    run.add_argument("--param", help="parameter count shown in reports, e.g. 3B")
+    run.add_argument("--dataset", help="curation store (.db) or SARLANG-1M JSON / CSV")
+    run.add_argument("--images", help="image root (default: beside the dataset)")
+    run.add_argument("--split", choices=("train", "test", "all"))
+    run.add_argument("--types", help="comma-separated item types (default: all of the task)")
+    run.add_argument("--status", help="comma-separated review statuses (stores)")
+    run.add_argument("--limit", type=int)
+    pre = run.add_mutually_exclusive_group()
+    pre.add_argument("--pipeline", metavar="FILE.json|paper", help="preprocess images ('paper': the paper's chain)")
+    pre.add_argument("--no-preprocess", action="store_true", help="images as stored (the default)")
+    run.add_argument("--judge", help="'offline' or the judge's OpenAI-compatible base URL")
+    run.add_argument("--judge-model")
+    run.add_argument("--mode", choices=("paper", "strict"), help="VQA matching rules")
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--concurrency", type=int)
+    run.add_argument("--max-new-tokens", type=int)
+    run.add_argument("--out", required=True, metavar="RUNDIR", help="the new run folder")
+    res = bsub.add_parser("resume", help="continue a stopped run (and score it)")
+    res.add_argument("run_dir")
+    rep = bsub.add_parser("report", help="score a run again (judge cache kept) and rewrite its report")
+    rep.add_argument("run_dir")
+    rep.add_argument("--no-rescore", action="store_true", help="only rewrite the tables from metrics.json")
+    st = bsub.add_parser("status", help="how far a run is, as JSON")
+    st.add_argument("run_dir")
+    cmp_ = bsub.add_parser("compare", help="compare runs (first = baseline) as in the paper's Tables 10/11")
+    cmp_.add_argument("run_dirs", nargs="+")
+    cmp_.add_argument("--out", metavar="DIR", help="write comparison.md, comparison.csv and charts here")
+    cmp_.add_argument("--csv", action="store_true", help="print CSV instead of Markdown")
+    for p in (run, res, rep):
+        p.add_argument("--progress-jsonl", action="store_true", help="JSON-lines progress on stdout (for the GUI)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+    try:
+        from .cli_score import add_score_parsers
+    except ImportError:   # the scoring commands are optional here
+        return
+    add_score_parsers(bsub)
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def progress_event(p) -> dict:
+    return {"event": "progress", "stage": p.stage, "done": p.done, "total": p.total, "message": p.message,
+            "eta_s": getattr(p, "eta_s", None), "per_sample_s": getattr(p, "per_sample_s", None)}
+
+
+def headline(metrics: Optional[dict]) -> dict:
+    if not metrics:
+        return {}
+    if metrics.get("vqa"):
+        v = metrics["vqa"]
+        return {k: v.get(k) for k in ("accuracy", "accuracy_decided", "undecided")}
+    return {k: metrics.get("caption", {}).get("all", {}).get(k) for k in HEADLINE_KEYS}
+
+
+def _config_from_args(args):
+    from dataclasses import replace
+
+    from ..preprocess.pipeline import Pipeline
+    from ..vlm.backend import GenerationConfig
+    from .run_config import BackendSpec, BenchmarkError, DatasetSpec, JudgeSpec, PromptSpec, RunConfig
+
+    if args.config_json:
+        try:
+            base = RunConfig.from_dict(json.loads(args.config_json))
+        except json.JSONDecodeError as exc:
+            raise BenchmarkError(f"--config-json is not JSON ({exc})") from None
+    elif args.config:
+        base = RunConfig.load(args.config)
+    else:
+        if not args.dataset:
+            raise BenchmarkError("give --config RUN.json, or at least --dataset (and --model or --endpoint)")
+        base = None
+
+    def pick(value, default):
+        return default if value is None else value
+
+    b = base.backend if base else BackendSpec()
+    endpoint = pick(args.endpoint, b.endpoint)
+    backend = BackendSpec(kind="openai" if endpoint else "local",
+                          model=pick(args.served_model, pick(args.model, b.model)) or "",
+                          adapter=pick(args.adapter, b.adapter), endpoint=endpoint,
+                          label=pick(args.label, b.label), param=pick(args.param, b.param))
+    d = base.dataset if base else None
+    split = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
+    dataset = DatasetSpec(source=pick(args.dataset, d.source if d else ""),
+                          images=pick(args.images, d.images if d else None),
+                          split=pick(args.split, d.split if d else "test"),
+                          types=split(args.types) if args.types is not None else (d.types if d else ()),
+                          status=split(args.status) if args.status is not None else (d.status if d else ()),
+                          limit=pick(args.limit, d.limit if d else None))
+    pipeline = base.pipeline if base else None
+    if args.no_preprocess:
+        pipeline = None
+    elif args.pipeline:
+        pipeline = (Pipeline() if args.pipeline == "paper" else Pipeline.load(args.pipeline)).to_dict()
+    j = base.judge if base else JudgeSpec()
+    judge_url = None if args.judge == "offline" else pick(args.judge, j.endpoint)
+    judge = replace(j, endpoint=judge_url, model=pick(args.judge_model, j.model), mode=pick(args.mode, j.mode))
+    gen = base.generation if base else GenerationConfig(max_new_tokens=128)
+    if args.max_new_tokens is not None:
+        gen = replace(gen, max_new_tokens=args.max_new_tokens)
+    return RunConfig(name=pick(args.name, base.name if base else _default_name(args.out)),
+                     task=pick(args.task, base.task if base else "vqa"), backend=backend, dataset=dataset,
+                     pipeline=pipeline, prompts=base.prompts if base else PromptSpec(), generation=gen, judge=judge,
+                     batch_size=pick(args.batch_size, base.batch_size if base else 1),
+                     concurrency=pick(args.concurrency, base.concurrency if base else 4))
+
+
+def _default_name(out: str) -> str:
+    from pathlib import Path
+
+    return Path(out).name or "run"
+
+
+def _execute(run, args) -> int:
+    from ..progress import CancelToken
+
+    token = CancelToken()
+    previous = signal.signal(signal.SIGTERM, lambda *_: token.cancel())
+    try:
+        if args.progress_jsonl:
+            status = run.execute(progress=lambda p: _emit(progress_event(p)), cancel=token)
+        else:
+            from ..cli import _progress_bar
+
+            with _progress_bar(args.quiet) as bar:
+                status = run.execute(progress=bar, cancel=token)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return _finish(run, status, args)
+
+
+def _finish(run, status, args) -> int:
+    if args.progress_jsonl:
+        _emit({"event": "done", "run_dir": str(run.dir), **status.to_dict(), "headline": headline(run.metrics())})
+    else:
+        print(f"{run.dir}: {status.state}, {status.done}/{status.total} predicted"
+              + (f", {status.failed} failed (resume retries them)" if status.failed else ""), file=sys.stderr)
+        if (run.dir / "report.md").is_file():
+            print((run.dir / "report.md").read_text(encoding="utf-8"))
+    return 0
+
+
+def _dispatch(args) -> int:
+    from .runner import BenchmarkRun
+
+    step = args.bench_cmd
+    if step == "run":
+        return _execute(BenchmarkRun.create(args.out, _config_from_args(args)), args)
+    if step == "resume":
+        return _execute(BenchmarkRun.open(args.run_dir), args)
+    if step == "report":
+        from .reports import write_run_report
+
+        run = BenchmarkRun.open(args.run_dir)
+        if args.no_rescore:
+            write_run_report(run.dir)
+        else:
+            progress = (lambda p: _emit(progress_event(p))) if args.progress_jsonl else None
+            run.score(progress=progress)
+        return _finish(run, run.status(), args)
+    if step == "status":
+        run = BenchmarkRun.open(args.run_dir)
+        print(json.dumps({"run_dir": str(run.dir), **run.status().to_dict(), "headline": headline(run.metrics())}))
+        return 0
+    if step == "compare":
+        from .reports import compare
+
+        table = compare(args.run_dirs, args.out)
+        print(table.csv() if args.csv else table.markdown(), end="")
+        return 0
+    from . import cli_score
+
+    return cli_score.cmd_score_captions(args) if step == "score-captions" else cli_score.cmd_score_vqa(args)
+
+
+def cmd_bench(args) -> int:
+    """Run one `bench` step. In JSON-lines mode errors are also an ``error`` event on stdout."""
+    try:
+        return _dispatch(args)
+    except CancelledError:
+        if getattr(args, "progress_jsonl", False):
+            _emit({"event": "cancelled", "message": "stopped; `bench resume` continues the run"})
+        print("sarlang-cli: stopped; `sarlang-cli bench resume` continues the run", file=sys.stderr)
+        return 130
+    except SarlangError as exc:
+        if getattr(args, "progress_jsonl", False):
+            _emit({"event": "error", "message": str(exc)})
+        raise

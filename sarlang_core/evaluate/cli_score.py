@@ -1,0 +1,101 @@
+"""``sarlang-cli bench score-captions`` and ``bench score-vqa``: score a LLaMA-Factory
+``generated_predictions.jsonl`` and print the figures as JSON on stdout (problems on stderr).
+
+    python -m sarlang_core.evaluate.cli_score score-vqa PRED.jsonl --mode strict --judge offline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from ..errors import SarlangError
+
+__all__ = ["add_score_parsers", "cmd_score_captions", "cmd_score_vqa", "main"]
+
+MAX_SHOWN = 20
+
+
+def add_score_parsers(bench_subparsers) -> None:
+    """Add ``score-captions`` and ``score-vqa`` to the ``bench`` sub-command group."""
+    p = bench_subparsers.add_parser("score-captions", help="BLEU-1..4, ROUGE_L, CIDEr of a predictions file")
+    p.add_argument("predictions", help="generated_predictions.jsonl (label = reference, predict = caption)")
+    p.add_argument("--tokenize", choices=("whitespace", "ptb"), default="whitespace",
+                   help="whitespace = the authors' way (default); ptb = COCO's lower-case, no punctuation")
+    p.add_argument("--per-sample", metavar="OUT.jsonl", help="also write one line of scores per sample")
+    p.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                   help="fast = our array implementation (default); reference = pycocoevalcap's "
+                        "scorer classes (same figures, several times slower)")
+    q = bench_subparsers.add_parser("score-vqa", help="VQA accuracy of a predictions file (paper's rules + judge)")
+    q.add_argument("predictions", help="generated_predictions.jsonl (label, predict, question or prompt, type)")
+    q.add_argument("--mode", choices=("paper", "strict"), default="paper")
+    q.add_argument("--judge", default="offline",
+                   help="'offline' (rules only; open answers stay undecided) or an OpenAI-compatible base URL")
+    q.add_argument("--judge-model", default="gpt-4o-mini")
+    q.add_argument("--cache", metavar="FILE", help="verdict cache (default: the user cache folder)")
+    q.add_argument("--concurrency", type=int, default=8)
+
+
+def _report_problems(problems: List[str], skipped: int) -> None:
+    if skipped:
+        print(f"{skipped} lines skipped", file=sys.stderr)
+    for msg in problems[:MAX_SHOWN]:
+        print(msg, file=sys.stderr)
+    if len(problems) > MAX_SHOWN:
+        print(f"... and {len(problems) - MAX_SHOWN} more", file=sys.stderr)
+
+
+def cmd_score_captions(args) -> int:
+    from .caption_metrics import score_captions_detailed
+    from .predictions import read_predictions
+    pf = read_predictions(args.predictions)
+    _report_problems(pf.problems, pf.skipped)
+    scores = score_captions_detailed([r.predict for r in pf.records], [r.label for r in pf.records],
+                                     tokenize=args.tokenize, engine=getattr(args, "engine", "fast"))
+    if args.per_sample:
+        try:
+            with open(args.per_sample, "w", encoding="utf-8") as f:
+                for rec, row in zip(pf.records, scores.per_sample):
+                    f.write(json.dumps({"id": rec.id, "line": rec.line, **row}) + "\n")
+        except OSError as exc:
+            raise SarlangError(f"{args.per_sample}: cannot write ({exc.strerror or exc})") from None
+    out = dict(scores.corpus, n=len(pf.records), skipped=pf.skipped, tokenize=args.tokenize,
+               engine=getattr(args, "engine", "fast"))
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_score_vqa(args) -> int:
+    from .predictions import read_predictions
+    from .vqa_metrics import VqaSample, score_vqa
+    pf = read_predictions(args.predictions)
+    _report_problems(pf.problems, pf.skipped)
+    judge = None
+    if args.judge and args.judge != "offline":
+        from .judge import LLMJudge, VerdictCache, default_cache_path
+        cache = VerdictCache(args.cache or default_cache_path())
+        judge = LLMJudge(args.judge, args.judge_model, cache=cache)
+    samples = [VqaSample(r.id, r.question, r.label, r.predict, r.type) for r in pf.records]
+    scores = score_vqa(samples, mode=args.mode, judge=judge, concurrency=max(1, args.concurrency))
+    out = scores.to_dict()
+    out["skipped"] = pf.skipped
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sarlang_core.evaluate.cli_score")
+    sub = ap.add_subparsers(dest="bench_cmd", required=True)
+    add_score_parsers(sub)
+    args = ap.parse_args(argv)
+    try:
+        return cmd_score_captions(args) if args.bench_cmd == "score-captions" else cmd_score_vqa(args)
+    except SarlangError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

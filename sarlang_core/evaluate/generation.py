@@ -1,0 +1,157 @@
+"""Answers for many samples: batched on a local model, bounded concurrency against a server.
+
+``answer_all`` yields one Answer per sample as it is ready (batched: a batch at a time). A
+sample whose model call fails gets an Answer with ``error`` set; the others go on. Images are
+prepared in worker threads while the model works on the previous ones.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional, Sequence
+
+from ..errors import CancelledError, SarlangError
+from ..progress import CancelToken, check
+from ..vlm.backend import ChatTurn, GenerationConfig
+from .dataset_source import Sample
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: str
+    text: Optional[str]
+    error: Optional[str]
+    seconds: float                  # model time (a batch's time is shared out evenly)
+
+
+Job = Callable[[Sample], tuple]    # sample -> (image, [ChatTurn]); may raise SarlangError
+
+
+def ask_one(backend, image, turns: Sequence[ChatTurn], config: GenerationConfig,
+            cancel: Optional[CancelToken]) -> str:
+    """One whole answer from any VLMBackend (non-streaming where the backend offers it)."""
+    if hasattr(backend, "generate"):         # OpenAIBackend: one plain request
+        return backend.generate(image, turns, config, cancel=cancel)
+    if hasattr(backend, "answer"):           # LocalBackend: plain generate, no streamer
+        return backend.answer(image, turns, config, cancel=cancel)
+    return "".join(backend.stream(image, turns, config, cancel=cancel))
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, SarlangError) else f"{type(exc).__name__}: {exc}"
+
+
+def answer_all(backend, samples: Sequence[Sample], prepare: Job, config: GenerationConfig, *,
+               batch_size: int = 1, concurrency: int = 1,
+               cancel: Optional[CancelToken] = None) -> Iterator[Answer]:
+    if hasattr(backend, "generate_batch"):   # an in-process model: one call at a time
+        yield from _batched(backend, samples, prepare, config, max(1, batch_size), cancel)
+    else:
+        yield from _concurrent(backend, samples, prepare, config, max(1, concurrency), cancel)
+
+
+def _prepare_many(prepare: Job, chunk: Sequence[Sample]) -> list:
+    out = []
+    for s in chunk:
+        try:
+            out.append(prepare(s))
+        except SarlangError as exc:
+            out.append(exc)
+        except OSError as exc:
+            out.append(SarlangError(f"{s.image}: cannot read the image ({exc.strerror or exc})"))
+    return out
+
+
+def _batched(backend, samples, prepare, config, batch_size, cancel) -> Iterator[Answer]:
+    chunks = [samples[i:i + batch_size] for i in range(0, len(samples), batch_size)]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-images") as loader:
+        pending: Optional[Future] = loader.submit(_prepare_many, prepare, chunks[0]) if chunks else None
+        for k, chunk in enumerate(chunks):
+            check(cancel)
+            inputs = pending.result()
+            pending = loader.submit(_prepare_many, prepare, chunks[k + 1]) if k + 1 < len(chunks) else None
+            ready = [(s, x) for s, x in zip(chunk, inputs) if not isinstance(x, Exception)]
+            for s, x in zip(chunk, inputs):
+                if isinstance(x, Exception):
+                    yield Answer(s.id, None, _message(x), 0.0)
+            if not ready:
+                continue
+            yield from _run_batch(backend, ready, config, cancel)
+
+
+def _run_batch(backend, ready, config, cancel) -> Iterator[Answer]:
+    t0 = time.perf_counter()
+    if len(ready) > 1:
+        try:
+            texts = backend.generate_batch([x[0] for _, x in ready], [x[1] for _, x in ready], config,
+                                           cancel=cancel)
+            each = (time.perf_counter() - t0) / len(ready)
+            for (s, _), text in zip(ready, texts):
+                yield Answer(s.id, text, None, each)
+            return
+        except CancelledError:
+            raise
+        except SarlangError:
+            pass    # e.g. out of memory for the whole batch: answer one by one below
+    for s, (image, turns) in ready:
+        check(cancel)
+        t1 = time.perf_counter()
+        try:
+            text = ask_one(backend, image, turns, config, cancel)
+            yield Answer(s.id, text, None, time.perf_counter() - t1)
+        except CancelledError:
+            raise
+        except SarlangError as exc:
+            yield Answer(s.id, None, _message(exc), time.perf_counter() - t1)
+
+
+def _concurrent(backend, samples, prepare, config, concurrency, cancel) -> Iterator[Answer]:
+    stop = threading.Event()         # set when the consumer walks away: queued work is skipped
+
+    def one(s: Sample) -> Answer:
+        check(cancel)
+        if stop.is_set():
+            raise CancelledError()
+        try:
+            image, turns = prepare(s)
+        except SarlangError as exc:
+            return Answer(s.id, None, _message(exc), 0.0)
+        except OSError as exc:
+            return Answer(s.id, None, f"{s.image}: cannot read the image ({exc.strerror or exc})", 0.0)
+        t = time.perf_counter()
+        try:
+            return Answer(s.id, ask_one(backend, image, turns, config, cancel), None, time.perf_counter() - t)
+        except CancelledError:
+            raise
+        except Exception as exc:   # one bad reply must not stop the run
+            return Answer(s.id, None, _message(exc), time.perf_counter() - t)
+
+    if concurrency == 1:             # no thread hop: the cheapest path for an instant backend
+        for s in samples:
+            check(cancel)
+            yield one(s)
+        return
+    it = iter(samples)
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-ask") as pool:
+        running = set()
+        try:
+            for s in it:                 # keep at most `concurrency` requests in flight
+                running.add(pool.submit(one, s))
+                if len(running) >= concurrency:
+                    done, running = _wait_some(running)
+                    yield from (f.result() for f in done)
+            while running:
+                done, running = _wait_some(running)
+                yield from (f.result() for f in done)
+        finally:
+            stop.set()
+            for f in running:
+                f.cancel()
+
+
+def _wait_some(running) -> tuple:
+    done, rest = wait(running, return_when=FIRST_COMPLETED)
+    return done, set(rest)

@@ -1,0 +1,261 @@
+"""BenchmarkRun: one run folder, generated into, resumed, scored and reported.
+
+    run = BenchmarkRun.create("runs/qwen3b-vqa", config)     # freezes the samples
+    run.execute(progress=print)                               # resumes by itself after a kill
+    run.status(), run.samples()
+
+The folder holds ``run.json`` (the RunConfig), ``samples.jsonl`` (the samples, frozen at
+creation so a changed store cannot shift a resumed run), ``manifest.json``, ``predictions.jsonl``
+(one line per answer, appended and flushed as it arrives, fsynced per batch), ``errors.jsonl``
+(samples whose model call failed: retried by the next execute), then ``verdicts.jsonl`` (VQA),
+``metrics.json``, ``report.md``, ``report.csv`` and ``charts/*.png``. Lines already written are
+never rewritten; a torn last line from a kill is cut off on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+from ..errors import CancelledError, SarlangError
+from ..progress import CancelToken, Progress, ProgressCallback, check, report
+from ..vlm.backend import ChatTurn
+from .dataset_source import Sample, load_samples
+from .jsonl_log import JsonlAppender, open_for_append, read_log, write_atomic
+from .run_config import BenchmarkError, RunConfig
+
+CONFIG, SAMPLES, MANIFEST, PREDICTIONS = "run.json", "samples.jsonl", "manifest.json", "predictions.jsonl"
+ERRORS, VERDICTS, METRICS, OUTCOME = "errors.jsonl", "verdicts.jsonl", "metrics.json", "outcome.json"
+GIVE_UP_AFTER = 8      # consecutive failures, with no success yet, that stop a run (dead endpoint)
+
+
+@dataclass(frozen=True)
+class RunProgress(Progress):
+    """A Progress with the figures a progress bar wants: ETA and seconds per sample."""
+    eta_s: Optional[float] = None
+    per_sample_s: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    state: str            # "new" | "partial" | "generated" | "complete"
+    done: int             # samples with a prediction
+    total: int
+    failed: int           # samples whose last try failed (not predicted)
+    outcome: Optional[dict] = None   # how the last execute ended: {"state", "message", "time"}
+
+    def to_dict(self) -> dict:
+        return {"state": self.state, "done": self.done, "total": self.total, "failed": self.failed,
+                "outcome": self.outcome}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _fmt_eta(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "ETA …"
+    s = int(round(seconds))
+    return f"ETA {s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"ETA {s // 60}m{s % 60:02d}s"
+
+
+class BenchmarkRun:
+    def __init__(self, run_dir: Path, config: RunConfig) -> None:
+        self.dir, self.config = run_dir, config
+
+    # ------------------------------------------------------------------ open / create
+    @classmethod
+    def create(cls, run_dir: Union[str, Path], config: RunConfig) -> "BenchmarkRun":
+        """A new run folder for ``config``; the samples are selected and frozen now."""
+        run_dir = Path(run_dir)
+        if (run_dir / CONFIG).exists():
+            raise BenchmarkError(f"{run_dir}: already holds a run; resume it (`bench resume`) or choose another folder")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise BenchmarkError(f"{run_dir}: is a file, not a folder")
+        selected = load_samples(config.dataset, config.types)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(run_dir / SAMPLES, "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n"
+                                                for s in selected.samples))
+        manifest = {"created": _now(), "samples": len(selected.samples), "source_kind": selected.kind,
+                    "load_problems": selected.problems[:500], "load_problem_count": len(selected.problems)}
+        write_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        config.save(run_dir / CONFIG)     # last: a folder with run.json is a complete run folder
+        return cls(run_dir, config)
+
+    @classmethod
+    def open(cls, run_dir: Union[str, Path]) -> "BenchmarkRun":
+        run_dir = Path(run_dir)
+        if not (run_dir / CONFIG).is_file():
+            raise BenchmarkError(f"{run_dir}: not a benchmark run folder (no {CONFIG})")
+        if not (run_dir / SAMPLES).is_file():
+            raise BenchmarkError(f"{run_dir}: {SAMPLES} is missing: the run folder is incomplete")
+        return cls(run_dir, RunConfig.load(run_dir / CONFIG))
+
+    # ------------------------------------------------------------------ reading
+    def sample_list(self) -> List[Sample]:
+        return [Sample.from_dict(r) for r in read_log(self.dir / SAMPLES).records]
+
+    def manifest(self) -> dict:
+        return _read_json(self.dir / MANIFEST) or {}
+
+    def predictions(self) -> Dict[str, dict]:
+        return {r["id"]: r for r in read_log(self.dir / PREDICTIONS).records if "id" in r}
+
+    def metrics(self) -> Optional[dict]:
+        return _read_json(self.dir / METRICS)
+
+    def status(self) -> RunStatus:
+        total = len(read_log(self.dir / SAMPLES).records)
+        preds = self.predictions()
+        failed = {r["id"] for r in read_log(self.dir / ERRORS).records if r.get("id") not in preds}
+        metrics = self.metrics()
+        scored = metrics is not None and metrics.get("samples", {}).get("predicted") == len(preds)
+        state = ("complete" if scored and len(preds) + len(failed) >= total else "new" if not preds
+                 else "partial" if len(preds) + len(failed) < total else "generated")
+        return RunStatus(state, len(preds), total, len(failed), _read_json(self.dir / OUTCOME))
+
+    def samples(self) -> List[dict]:
+        """Per-sample rows for a browser: image, question, references, prediction, error, verdict."""
+        preds = self.predictions()
+        errors = {r["id"]: r.get("error") for r in read_log(self.dir / ERRORS).records if "id" in r}
+        verdicts = {r["id"]: r for r in read_log(self.dir / VERDICTS).records if "id" in r}
+        rows = []
+        for s in self.sample_list():
+            p = preds.get(s.id)
+            rows.append({**s.to_dict(), "prediction": p.get("prediction") if p else None,
+                         "error": None if p else errors.get(s.id), "verdict": verdicts.get(s.id)})
+        return rows
+
+    # ------------------------------------------------------------------ work
+    def execute(self, *, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                backend=None, score: bool = True) -> RunStatus:
+        """Generate what is missing (resuming after a kill), then score and report.
+        ``backend``: an already made VLMBackend (else one is made from the config and unloaded after)."""
+        try:
+            self._generate(progress, cancel, backend)
+            if score:
+                self.score(progress=progress, cancel=cancel)
+        except CancelledError:
+            self._outcome("cancelled", "stopped by the user; `bench resume` continues it")
+            raise
+        except SarlangError as exc:
+            self._outcome("failed", str(exc))
+            raise
+        st = self.status()
+        note = f"{st.failed} sample(s) failed; `bench resume` retries them" if st.failed else ""
+        self._outcome(st.state, note)
+        return self.status()
+
+    def _outcome(self, state: str, message: str) -> None:
+        write_atomic(self.dir / OUTCOME, json.dumps({"state": state, "message": message, "time": _now()}))
+
+    def _generate(self, progress, cancel, backend) -> None:
+        samples = self.sample_list()
+        contents, preds = open_for_append(self.dir / PREDICTIONS)
+        with preds, JsonlAppender(self.dir / ERRORS, read_log(self.dir / ERRORS).good_bytes) as errors:
+            done_ids = {r.get("id") for r in contents.records}
+            todo = [s for s in samples if s.id not in done_ids]
+            total, done = len(samples), len(samples) - len(todo)
+            report(progress, "generate", done, total, f"{done}/{total} already predicted" if done else "")
+            if not todo:
+                return
+            own = backend is None
+            if own:
+                backend = self.make_backend()
+            try:
+                if not backend.loaded:
+                    backend.load(progress=progress, cancel=cancel)
+                self._record_identity(backend)
+                self._answer(backend, todo, done, total, preds, errors, progress, cancel)
+            finally:
+                if own:
+                    backend.unload()
+
+    def _answer(self, backend, todo, done, total, preds, errors, progress, cancel) -> None:
+        from .generation import answer_all
+
+        cfg = self.config
+        sync_every = max(cfg.batch_size, cfg.concurrency, 1)
+        started, fresh, failures_in_row, ok_any, since_sync = time.perf_counter(), 0, 0, False, 0
+        for ans in answer_all(backend, todo, self._prepare, cfg.generation, batch_size=cfg.batch_size,
+                              concurrency=cfg.concurrency, cancel=cancel):
+            fresh += 1
+            if ans.error is None:
+                preds.write({"id": ans.id, "prediction": ans.text, "seconds": round(ans.seconds, 4)})
+                done += 1
+                ok_any, failures_in_row = True, 0
+            else:
+                errors.write({"id": ans.id, "error": ans.error, "time": _now()})
+                failures_in_row += 1
+                if not ok_any and failures_in_row >= GIVE_UP_AFTER:
+                    raise BenchmarkError(f"stopped: the first {failures_in_row} samples all failed; last error: "
+                                         f"{ans.error}")
+            since_sync += 1
+            if since_sync >= sync_every:
+                preds.sync()
+                since_sync = 0
+            if progress is not None:
+                per = (time.perf_counter() - started) / fresh
+                eta = per * (len(todo) - fresh)
+                what = f"failed: {ans.error}" if ans.error else "ok"
+                msg = f"{ans.id}: {what} · {per:.2f} s/sample · {_fmt_eta(eta)}"
+                progress(RunProgress("generate", done, total, msg, eta, per))
+            check(cancel)
+
+    def _prepare(self, sample: Sample):
+        """(image, turns) for one sample: the image through the run's Pipeline, the paper's prompt."""
+        from ..services.model_input import render_file
+
+        pipeline = getattr(self, "_pipeline", False)
+        if pipeline is False:
+            pipeline = self._pipeline = self.config.pipeline_object()
+        return render_file(sample.image, pipeline), [ChatTurn("user", self.prompt_for(sample))]
+
+    def prompt_for(self, sample: Sample) -> str:
+        p = self.config.prompts
+        if self.config.task == "caption":
+            return p.caption
+        return p.vqa_template.format(question=sample.question.strip())
+
+    def make_backend(self):
+        from ..vlm.factory import make_backend
+
+        b = self.config.backend
+        if b.kind == "openai":
+            return make_backend(b.model, endpoint=b.endpoint)
+        return make_backend(b.model or None, adapter=b.adapter)
+
+    def _record_identity(self, backend) -> None:
+        manifest = self.manifest()
+        try:
+            manifest.setdefault("backends", []).append({**backend.identity(), "time": _now()})
+        except Exception:   # identity is informative only
+            return
+        write_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+
+    def score(self, *, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> dict:
+        """Metrics over the predicted samples -> metrics.json (+ verdicts.jsonl), report, charts."""
+        from .charts import write_charts
+        from .reports import write_run_report
+        from .scoring import score_run
+
+        check(cancel)
+        metrics = score_run(self, progress=progress, cancel=cancel)
+        write_atomic(self.dir / METRICS, json.dumps(metrics, indent=2, ensure_ascii=False))
+        report(progress, "report", 0, 1, "report and charts")
+        write_charts(self.dir / "charts", [metrics])
+        write_run_report(self.dir, metrics)     # after the charts: it links them
+        report(progress, "report", 1, 1, str(self.dir / "report.md"))
+        return metrics
+
+
+def _read_json(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,179 @@
+"""VQA accuracy as the paper reports it, with per-application and per-type breakdowns.
+
+``accuracy`` follows the paper: matches / all questions, so an answer nobody could decide
+(no judge, an unreadable or failed judge reply) counts as not matching; ``accuracy_decided``
+leaves those out. In ``mode="paper"`` the rule and the judge see lower-cased ground truth and
+prediction, as in VRSBench's script; ``mode="strict"`` uses ``strict_prejudge`` and the original text.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+from ..errors import SarlangError
+from ..progress import CancelToken, ProgressCallback, check, report
+from .applications import classify
+from .vqa_rules import paper_prejudge, parse_number, strict_prejudge
+
+__all__ = ["VqaSample", "VqaVerdict", "VqaScores", "score_vqa", "MODES"]
+
+MODES = ("paper", "strict")
+
+
+@dataclass(frozen=True)
+class VqaSample:
+    id: str
+    question: str
+    label: str
+    predict: str
+    type: str = ""
+    application: str = ""       # filled from ``type`` when empty
+
+
+@dataclass(frozen=True)
+class VqaVerdict:
+    id: str
+    correct: Optional[bool]
+    how: str                    # rule | judge | cached | undecided | judge-error
+    reply: str = ""
+    error: Optional[str] = None
+
+
+@dataclass
+class VqaScores:
+    mode: str
+    n: int
+    correct: int
+    undecided: int
+    verdicts: List[VqaVerdict]
+    by_application: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    by_type: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    counting_mae: Optional[float] = None
+    counting_n: int = 0
+    counting_unparsed: int = 0
+    judge_model: Optional[str] = None
+    judge_calls: int = 0
+    cache_hits: int = 0
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n if self.n else 0.0
+
+    @property
+    def accuracy_decided(self) -> Optional[float]:
+        decided = self.n - self.undecided
+        return self.correct / decided if decided else None
+
+    def to_dict(self, *, per_sample: bool = False) -> Dict[str, Any]:
+        out = {"mode": self.mode, "n": self.n, "correct": self.correct, "accuracy": self.accuracy,
+               "accuracy_decided": self.accuracy_decided, "undecided": self.undecided,
+               "by_application": self.by_application, "by_type": self.by_type,
+               "counting_mae": self.counting_mae, "counting_n": self.counting_n,
+               "counting_unparsed": self.counting_unparsed, "judge_model": self.judge_model,
+               "judge_calls": self.judge_calls, "cache_hits": self.cache_hits}
+        if per_sample:
+            out["samples"] = [{"id": v.id, "correct": v.correct, "how": v.how, "reply": v.reply, "error": v.error}
+                              for v in self.verdicts]
+        return out
+
+
+def _breakdown(keys: Sequence[str], verdicts: Sequence[VqaVerdict]) -> Dict[str, Dict[str, Any]]:
+    table: Dict[str, Dict[str, Any]] = {}
+    for key, v in zip(keys, verdicts):
+        row = table.setdefault(key, {"n": 0, "correct": 0, "undecided": 0})
+        row["n"] += 1
+        row["correct"] += v.correct is True
+        row["undecided"] += v.correct is None
+    for row in table.values():
+        row["accuracy"] = row["correct"] / row["n"]
+    return dict(sorted(table.items()))
+
+
+def _judge_one(judge, sample: VqaSample, lower: bool, cancel) -> VqaVerdict:
+    label, predict = (sample.label.lower(), sample.predict.lower()) if lower else (sample.label, sample.predict)
+    v = judge.judge(sample.question, label, predict, cancel=cancel)
+    if v.verdict is None:
+        return VqaVerdict(sample.id, None, "judge-error", v.reply, v.error)
+    return VqaVerdict(sample.id, v.verdict == 1, "cached" if v.cached else "judge", v.reply)
+
+
+def score_vqa(samples: Sequence[VqaSample], *, mode: str = "paper", judge=None, concurrency: int = 8,
+              progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> VqaScores:
+    """Score ``samples``: rules first, then ``judge`` (an ``LLMJudge``) for what the rules leave open."""
+    if mode not in MODES:
+        raise SarlangError(f"VQA scoring mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if concurrency < 1:
+        raise SarlangError("concurrency must be at least 1")
+    rule = paper_prejudge if mode == "paper" else strict_prejudge
+    total = len(samples)
+    verdicts: List[Optional[VqaVerdict]] = [None] * total
+    pending: List[int] = []
+    for i, s in enumerate(samples):
+        if i % 4096 == 0:
+            check(cancel)
+        r = rule(s.question, s.label, s.predict)
+        if r is None:
+            pending.append(i)
+            verdicts[i] = VqaVerdict(s.id, None, "undecided")
+        else:
+            verdicts[i] = VqaVerdict(s.id, r, "rule")
+    done = total - len(pending)
+    report(progress, "rules", done, total, f"{done:,} of {total:,} decided by rule")
+    calls = hits = 0
+    if judge is not None and pending:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="judge") as pool:
+            queue = iter(pending)
+            running = {}
+            try:
+                while True:
+                    while len(running) < concurrency * 2:   # bounded: never the whole set in memory
+                        i = next(queue, None)
+                        if i is None:
+                            break
+                        check(cancel)
+                        running[pool.submit(_judge_one, judge, samples[i], mode == "paper", cancel)] = i
+                    if not running:
+                        break
+                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    check(cancel)
+                    for fut in finished:
+                        i = running.pop(fut)
+                        verdicts[i] = fut.result()
+                        calls += verdicts[i].how == "judge" or verdicts[i].how == "judge-error"
+                        hits += verdicts[i].how == "cached"
+                        done += 1
+                        report(progress, "judge", done, total, f"{done:,} of {total:,} scored")
+            finally:
+                for fut in running:
+                    fut.cancel()
+    final: List[VqaVerdict] = verdicts  # type: ignore[assignment]
+    apps, types = [], []
+    for s in samples:
+        app, qtype = classify(s.type)
+        apps.append(s.application or app)
+        types.append(qtype)
+    scores = VqaScores(mode=mode, n=total, correct=sum(v.correct is True for v in final),
+                       undecided=sum(v.correct is None for v in final), verdicts=final,
+                       by_application=_breakdown(apps, final), by_type=_breakdown(types, final),
+                       judge_model=getattr(judge, "model", None), judge_calls=calls, cache_hits=hits)
+    _counting(scores, samples, types)
+    report(progress, "done", total, total, f"accuracy {scores.accuracy:.4f}")
+    return scores
+
+
+def _counting(scores: VqaScores, samples: Sequence[VqaSample], types: Sequence[str]) -> None:
+    """Mean absolute error over counting items whose label and prediction both hold a number."""
+    errors, unparsed = [], 0
+    for s, qtype in zip(samples, types):
+        if qtype != "counting":
+            continue
+        truth, guess = parse_number(s.label), parse_number(s.predict)
+        if truth is None or guess is None:
+            unparsed += 1
+        else:
+            errors.append(abs(truth - guess))
+    scores.counting_n = len(errors)
+    scores.counting_unparsed = unparsed
+    scores.counting_mae = sum(errors) / len(errors) if errors else None

@@ -1,0 +1,97 @@
+"""The judge path end to end against the real chat-completions test server on 127.0.0.1."""
+
+import threading
+
+import pytest
+
+from sarlang_core.errors import CancelledError
+from sarlang_core.evaluate import JUDGE_PROMPT, LLMJudge, VerdictCache, VqaSample, score_vqa
+from sarlang_core.progress import CancelToken
+from support.chat_server import serve
+
+OPEN = [VqaSample(f"s{i}", f"What shape is object {i}?", "oval", f"circular {i}", "general") for i in range(4)]
+RULED = [VqaSample("r1", "Is there a ship?", "yes", "yes", "identification"),
+         VqaSample("r2", "How many?", "3", "4", "counting")]
+
+
+def _judge(ep, tmp_path, **kw):
+    kw.setdefault("max_retries", 0)
+    kw.setdefault("timeout", 5)
+    return LLMJudge(ep.url, "gpt-4o-mini", api_key="k", cache=VerdictCache(tmp_path / "v.sqlite"), backoff=0.01, **kw)
+
+
+def test_judge_request_carries_the_papers_prompt_and_limits(tmp_path):
+    with serve() as ep:
+        ep.plan = [{"pieces": ["1"]}]
+        v = _judge(ep, tmp_path).judge("What shape?", "oval", "circular")
+        body = ep.posts()[0]["body"]
+    assert v.verdict == 1 and v.reply == "1" and not v.cached and v.error is None
+    assert body["model"] == "gpt-4o-mini" and body["max_tokens"] == 100 and body["temperature"] == 0.0
+    assert body["messages"] == [{"role": "user", "content": JUDGE_PROMPT.format(
+        question="What shape?", ground_truth="oval", prediction="circular")}]
+
+
+def test_rules_first_then_judge_then_cache(tmp_path):
+    with serve() as ep:
+        ep.plan = [{"pieces": ["1"]}, {"pieces": ["**0**"]}, {"pieces": ["Answer: 1"]}, {"pieces": ["0."]}]
+        events = []
+        s = score_vqa(RULED + OPEN, judge=_judge(ep, tmp_path), concurrency=1, progress=events.append)
+        assert len(ep.posts()) == 4                     # the two rule-decided items never reach the judge
+        again = score_vqa(RULED + OPEN, judge=_judge(ep, tmp_path), concurrency=3)
+        assert len(ep.posts()) == 4                     # second run: all from the cache
+    assert [v.correct for v in s.verdicts] == [True, False, True, False, True, False]
+    assert s.correct == 3 and s.undecided == 0 and s.judge_calls == 4
+    # the paper mode sends lower-cased text, as VRSBench's script did
+    assert [v.how for v in again.verdicts[2:]] == ["cached"] * 4 and again.correct == 3
+    assert events[-1].stage == "done" and any(e.stage == "judge" for e in events)
+
+
+def test_errors_timeouts_and_nonsense_become_undecided_and_the_run_goes_on(tmp_path):
+    with serve() as ep:
+        ep.plan = [{"status": 500}, {"delay": 3.0}, {"pieces": ["I cannot judge this."]}, {"pieces": ["1"]}]
+        s = score_vqa(RULED + OPEN, judge=_judge(ep, tmp_path, timeout=1), concurrency=1)
+        hows = [v.how for v in s.verdicts[2:]]
+        assert hows == ["judge-error", "judge-error", "judge-error", "judge"]
+        assert s.verdicts[4].reply == "I cannot judge this." and "unreadable" in s.verdicts[4].error
+        assert s.undecided == 3 and s.correct == 2 and s.accuracy == pytest.approx(2 / 6)
+        assert s.accuracy_decided == pytest.approx(2 / 3)
+        # nothing undecided was cached: a re-run asks again for exactly those three
+        before = len(ep.posts())
+        ep.plan = [{"pieces": ["0"]}] * 3
+        again = score_vqa(RULED + OPEN, judge=_judge(ep, tmp_path), concurrency=2)
+        assert len(ep.posts()) - before == 3 and again.undecided == 0 and again.cache_hits == 1
+
+
+def test_retry_after_a_500_then_success(tmp_path):
+    with serve() as ep:
+        ep.plan = [{"status": 503}, {"pieces": ["1"]}]
+        v = _judge(ep, tmp_path, max_retries=2).judge("q", "oval", "circular")
+        assert v.verdict == 1 and len(ep.posts()) == 2
+
+
+def test_cancel_stops_the_run(tmp_path):
+    token = CancelToken()
+    with serve() as ep:
+        ep.plan = [{"delay": 0.3, "pieces": ["1"]}] * 4
+        timer = threading.Timer(0.1, token.cancel)
+        timer.start()
+        with pytest.raises(CancelledError):
+            score_vqa(OPEN, judge=_judge(ep, tmp_path), concurrency=1, cancel=token)
+        timer.cancel()
+        assert len(ep.posts()) < 4
+
+
+def test_cache_file_is_shared_between_threads_and_survives_reopen(tmp_path):
+    cache = VerdictCache(tmp_path / "v.sqlite")
+    keys = [VerdictCache.key("q", str(i), "p", "m") for i in range(50)]
+
+    def put(chunk):
+        for k in chunk:
+            cache.put(k, 1, "1", "m")
+    threads = [threading.Thread(target=put, args=(keys[i::5],)) for i in range(5)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    cache.close()
+    again = VerdictCache(tmp_path / "v.sqlite")
+    assert len(again) == 50 and again.get(keys[7]) == (1, "1")
+    assert VerdictCache.key("a", "bc", "d", "m") != VerdictCache.key("ab", "c", "d", "m")

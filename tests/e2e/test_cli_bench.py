@@ -1,0 +1,94 @@
+"""`sarlang-cli bench` in real processes: SIGKILL a run half-way, resume it, report, compare."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+from support.chat_server import serve
+
+CLI = [sys.executable, "-m", "sarlang_core.cli"]
+
+
+def _env():
+    env = dict(os.environ, NO_PROXY="127.0.0.1,localhost")
+    env.pop("OPENAI_API_KEY", None)
+    return env
+
+
+def run(*args):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300, env=_env())
+
+
+def _dataset(folder, n):
+    recs = []
+    for i in range(n):
+        Image.fromarray((np.random.default_rng(i).random((40, 56)) * 255).astype(np.uint8)).save(folder / f"s{i}.png")
+        recs.append({"messages": [{"role": "user", "content": "<image>How many ships are there in the image?"},
+                                  {"role": "assistant", "content": str(i)}], "images": [f"s{i}.png"]})
+    (folder / "test.json").write_text(json.dumps(recs))
+    return folder / "test.json"
+
+
+def _lines(path):
+    return path.read_bytes().splitlines(keepends=True) if path.exists() else []
+
+
+def test_kill_then_resume_completes_every_sample_once(tmp_path):
+    src = _dataset(tmp_path, 12)
+    out = tmp_path / "run"
+    preds = out / "predictions.jsonl"
+    with serve() as ep:
+        ep.plan = [{"delay": 0.25, "pieces": [str(i)]} for i in range(12)]     # slow model
+        proc = subprocess.Popen([*CLI, "bench", "run", "--dataset", src, "--endpoint", ep.url,
+                                 "--served-model", "sar-vlm", "--concurrency", "1", "--judge", "offline",
+                                 "--out", out, "--progress-jsonl"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        deadline = time.monotonic() + 60
+        while len(_lines(preds)) < 4 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        stdout, _ = proc.communicate(timeout=30)
+        before = preds.read_bytes()
+        n_before = len(before.splitlines())
+        assert 4 <= n_before < 12, stdout
+        events = [json.loads(l) for l in stdout.splitlines()]
+        assert {"event", "stage", "done", "total", "message", "eta_s"} <= set(events[-1])
+        assert not (out / "metrics.json").exists()
+        ep.plan = []                                                           # fast now
+        res = run("bench", "resume", out, "--progress-jsonl")
+    assert res.returncode == 0, res.stderr
+    after = preds.read_bytes()
+    assert after.startswith(before)                                            # earlier lines byte-identical
+    ids = [json.loads(l)["id"] for l in after.splitlines()]
+    assert sorted(ids) == sorted(f"q{i}" for i in range(12)) and len(ids) == 12
+    done = json.loads(res.stdout.splitlines()[-1])
+    assert done["event"] == "done" and done["state"] == "complete" and done["done"] == 12
+    first = [json.loads(l) for l in res.stdout.splitlines()][0]
+    assert first["stage"] == "generate" and first["done"] == n_before        # resumed, not restarted
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["samples"]["predicted"] == 12 and "instance counting" in metrics["vqa"]["by_application"]
+
+    rep = run("bench", "report", out, "--no-rescore")
+    assert rep.returncode == 0 and "| Model | Param | Train Strategy | Accuracy |" in rep.stdout
+    st = json.loads(run("bench", "status", out).stdout)
+    assert (st["state"], st["done"], st["total"]) == ("complete", 12, 12)
+    cmp_ = run("bench", "compare", out, out, "--out", tmp_path / "cmp")
+    assert cmp_.returncode == 0 and "+0.00" in cmp_.stdout and (tmp_path / "cmp" / "comparison.md").exists()
+
+
+def test_bad_input_gives_one_line_errors(tmp_path):
+    res = run("bench", "run", "--dataset", tmp_path / "missing.json", "--model", "x", "--out", tmp_path / "r")
+    assert res.returncode == 1 and "missing.json: dataset not found" in res.stderr
+    res = run("bench", "resume", tmp_path)
+    assert res.returncode == 1 and "not a benchmark run folder" in res.stderr
+    src = _dataset(tmp_path, 1)
+    res = run("bench", "run", "--dataset", src, "--endpoint", "http://127.0.0.1:9/v1", "--served-model", "m",
+              "--types", "caption_concise", "--out", tmp_path / "r2", "--progress-jsonl")
+    assert res.returncode == 1 and "do not belong to a vqa run" in res.stderr
+    assert json.loads(res.stdout.splitlines()[-1])["event"] == "error"
