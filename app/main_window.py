@@ -116,6 +116,9 @@ class MainWindow(QMainWindow):
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
 
+        tools_menu = mb.addMenu("&Tools")
+        self.act_benchmarks = tools_menu.addAction("&Benchmarks…", self.open_benchmarks)
+
         help_menu = mb.addMenu("&Help")
         help_menu.addAction("&About SARLANG Studio", self._about)
 
@@ -318,6 +321,16 @@ class MainWindow(QMainWindow):
         win.show()
         return win
 
+    def open_benchmarks(self):
+        """The benchmark window: runs out of process, results, comparisons, per-sample browser."""
+        from .benchmark_window import BenchmarkWindow
+
+        if getattr(self, "benchmark_window", None) is None:
+            self.benchmark_window = BenchmarkWindow(self, pipeline_source=self.pipeline_panel.pipeline)
+        self.benchmark_window.show()
+        self.benchmark_window.raise_()
+        return self.benchmark_window
+
     def build_overviews(self) -> None:
         if self.session is not None:
             self.jobs.build_overviews(self.session, force=True)
@@ -383,6 +396,10 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event) -> None:
+        bench = getattr(self, "benchmark_window", None)
+        if bench is not None and bench.process.running and not bench.close():
+            event.ignore()     # the benchmark window asked; it stops the run cleanly first
+            return
         self.save_settings()
         self.renderer.cancel()
         self.jobs.cancel_all()
