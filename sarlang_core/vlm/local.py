@@ -346,6 +346,21 @@ class LocalBackend:
             self._raise(failure[0])
         check(cancel)
 
+    def generate_ids(self, inputs, config: GenerationConfig, cancel: Optional[CancelToken]):
+        """``model.generate`` on prepared inputs (one or a batch): seeded, cancellable, errors typed."""
+        import torch
+
+        check(cancel)
+        self._seed(config)
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**inputs, **self.generation_kwargs(
+                    config, _CancelCriteria(cancel, threading.Event())))
+        except Exception as exc:
+            self._raise(exc)
+        check(cancel)
+        return out
+
     def _raise(self, exc: BaseException) -> None:
         import torch
 
@@ -356,18 +371,9 @@ class LocalBackend:
     def answer(self, image, turns: Sequence[ChatTurn], config: GenerationConfig = GenerationConfig(), *,
                cancel: Optional[CancelToken] = None) -> str:
         """The whole answer at once (plain generate, no streamer)."""
-        import torch
 
         inputs = self.prepare_inputs(image, turns)
-        check(cancel)
-        self._seed(config)
-        try:
-            with torch.inference_mode():
-                out = self.model.generate(**inputs, **self.generation_kwargs(
-                    config, _CancelCriteria(cancel, threading.Event())))
-        except Exception as exc:
-            self._raise(exc)
-        check(cancel)
+        out = self.generate_ids(inputs, config, cancel)
         new = out[0, inputs["input_ids"].shape[1]:].tolist()
         return self.processor.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 

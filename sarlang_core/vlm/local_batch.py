@@ -12,7 +12,7 @@ import threading
 from typing import List, Optional, Sequence
 
 from ..errors import RequestError
-from ..progress import CancelToken, check
+from ..progress import CancelToken
 from .backend import ChatTurn, GenerationConfig, check_turns
 
 _PADDING_LOCK = threading.Lock()   # the tokenizer's padding side is shared state
@@ -56,21 +56,9 @@ def generate_batch(backend, images: Sequence, turns_list: Sequence[Sequence[Chat
                    config: GenerationConfig = GenerationConfig(), *,
                    cancel: Optional[CancelToken] = None) -> List[str]:
     """The answers to each (image, conversation), in order, from one ``generate`` call."""
-    import torch
-
-    from .local import _CancelCriteria
-
     backend._require_loaded()
     inputs = batch_inputs(backend, images, turns_list)
-    check(cancel)
-    backend._seed(config)
-    try:
-        with torch.inference_mode():
-            out = backend.model.generate(**inputs, **backend.generation_kwargs(
-                config, _CancelCriteria(cancel, threading.Event())))
-    except Exception as exc:
-        backend._raise(exc)
-    check(cancel)
+    out = backend.generate_ids(inputs, config, cancel)
     start = inputs["input_ids"].shape[1]
     tok = backend.processor.tokenizer
     return [tok.decode(row[start:].tolist(), skip_special_tokens=True, clean_up_tokenization_spaces=False)
