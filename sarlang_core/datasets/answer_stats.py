@@ -5,7 +5,7 @@
   normalisation: case, runs of whitespace and one trailing full stop are ignored ("Yes." ==
   " yes"); the label shown is the most frequent spelling.
 * Counting: a numeric histogram of the first number in each answer ("There are 5 ships." -> 5;
-  number words up to twenty, "no"/"none" -> 0), sorted by number, plus how many had none.
+  number words, "no"/"none" -> 0), sorted by number, plus how many had none.
 * Captions: the length distribution in words (mean, median, p95, min, max, histogram bins).
 
 SQLite groups the non-caption answers through a covering partial index on (type, status, answer),
@@ -20,10 +20,10 @@ On 1M items this takes well under a second (see BENCHMARKS.md).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from ..text_numbers import parse_number
 from .records import ITEM_TYPES, STATUSES
 from .store_common import _check, _values
 
@@ -32,12 +32,6 @@ NUMERIC_TYPES = ("counting",)
 LENGTH_BINS = 20
 _CAPS_SQL = "type NOT IN ('caption_concise', 'caption_detailed')"   # must match the partial index
 ANSWER_INDEX_SQL = f"CREATE INDEX IF NOT EXISTS ix_items_answer ON items(type, status, answer) WHERE {_CAPS_SQL}"
-_NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update(no=0, none=0)
-_DIGITS = re.compile(r"\d+")
-_WORD = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True)
@@ -93,14 +87,8 @@ def normalise(answer: str) -> str:
 
 
 def first_number(answer: str) -> Optional[int]:
-    """The first whole number in an answer: digits, else a number word ("no"/"none" -> 0)."""
-    m = _DIGITS.search(answer)
-    if m:
-        return int(m.group())
-    for word in _WORD.findall(answer.lower()):
-        if word in _NUMBER_WORDS:
-            return _NUMBER_WORDS[word]
-    return None
+    """The first count in an answer (digits or number words; "no"/"none" first -> 0)."""
+    return parse_number(answer)
 
 
 def answer_distribution(store, *, types: Optional[Iterable[str]] = None, top: int = 20,

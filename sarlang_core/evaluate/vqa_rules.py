@@ -14,7 +14,9 @@ whole words after normalising case, punctuation, number words and a small synony
 from __future__ import annotations
 
 import re
-from typing import List, Optional
+from typing import Optional
+
+from ..text_numbers import is_number_phrase, parse_number
 
 __all__ = ["paper_prejudge", "strict_prejudge", "parse_number", "normalise", "SYNONYMS"]
 
@@ -28,46 +30,6 @@ def paper_prejudge(question: str, label: str, predict: str) -> Optional[bool]:
         return True
     if gt in _PAPER_CLOSED:
         return gt == pred
-    return None
-
-
-_UNITS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i >= 2}
-_NONE_WORDS = frozenset(["no", "none", "nothing", "zero"])
-_NUMBER_WORD = "|".join(sorted(list(_UNITS) + list(_TENS) + ["hundred", "a", "and", "single"], key=len, reverse=True))
-_NUMBER_RE = re.compile(rf"\d[\d,]*|(?:\b(?:{_NUMBER_WORD})\b[\s-]*)+", re.IGNORECASE)
-
-
-def _words_value(words: List[str]) -> Optional[int]:
-    value, seen = 0, False
-    for w in words:
-        if w in _UNITS or w in _TENS or w == "single":
-            value += _UNITS.get(w, _TENS.get(w, 1))
-        elif w == "hundred":
-            value = (value or 1) * 100
-        else:   # "a", "and"
-            continue
-        seen = True
-    return value if seen else None
-
-
-def parse_number(text: str) -> Optional[int]:
-    """The first count in ``text``: digits ("12", "1,000") or English words up to the hundreds
-    ("three", "twenty-one", "one hundred and five"); "no"/"none" before a noun means 0."""
-    s = str(text or "").strip().lower()
-    if not s:
-        return None
-    for m in _NUMBER_RE.finditer(s):
-        chunk = m.group().strip(" -")
-        if chunk[:1].isdigit():
-            return int(chunk.replace(",", ""))
-        value = _words_value(re.split(r"[\s-]+", chunk))
-        if value is not None:
-            return value
-    if re.match(r"^(?:there (?:are|is) )?(?:no|none|nothing|zero)\b", s):
-        return 0
     return None
 
 
@@ -115,12 +77,8 @@ def strict_prejudge(question: str, label: str, predict: str) -> Optional[bool]:
     if gt in ("yes", "no"):
         said = _yes_no(predict)   # None: both or neither said; a judge may read the sentence
         return None if said is None else said == gt
-    if gt.isdigit() or (gt and _all_number_words(gt)):
+    if gt.isdigit() or (gt and is_number_phrase(gt)):
         return parse_number(predict) == parse_number(gt)
     if gt and re.search(rf"(?<!\w){re.escape(gt)}(?!\w)", pred):
         return True
     return None
-
-
-def _all_number_words(text: str) -> bool:
-    return all(w in _UNITS or w in _TENS or w in ("hundred", "and", "a") for w in re.split(r"[\s-]+", text) if w)
