@@ -45,6 +45,14 @@ def render_chip(path: str, pipeline: Pipeline):
         session.close()
 
 
+def _read_stats(store_path: str) -> dict:
+    """Worker side: the project's counts from a read of its own."""
+    from sarlang_core.datasets.store import Store
+
+    with Store.open(store_path) as store:
+        return store.stats()
+
+
 class ReviewWindow(QMainWindow):
     def __init__(self, store_path: str, parent=None, reviewer: Optional[str] = None):
         super().__init__(parent)
@@ -56,6 +64,8 @@ class ReviewWindow(QMainWindow):
         self.store_path = Path(store_path)
         self.store = Store.open(store_path)
         self.root = Path(store_path).resolve().parent
+        self.current = None
+        self._total = self._reviewed = 0      # project-wide counts, filled in off the UI thread
         self.reviewer = reviewer or getpass.getuser()
         text = self.store.get_meta("pipeline")
         self.pipeline = Pipeline.from_json(text) if isinstance(text, str) else \
@@ -180,13 +190,24 @@ class ReviewWindow(QMainWindow):
         self.show_item(self.queue.next())
 
     def _refresh_counts(self) -> None:
-        """Project-wide counts, read once (they take ~1 s on a million items) and then kept up
-        to date by each decision, so stepping through items stays instant."""
-        stats = self.store.stats()
+        """Project-wide counts, read off the UI thread on a connection of their own (they take
+        ~1 s on a million items) and then kept up to date by each decision, so stepping through
+        items stays instant."""
+        self._counts_rid = getattr(self, "_counts_rid", 0) + 1
+        workers.submit("stats", ("counts", self._counts_rid), _read_stats, str(self.store_path),
+                       on_result=self._counts_ready, on_error=self._counts_failed)
+
+    def _counts_failed(self, _rid, exc) -> None:
+        self.statusBar().showMessage(f"Could not count the project's items: {exc}", 10000)
+
+    def _counts_ready(self, rid, stats: dict) -> None:
+        if rid != ("counts", self._counts_rid):
+            return      # a newer count is on its way
         self._total = stats.get("items", 0)
         self._reviewed = sum(v for k, v in stats.get("items_per_status", {}).items() if k != "pending")
         if hasattr(self, "stats_view"):
             self.stats_view.show_stats(stats)
+        self.show_item(self.current)
 
     def next(self) -> None:
         if not self.editing:

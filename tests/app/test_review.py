@@ -73,6 +73,8 @@ def test_keyboard_review_flow(qtbot, review, project):
     key(qtbot, review, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     with Store.open(project) as store:
         assert store.item(second.id + 1).status == "pending"   # undo reverted the edit
+    # the counts are re-read off the UI thread after an undo
+    qtbot.waitUntil(lambda: "reviewed 2 of" in review.progress.text(), timeout=10000)
     stats = review.stats_view.last
     assert stats["items"] == 36 and stats["boxes_per_category"] == {"ship": 4}
     assert "36 items" in review.stats_view.summary.text()
