@@ -152,7 +152,9 @@ class LocalBackend:
             raise ModelError("an in-memory model cannot be loaded again after unload()")
         import torch
         from transformers import AutoConfig, AutoModelForImageTextToText
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()   # loading is reported through ``progress``, not tqdm on stderr
         total = 4 if self.adapter_path else 3
         self.device, self.dtype = _resolve_device_dtype(self._device_req, self._dtype_req)
         try:
