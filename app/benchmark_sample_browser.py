@@ -3,15 +3,18 @@
 A filterable, sortable table of the run's samples (verdict, type / application, text search) and,
 for the selected one, the image as the model saw it (rendered through the run's Pipeline on the
 "io" lane), the question, the ground truth, the prediction, the verdict and the judge's reply.
+Caption runs have no verdict: their rows show each sample's BLEU / ROUGE_L / CIDEr (sortable as
+numbers), "Show" offers the worst 10 % / 25 % by CIDEr, and the detail lists all six scores.
 """
 
 from __future__ import annotations
 
 import html
-from typing import List, Optional
+import math
+from typing import Optional
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -20,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QSplitter,
+    QStyledItemDelegate,
     QTableView,
     QTextBrowser,
     QVBoxLayout,
@@ -29,22 +33,23 @@ from PySide6.QtWidgets import (
 from sarlang_core.evaluate.applications import application_of
 
 from . import workers
+from .benchmark_sample_model import (  # noqa: F401  (COLUMNS, VERDICT_STYLE: this module's names before)
+    CAPTION_WIDTHS,
+    COLUMNS,
+    VERDICT_STYLE,
+    VQA_WIDTHS,
+    SampleTableModel,
+    sample_html,
+    score_of,
+    verdict_kind,
+)
 
-COLUMNS = ("ID", "Verdict", "Type", "Question", "Ground truth", "Prediction", "Application")
 VERDICT_FILTERS = (("all", "All samples"), ("wrong", "Wrong"), ("undecided", "Undecided"), ("errors", "Errors"),
                    ("correct", "Correct"), ("pending", "Not predicted yet"))
-VERDICT_STYLE = {"correct": ("✓ correct", "#5cc08a"), "wrong": ("✗ wrong", "#e06c75"),
-                 "undecided": ("? undecided", "#f0a050"), "error": ("⚠ error", "#e06c75"),
-                 "pending": ("· pending", "#7d8590"), "predicted": ("predicted", "#9aa3ad")}
-
-
-def verdict_kind(row: dict) -> str:
-    if row.get("prediction") is None:
-        return "error" if row.get("error") else "pending"
-    v = row.get("verdict")
-    if v is None:
-        return "predicted"      # captions: scored over the whole set, not per sample
-    return "undecided" if v.get("correct") is None else "correct" if v["correct"] else "wrong"
+CAPTION_FILTERS = (("all", "All samples"), ("worst10", "Worst 10 % by CIDEr"), ("worst25", "Worst 25 % by CIDEr"),
+                   ("zero", "CIDEr of 0"), ("errors", "Errors"), ("pending", "Not predicted yet"))
+WORST = {"worst10": 0.10, "worst25": 0.25}
+RANK_KEY = "CIDEr"      # what "worst" means for captions: the paper's headline caption metric
 
 
 def load_samples(run_dir: str):
@@ -68,68 +73,10 @@ def render_sample(path: str, pipeline) -> QImage:
     return QImage(data, im.width, im.height, 3 * im.width, QImage.Format.Format_RGB888).copy()
 
 
-class SampleTableModel(QAbstractTableModel):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.rows: List[dict] = []
-        self.shown: List[int] = []
-
-    def set_rows(self, rows: List[dict], shown: List[int]) -> None:
-        self.beginResetModel()
-        self.rows, self.shown = rows, shown
-        self.endResetModel()
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.shown)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    @staticmethod
-    def cell(row: dict, col: int) -> str:
-        name = COLUMNS[col]
-        if name == "ID":
-            return row["id"]
-        if name == "Verdict":
-            return VERDICT_STYLE[row["_kind"]][0]
-        if name == "Type":
-            return row.get("type") or ""
-        if name == "Question":
-            return row.get("question") or ""
-        if name == "Ground truth":
-            return " | ".join(row.get("references") or [])
-        if name == "Prediction":
-            p = row.get("prediction")
-            return (p if p is not None else (row.get("error") or "")).replace("\n", " ")
-        return row["_app"]
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        row, name = self.rows[self.shown[index.row()]], COLUMNS[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            text = self.cell(row, index.column())
-            return text if len(text) < 200 else text[:199] + "…"
-        if role == Qt.ItemDataRole.ToolTipRole and name in ("Question", "Ground truth", "Prediction"):
-            return self.cell(row, index.column())
-        if role == Qt.ItemDataRole.ForegroundRole and (name == "Verdict" or
-                                                       (name == "Prediction" and row["_kind"] == "error")):
-            return QColor(VERDICT_STYLE[row["_kind"]][1])
-        return None
-
-    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
-        self.layoutAboutToBeChanged.emit()
-        self.shown.sort(key=lambda i: self.cell(self.rows[i], column).lower(),
-                        reverse=order == Qt.SortOrder.DescendingOrder)
-        self.layoutChanged.emit()
-
-    def row_at(self, r: int) -> Optional[dict]:
-        return self.rows[self.shown[r]] if 0 <= r < len(self.shown) else None
+class MiddleElide(QStyledItemDelegate):
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
 
 
 class SampleBrowserPanel(QWidget):
@@ -148,15 +95,15 @@ class SampleBrowserPanel(QWidget):
         lay.setContentsMargins(0, 4, 0, 0)
         row = QHBoxLayout()
         self.verdict_filter = QComboBox(objectName="verdict_filter")
-        for key, label in VERDICT_FILTERS:
-            self.verdict_filter.addItem(label, key)
+        self._fill_show_filter(VERDICT_FILTERS)
         self.type_filter = QComboBox(objectName="type_filter")
         self.search = QLineEdit(objectName="sample_search", placeholderText="Search question, answer, prediction, id…")
         self.search.setClearButtonEnabled(True)
         for w, label in ((self.verdict_filter, "Show"), (self.type_filter, "Type / application")):
             row.addWidget(QLabel(label))
             row.addWidget(w)
-            w.currentIndexChanged.connect(self.apply_filters)
+        self.verdict_filter.currentIndexChanged.connect(self._show_filter_changed)
+        self.type_filter.currentIndexChanged.connect(self.apply_filters)
         self.search.textChanged.connect(self.apply_filters)
         row.addWidget(self.search, 1)
         self.counts = QLabel("", objectName="sample_counts")
@@ -174,12 +121,12 @@ class SampleBrowserPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
+        self.table.setItemDelegateForColumn(0, MiddleElide(self.table))     # ids differ at their end
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in enumerate((56, 96, 96, 230, 110, 190, 130)):
-            self.table.setColumnWidth(col, width)
+        self._set_widths()
         head.setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(lambda cur, _prev: self._show(cur.row()))
         split.addWidget(self.table)
@@ -204,6 +151,26 @@ class SampleBrowserPanel(QWidget):
         self.current: Optional[dict] = None
         self.show_message("Select a run to browse its samples.")
 
+    def _fill_show_filter(self, choices) -> None:
+        keep = self.verdict_filter.currentData()
+        self.verdict_filter.blockSignals(True)
+        self.verdict_filter.clear()
+        for key, label in choices:
+            self.verdict_filter.addItem(label, key)
+        self.verdict_filter.setCurrentIndex(max(0, self.verdict_filter.findData(keep)))
+        self.verdict_filter.blockSignals(False)
+
+    def _set_widths(self) -> None:
+        for col, width in enumerate(CAPTION_WIDTHS if self.task == "caption" else VQA_WIDTHS):
+            self.table.setColumnWidth(col, width)
+
+    def _show_filter_changed(self) -> None:
+        """The worst-by-CIDEr views list the lowest CIDEr first (the user can sort otherwise after)."""
+        col = self.model.column_of(RANK_KEY)
+        if self.verdict_filter.currentData() in (*WORST, "zero") and col >= 0:
+            self.table.horizontalHeader().setSortIndicator(col, Qt.SortOrder.AscendingOrder)
+        self.apply_filters()
+
     # -- loading ------------------------------------------------------------------------------------
     def show_message(self, text: str) -> None:
         self.run_dir = None
@@ -227,9 +194,17 @@ class SampleBrowserPanel(QWidget):
         rid, run_dir = key
         if rid != self._load_request:
             return
-        rows, self.pipeline, self.task = result
+        rows, self.pipeline, task = result
         same = run_dir == self.run_dir
         self.run_dir = run_dir
+        self.task = task
+        if self.model.set_task(task):
+            self._fill_show_filter(CAPTION_FILTERS if task == "caption" else VERDICT_FILTERS)
+            self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+            self._set_widths()
+        placeholder = "Search reference, prediction, id…" if task == "caption" else \
+            "Search question, answer, prediction, id…"
+        self.search.setPlaceholderText(placeholder)
         keep = self.type_filter.currentData() if same else None
         self.type_filter.blockSignals(True)
         self.type_filter.clear()
@@ -251,12 +226,20 @@ class SampleBrowserPanel(QWidget):
         tf = self.type_filter.currentData()
         needle = self.search.text().strip().lower()
 
+        def in_type(r: dict) -> bool:
+            return not tf or (r["_app"] if tf[0] == "app" else (r.get("type") or "")) == tf[1]
+
+        worst, cut = self._worst(rows, kind, in_type)
+
         def keep(r: dict) -> bool:
+            if worst is not None and r["id"] not in worst \
+                    or kind == "zero" and score_of(r, RANK_KEY) != 0.0:
+                return False
             if kind == "wrong" and r["_kind"] != "wrong" or kind == "undecided" and r["_kind"] != "undecided" \
                     or kind == "errors" and r["_kind"] != "error" or kind == "correct" and r["_kind"] != "correct" \
                     or kind == "pending" and r["_kind"] != "pending":
                 return False
-            if tf and (r["_app"] if tf[0] == "app" else (r.get("type") or "")) != tf[1]:
+            if not in_type(r):
                 return False
             if needle:
                 hay = " ".join([r["id"], r.get("question") or "", " ".join(r.get("references") or []),
@@ -274,8 +257,12 @@ class SampleBrowserPanel(QWidget):
         parts = [f"{len(shown)} of {len(rows)} shown"]
         if self.task == "vqa":
             parts += [f"{kinds.count(k)} {k}" for k in ("correct", "wrong", "undecided") if kinds.count(k)]
+        if cut is not None:
+            parts.append(f"{RANK_KEY} ≤ {cut * 100:.2f}")
         if kinds.count("error"):
             parts.append(f"{kinds.count('error')} error(s)")
+        if self.task == "caption" and any(r["_kind"] == "predicted" and not r.get("scores") for r in rows):
+            parts.append("some predictions have no scores yet: Resume the run to score them")
         self.counts.setText(" · ".join(parts))
         target = next((r for r in range(len(shown)) if self.model.row_at(r)["id"] == current), 0 if shown else -1)
         if target >= 0:
@@ -286,13 +273,24 @@ class SampleBrowserPanel(QWidget):
             self.text.setHtml('<p style="color:#9aa3ad">No sample matches the filters.</p>')
             self.image.clear()
 
+    @staticmethod
+    def _worst(rows, kind, in_type):
+        """(ids of the worst share by CIDEr among the scored rows of the chosen type, the highest
+        CIDEr among them), or (None, None) when "Show" is not a worst-share view."""
+        if kind not in WORST:
+            return None, None
+        pool = sorted((r for r in rows if in_type(r) and score_of(r, RANK_KEY) is not None),
+                      key=lambda r: score_of(r, RANK_KEY))
+        picked = pool[:math.ceil(WORST[kind] * len(pool))]
+        return {r["id"] for r in picked}, (score_of(picked[-1], RANK_KEY) if picked else None)
+
     # -- one sample ---------------------------------------------------------------------------------
     def _show(self, r: int) -> None:
         row = self.model.row_at(r)
         if row is None or row is self.current and self.text.toPlainText():
             return
         self.current = row
-        self.text.setHtml(sample_html(row))
+        self.text.setHtml(sample_html(row, self.task))
         self.sampleShown.emit(row["id"])
         self._request += 1
         rid = self._request
@@ -325,25 +323,3 @@ class SampleBrowserPanel(QWidget):
         super().resizeEvent(event)
         self._fit_image()
 
-
-def sample_html(row: dict) -> str:
-    e = lambda t: html.escape(str(t)).replace("\n", "<br>")
-    label, colour = VERDICT_STYLE[row["_kind"]]
-    refs = row.get("references") or []
-    parts = [f'<p style="color:#7d8590">{e(row["id"])} · {e(row.get("type") or "")} · {e(row["_app"])}</p>',
-             f'<p><b style="color:#8fb8e6">Question</b><br>{e(row.get("question") or "")}</p>',
-             f'<p><b style="color:#8fb8e6">Ground truth</b><br>{"<br>".join(e(r) for r in refs) or "–"}</p>']
-    if row.get("prediction") is not None:
-        parts.append(f'<p><b style="color:#8fb8e6">Prediction</b><br>{e(row["prediction"])}</p>')
-    if row.get("error"):
-        parts.append(f'<p><b style="color:#e06c75">Model call failed</b><br>{e(row["error"])}<br>'
-                     '<span style="color:#7d8590">Resume the run to retry it.</span></p>')
-    v = row.get("verdict")
-    if v is not None or row["_kind"] != "predicted":
-        how = f' <span style="color:#7d8590">(by {e(v.get("how"))})</span>' if v and v.get("how") else ""
-        parts.append(f'<p><b style="color:#8fb8e6">Verdict</b><br><b style="color:{colour}">{e(label)}</b>{how}</p>')
-    if v and v.get("reply"):
-        parts.append(f'<p><b style="color:#8fb8e6">Judge reply</b><br>{e(v["reply"])}</p>')
-    if v and v.get("error"):
-        parts.append(f'<p><b style="color:#f0a050">Judge problem</b><br>{e(v["error"])}</p>')
-    return "".join(parts)

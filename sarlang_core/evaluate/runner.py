@@ -7,9 +7,10 @@
 The folder holds ``run.json`` (the RunConfig), ``samples.jsonl`` (the samples, frozen at
 creation so a changed store cannot shift a resumed run), ``manifest.json``, ``predictions.jsonl``
 (one line per answer, appended and flushed as it arrives, fsynced per batch), ``errors.jsonl``
-(samples whose model call failed: retried by the next execute), then ``verdicts.jsonl`` (VQA),
-``metrics.json``, ``report.md``, ``report.csv`` and ``charts/*.png``. Lines already written are
-never rewritten; a torn last line from a kill is cut off on resume.
+(samples whose model call failed: retried by the next execute), then ``verdicts.jsonl`` (VQA) or
+``caption_scores.jsonl`` (captions: each sample's BLEU-1..4, ROUGE_L, CIDEr), ``metrics.json``,
+``report.md``, ``report.csv`` and ``charts/*.png``. Lines already written are never rewritten;
+a torn last line from a kill is cut off on resume.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..vlm.backend import ChatTurn
 from .dataset_source import Sample, load_samples
 from .jsonl_log import JsonlAppender, open_for_append, read_log, write_atomic
 from .run_config import BenchmarkError, RunConfig
+from .scoring import CAPTION_SCORES
 
 CONFIG, SAMPLES, MANIFEST, PREDICTIONS = "run.json", "samples.jsonl", "manifest.json", "predictions.jsonl"
 ERRORS, VERDICTS, METRICS, OUTCOME = "errors.jsonl", "verdicts.jsonl", "metrics.json", "outcome.json"
@@ -120,15 +122,24 @@ class BenchmarkRun:
         return RunStatus(state, len(preds), total, len(failed), _read_json(self.dir / OUTCOME))
 
     def samples(self) -> List[dict]:
-        """Per-sample rows for a browser: image, question, references, prediction, error, verdict."""
+        """Per-sample rows for a browser: image, question, references, prediction, error, verdict (VQA),
+        scores (captions: {"Bleu_1".."Bleu_4", "ROUGE_L", "CIDEr"} as fractions, None until scored)."""
+        from .caption_metrics import CAPTION_KEYS
+
         preds = self.predictions()
         errors = {r["id"]: r.get("error") for r in read_log(self.dir / ERRORS).records if "id" in r}
         verdicts = {r["id"]: r for r in read_log(self.dir / VERDICTS).records if "id" in r}
+        scores = {}
+        if self.config.task == "caption":
+            for r in read_log(self.dir / CAPTION_SCORES).records:
+                if "id" in r and all(isinstance(r.get(k), (int, float)) for k in CAPTION_KEYS):
+                    scores[r["id"]] = {k: float(r[k]) for k in CAPTION_KEYS}
         rows = []
         for s in self.sample_list():
             p = preds.get(s.id)
             rows.append({**s.to_dict(), "prediction": p.get("prediction") if p else None,
-                         "error": None if p else errors.get(s.id), "verdict": verdicts.get(s.id)})
+                         "error": None if p else errors.get(s.id), "verdict": verdicts.get(s.id),
+                         "scores": scores.get(s.id) if p else None})
         return rows
 
     # ------------------------------------------------------------------ work

@@ -1,8 +1,11 @@
 """Score a run's predictions with the metrics layer and shape metrics.json.
 
 Captions: BLEU-1..4, ROUGE_L and CIDEr per caption kind (the paper's Complex / Concise rows) and
-over all. VQA: the paper's accuracy (rules, then the LLM judge for what the rules leave open),
-per application and type; verdicts go to verdicts.jsonl, judge replies to an SQLite cache in the
+over all; each sample's own six scores go to caption_scores.jsonl (one line per predicted sample,
+the same engine and tokenisation as the "all" figures, so CIDEr's document frequencies come from
+the whole run; a per-sample BLEU is that sentence's BLEU, not a share of the corpus BLEU).
+VQA: the paper's accuracy (rules, then the LLM judge for what the rules leave open), per
+application and type; verdicts go to verdicts.jsonl, judge replies to an SQLite cache in the
 run folder, so a re-score after a crash asks the judge only what it has not answered yet. A judge
 that times out or answers nonsense leaves that answer undecided and says so, line by line.
 """
@@ -19,6 +22,7 @@ from .jsonl_log import write_atomic
 from .run_config import CAPTION_TYPES, RunConfig
 
 SCHEMA = "sarlang.bench-metrics/1"
+CAPTION_SCORES = "caption_scores.jsonl"
 JUDGE_CACHE = "judge-cache.sqlite"
 MAX_LISTED_PROBLEMS = 100
 
@@ -52,14 +56,14 @@ def score_run(run, *, progress: Optional[ProgressCallback] = None, cancel: Optio
     if not predicted:
         return metrics
     if run.config.task == "caption":
-        metrics["caption"] = _captions(run.config, predicted, preds, progress)
+        metrics["caption"] = _captions(run, predicted, preds, progress)
     else:
         metrics["vqa"] = _vqa(run, predicted, preds, progress, cancel)
     return metrics
 
 
-def _captions(config: RunConfig, predicted, preds, progress) -> dict:
-    from .caption_metrics import score_captions
+def _captions(run, predicted, preds, progress) -> dict:
+    from .caption_metrics import CAPTION_KEYS, score_captions_detailed
 
     tokenize = "whitespace"
     report(progress, "score", 0, 1, "caption metrics")
@@ -68,12 +72,15 @@ def _captions(config: RunConfig, predicted, preds, progress) -> dict:
     for name, group in groups + [("all", predicted)]:
         if not group:
             continue
-        scores = score_captions([preds[s.id]["prediction"] or "" for s in group],
-                                [list(s.references) for s in group], tokenize=tokenize)
-        scores = {k: float(v) for k, v in scores.items()}
+        detailed = score_captions_detailed([preds[s.id]["prediction"] or "" for s in group],
+                                           [list(s.references) for s in group], tokenize=tokenize)
+        scores = {k: float(v) for k, v in detailed.corpus.items()}
         scores["n"] = len(group)
         if name == "all":
             out["all"] = scores
+            lines = [json.dumps({"id": s.id, "type": s.type, **{k: each[k] for k in CAPTION_KEYS}},
+                                ensure_ascii=False) + "\n" for s, each in zip(group, detailed.per_sample)]
+            write_atomic(run.dir / CAPTION_SCORES, "".join(lines))
         else:
             out["by_type"][name] = scores
     report(progress, "score", 1, 1, "caption metrics")

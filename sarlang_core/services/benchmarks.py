@@ -62,7 +62,9 @@ def open_run(run_dir: PathLike) -> BenchmarkRun:
 
 def run_samples(run_dir: PathLike) -> List[dict]:
     """Rows for the per-sample browser: id, image, question, references, type, prediction, error,
-    verdict ({"correct", "how", "reply", "error"} or None)."""
+    verdict ({"correct", "how", "reply", "error"} or None; VQA), scores (caption runs: that sample's
+    {"Bleu_1".."Bleu_4", "ROUGE_L", "CIDEr"} as fractions from caption_scores.jsonl, or None before
+    scoring; always None for VQA)."""
     return BenchmarkRun.open(run_dir).samples()
 
 

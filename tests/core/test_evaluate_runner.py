@@ -92,6 +92,8 @@ def test_local_caption_run_over_a_store(tmp_path, tiny_qwen):  # noqa: F811
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["samples"] == {"total": 3, "predicted": 3, "failed": 0}
     assert set(m["caption"]["by_type"]["caption_concise"]) >= {"Bleu_1", "Bleu_4", "ROUGE_L", "CIDEr"}
+    per_sample = [json.loads(l) for l in (tmp_path / "run" / "caption_scores.jsonl").read_text().splitlines()]
+    assert [s["id"] for s in per_sample] == [p["id"] for p in preds] and "CIDEr" in per_sample[0]
     assert m["run"]["train_strategy"] == "Without Finetune" and m["run"]["pipeline"] is None
     report = (tmp_path / "run" / "report.md").read_text()
     assert "| Caption | Model | Param | Train Strategy | BLEU_1 |" in report and "| Concise | " in report
@@ -131,6 +133,39 @@ def test_vqa_run_against_a_server_with_a_bad_judge(tmp_path):
     assert len(run.predictions()) == 6        # nothing computed was lost
     rows = benchmarks.run_samples(tmp_path / "run")
     assert rows[0]["verdict"]["how"] == "rule" and rows[0]["prediction"] == "0" and rows[0]["references"] == ["0"]
+    assert all(r["scores"] is None for r in rows) and not (tmp_path / "run" / "caption_scores.jsonl").exists()
+
+
+def test_caption_run_writes_per_sample_scores(tmp_path):
+    from sarlang_core.evaluate.caption_metrics import CAPTION_KEYS, score_captions_detailed
+
+    db = _store(tmp_path, n=4)
+    with serve() as ep:
+        ep.plan = [{"pieces": ["a harbour with 0 ships"]}, {"pieces": ["a harbour with many boats"]},
+                   {"status": 400, "message": "image too large"}, {"pieces": ["dense forest"]}]
+        cfg = RunConfig(name="cap", task="caption", concurrency=1, dataset=DatasetSpec(source=str(db)),
+                        backend=BackendSpec(kind="openai", model="sar-vlm", endpoint=ep.url))
+        run = BenchmarkRun.create(tmp_path / "run", cfg)
+        status = run.execute()
+    assert (status.done, status.failed) == (3, 1)
+    path = tmp_path / "run" / "caption_scores.jsonl"
+    lines = [json.loads(l) for l in path.read_text().splitlines()]
+    ids = [f"caption_concise:im{i}.png" for i in (0, 1, 3)]          # im2 failed: no line
+    assert [l["id"] for l in lines] == ids and {l["type"] for l in lines} == {"caption_concise"}
+    preds = ["a harbour with 0 ships", "a harbour with many boats", "dense forest"]
+    expected = score_captions_detailed(preds, [[f"a harbour with {i} ships"] for i in (0, 1, 3)])
+    assert [{k: l[k] for k in CAPTION_KEYS} for l in lines] == expected.per_sample
+    assert lines[0]["Bleu_4"] > lines[1]["Bleu_4"] and lines[2]["CIDEr"] == 0.0
+    m = run.metrics()["caption"]["all"]
+    assert {k: m[k] for k in CAPTION_KEYS} == expected.corpus        # the same engine as the corpus figures
+    rows = {r["id"]: r for r in benchmarks.run_samples(tmp_path / "run")}
+    assert [rows[i]["scores"] for i in ids] == expected.per_sample
+    assert rows["caption_concise:im2.png"]["scores"] is None and rows[ids[0]]["verdict"] is None
+    # `bench report` scores again and rewrites the file (atomically: no temp file left behind)
+    path.write_text('{"id": "stale"}\n')
+    BenchmarkRun.open(tmp_path / "run").score()
+    assert [json.loads(l) for l in path.read_text().splitlines()] == lines
+    assert sorted(p.name for p in (tmp_path / "run").iterdir() if "caption_scores" in p.name) == [path.name]
 
 
 def test_resume_cuts_a_torn_line_and_keeps_every_written_byte(tmp_path):
