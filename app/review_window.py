@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
@@ -45,6 +45,14 @@ def render_chip(path: str, pipeline: Pipeline):
         session.close()
 
 
+def _matching_ids(store_path: str, filters: dict):
+    """Worker side: (filters, ids of the matching items) from a read of its own."""
+    from sarlang_core.datasets.store import Store
+
+    with Store.open(store_path) as store:
+        return filters, store.matching_ids(**filters)
+
+
 def _read_stats(store_path: str) -> dict:
     """Worker side: the project's counts from a read of its own."""
     from sarlang_core.datasets.store import Store
@@ -54,6 +62,8 @@ def _read_stats(store_path: str) -> dict:
 
 
 class ReviewWindow(QMainWindow):
+    queueReady = Signal()       # a new queue (after a filter change or new items) is in place
+
     def __init__(self, store_path: str, parent=None, reviewer: Optional[str] = None):
         super().__init__(parent)
         from sarlang_core.datasets.store import Store
@@ -66,6 +76,9 @@ class ReviewWindow(QMainWindow):
         self.root = Path(store_path).resolve().parent
         self.current = None
         self._total = self._reviewed = 0      # project-wide counts, filled in off the UI thread
+        self._queue_rid = 0
+        self.queue_loading = False
+        self.queue = self.store.queue(snapshot=())   # empty until apply_filters' read comes in
         self.reviewer = reviewer or getpass.getuser()
         text = self.store.get_meta("pipeline")
         self.pipeline = Pipeline.from_json(text) if isinstance(text, str) else \
@@ -185,9 +198,29 @@ class ReviewWindow(QMainWindow):
         return f
 
     def apply_filters(self) -> None:
-        self.queue = self.store.queue(**self.filters())
+        """Rebuild the queue for the filters: the matching ids are read off the UI thread (about
+        0.5 s on a million items); keys act on the new queue once it is in (``queueReady``)."""
+        filters = self.filters()
+        self._queue_rid += 1
+        self.queue_loading = True
+        self.meta.setText("Finding the matching items…")
+        workers.submit("review", ("queue", self._queue_rid), _matching_ids, str(self.store_path), filters,
+                       on_result=self._queue_ready, on_error=self._queue_failed)
         self._refresh_counts()
+
+    def _queue_ready(self, rid, payload) -> None:
+        if rid != ("queue", self._queue_rid):
+            return      # the filters changed again meanwhile
+        filters, ids = payload
+        self.queue = self.store.queue(snapshot=ids, **filters)
+        self.queue_loading = False
         self.show_item(self.queue.next())
+        self.queueReady.emit()
+
+    def _queue_failed(self, rid, exc) -> None:
+        if rid == ("queue", self._queue_rid):
+            self.queue_loading = False
+            self.meta.setText(f"Could not read the items: {exc}")
 
     def _refresh_counts(self) -> None:
         """Project-wide counts, read off the UI thread on a connection of their own (they take

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional
 
 from .records import Item
 
@@ -17,18 +17,20 @@ class ReviewQueue:
     each step fetches one item by primary key. Starts before the first item (position -1). Items whose
     status changes stay in the snapshot until ``refresh()``."""
 
-    def __init__(self, store: Store, filters: Dict[str, Any]):
+    def __init__(self, store: Store, filters: Dict[str, Any], snapshot: Optional[Iterable[int]] = None):
         self._store = store
         self._filters = dict(filters)
         self._ids = array("q")
         self._pos = -1
-        self.refresh()
+        if snapshot is None:
+            self.refresh()
+        else:   # ids read elsewhere (a worker thread with its own connection), in id order
+            self._ids = array("q", snapshot)
 
     def refresh(self) -> None:
         """Re-read the matching ids, keeping the cursor on (or just before) the current item."""
         keep = self.current_id
-        where, params = self._store._where(**self._filters)
-        ids = array("q", (r[0] for r in self._store._read(f"SELECT id FROM items{where} ORDER BY id", params)))
+        ids = self._store.matching_ids(**self._filters)
         self._ids = ids
         if keep is None:
             self._pos = -1

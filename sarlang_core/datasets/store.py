@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from array import array
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -320,10 +321,16 @@ class Store(ReviewMixin):
             raise StoreError(f"no item {item_id}", self.path)
         return _item(rows[0])
 
-    def queue(self, **filters) -> "ReviewQueue":
-        """A review cursor over the ids of the items matching ``filters`` (see ``items``), in id order."""
+    def queue(self, snapshot: Optional[Iterable[int]] = None, **filters) -> "ReviewQueue":
+        """A review cursor over the ids of the items matching ``filters`` (see ``items``), in id order;
+        ``snapshot``: those ids, already read (``matching_ids`` on another connection)."""
         self._where(**filters)  # validate now
-        return ReviewQueue(self, filters)
+        return ReviewQueue(self, filters, snapshot)
+
+    def matching_ids(self, **filters) -> array:
+        """The ids of the items matching ``filters``, in id order (a compact int64 array)."""
+        where, params = self._where(**filters)
+        return array("q", (r[0] for r in self._read(f"SELECT id FROM items{where} ORDER BY id", params)))
 
     # ---------------------------------------------------------------- stats and project settings
     def stats(self) -> Dict[str, Any]:

@@ -108,7 +108,7 @@ def test_generation_fills_the_store_and_refreshes_review(qtbot, review, dialog, 
     assert len(items) == 15 and {it.type for it in items} == {"caption_concise", "caption_detailed", "general"}
     # the review queue and the statistics know the new items
     qtbot.waitUntil(lambda: (review.stats_view.last or {}).get("items_per_source") == {"llm": 15}, timeout=10000)
-    assert review.queue.total == 15
+    qtbot.waitUntil(lambda: review.queue.total == 15, timeout=10000)
     # the endpoint and prompts are remembered, the key never
     ini = (tmp_path / "settings" / "sarlang-studio.ini").read_text()
     assert ep.url in ini and SECRET not in ini

@@ -45,7 +45,13 @@ def review(qtbot, project):
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
+    queue_settled(qtbot, win)
     return win
+
+
+def queue_settled(qtbot, win):
+    """The queue is read off the UI thread: wait until the newest one is in place."""
+    qtbot.waitUntil(lambda: not win.queue_loading, timeout=10000)
 
 
 def key(qtbot, win, k, mod=Qt.KeyboardModifier.NoModifier):
@@ -84,10 +90,12 @@ def test_keyboard_review_flow(qtbot, review, project):
 
 def test_filters_and_bulk(qtbot, review, project):
     review.type_filter.setCurrentIndex(review.type_filter.findData("counting"))
+    queue_settled(qtbot, review)
     assert all(review.store.item(i).type == "counting" for i in list(review.queue._ids))
     n = review.bulk_apply("accepted")
     assert n == len([1 for _ in range(n)]) and n > 0
     review.status_filter.setCurrentIndex(review.status_filter.findData("accepted"))
+    queue_settled(qtbot, review)
     assert review.queue.total == n
     key(qtbot, review, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     with Store.open(project) as store:
