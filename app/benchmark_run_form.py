@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -294,6 +294,18 @@ class RunFormPanel(QScrollArea):
                          dataset=dataset, pipeline=self._pipeline(), judge=judge,
                          generation=GenerationConfig(max_new_tokens=self.max_tokens.value()),
                          batch_size=self.batch_size.value(), concurrency=self.concurrency.value())
+
+    def preprocessing_variants(self) -> List[RunConfig]:
+        """The form's run twice, as the paper's Tables 10/11 compare them: "<name>-raw" with the images
+        as stored, "<name>-pre" through the form's recipe (the main window's Pipeline, else the paper's
+        chain, when the form says none)."""
+        cfg = self.config()
+        pipeline = cfg.pipeline
+        if pipeline is None:
+            from sarlang_core.preprocess.pipeline import Pipeline
+
+            pipeline = (self.pipeline_source() if self.pipeline_source else Pipeline()).to_dict()
+        return [cfg.with_(name=f"{cfg.name}-raw", pipeline=None), cfg.with_(name=f"{cfg.name}-pre", pipeline=pipeline)]
 
     def folder_name(self) -> str:
         return slug(self.name.text())

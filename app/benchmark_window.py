@@ -1,6 +1,7 @@
 """Benchmarks: start, stop and resume runs out of process, compare them, see where a model fails.
 
-Left: the "New run" form. Right: the runs of the runs folder (sortable; select several to chart
+Left: the "New run" form over the run queue (entries added from the form, run one after another).
+Right: the runs of the runs folder (sortable; select several to chart
 and compare them) over tabs with the charts, the comparison and the per-sample browser. Bottom:
 Start / Stop / Resume with the live progress of the `sarlang-cli bench` process and, when
 something goes wrong, what happened and what to do.
@@ -36,6 +37,7 @@ from . import settings as app_settings
 from . import workers
 from .benchmark_charts import BenchmarkChartsView
 from .benchmark_process import BenchmarkProcess
+from .benchmark_queue import RunQueuePanel, section_title
 from .benchmark_results_view import ComparisonView, RunsTableView, load_runs
 from .benchmark_run_form import RunFormPanel
 from .benchmark_sample_browser import SampleBrowserPanel
@@ -79,7 +81,7 @@ class BenchmarkWindow(QMainWindow):
         self.confirm_stop: Callable[[], bool] = self._ask_stop     # tests replace it
         self._close_when_stopped = False
         self._list_request = self._list_shown = 0
-        self._seen_dir = False
+        self._seen_dir = self._running = False
         self.last_error = ""
         self._build(pipeline_source)
         folder = runs_folder or app_settings.settings().value(SETTING) or str(Path.home() / "sarlang-runs")
@@ -111,14 +113,21 @@ class BenchmarkWindow(QMainWindow):
         outer.addLayout(top)
 
         split = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        ll = QVBoxLayout(left)
+        left = QSplitter(Qt.Orientation.Vertical, objectName="left_split")
+        form_box = QWidget()
+        ll = QVBoxLayout(form_box)
         ll.setContentsMargins(0, 0, 0, 0)
-        title = QLabel("New run", objectName="form_title")
-        title.setStyleSheet("font-weight: bold; color: #8fb8e6; padding: 2px 6px;")
-        ll.addWidget(title)
+        ll.addWidget(section_title("New run", "form_title"))
         self.form = RunFormPanel(pipeline_source)
         ll.addWidget(self.form, 1)
+        left.addWidget(form_box)
+        self.queue = RunQueuePanel(self.form, self.process, self._launch, lambda: self.runs_folder)
+        self.queue.message.connect(self._show_message)
+        self.queue.changed.connect(self._update_resume)
+        self.queue.queueFinished.connect(self._queue_done)
+        self.queue.runActivated.connect(lambda d: self.runs.select_runs([d]))
+        left.addWidget(self.queue)
+        left.setSizes([560, 260])
         split.addWidget(left)
 
         right = QSplitter(Qt.Orientation.Vertical)
@@ -138,7 +147,7 @@ class BenchmarkWindow(QMainWindow):
         split.addWidget(right)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
-        split.setSizes([390, 1110])
+        split.setSizes([510, 990])
         outer.addWidget(split, 1)
         outer.addWidget(self._control_strip())
         self.setCentralWidget(central)
@@ -150,18 +159,19 @@ class BenchmarkWindow(QMainWindow):
         lay = QVBoxLayout(strip)
         lay.setContentsMargins(0, 4, 0, 0)
         row = QHBoxLayout()
-        self.start_button = QPushButton("▶ Start run", objectName="start_run")
-        self.start_button.setToolTip("Start the run described in the form, in a separate sarlang-cli process")
-        self.stop_button = QPushButton("■ Stop", objectName="stop_run")
-        self.stop_button.setToolTip("Stop cleanly after the sample in flight; what is done is kept")
-        self.resume_button = QPushButton("⟳ Resume", objectName="resume_run")
-        self.resume_button.setToolTip("Continue the selected run (retries failed samples, then scores it)")
-        self.start_button.clicked.connect(self.start)
-        self.stop_button.clicked.connect(self.stop)
-        self.resume_button.clicked.connect(self.resume)
-        for b in (self.start_button, self.stop_button, self.resume_button):
-            b.setMinimumWidth(110)
-            row.addWidget(b)
+        buttons = []
+        for text, name, slot, tip in (
+                ("▶ Start run", "start_run", self.start,
+                 "Start the run described in the form, in a separate sarlang-cli process"),
+                ("+ Add to queue", "add_to_queue", lambda: self.queue.add_from_form(),
+                 "Put the run described in the form at the end of the queue (below the form)"),
+                ("■ Stop", "stop_run", self.stop, "Stop cleanly after the sample in flight; what is done is kept"),
+                ("⟳ Resume", "resume_run", lambda: self.resume(),
+                 "Continue the selected run (retries failed samples, then scores it), or the paused queue")):
+            buttons.append(QPushButton(text, objectName=name, toolTip=tip, minimumWidth=110))
+            buttons[-1].clicked.connect(slot)
+            row.addWidget(buttons[-1])
+        self.start_button, self.add_queue_button, self.stop_button, self.resume_button = buttons
         self.progress_bar = QProgressBar(objectName="run_progress", maximum=1000, textVisible=True)
         self.progress_bar.setFormat("")
         row.addWidget(self.progress_bar, 1)
@@ -221,7 +231,7 @@ class BenchmarkWindow(QMainWindow):
     def _selection_changed(self, run_dirs: list) -> None:
         self.compare_button.setEnabled(len(run_dirs) >= 2)
         self.open_report_button.setEnabled(len(run_dirs) == 1)
-        self.resume_button.setEnabled(not self.process.running and len(run_dirs) == 1)
+        self._update_resume()
         unscored = [s.name for s in map(self.runs.summary_of, run_dirs) if s is not None and not s.headline]
         self.charts.set_runs(self.runs.metrics_of(run_dirs), unscored)
         if run_dirs:
@@ -273,8 +283,12 @@ class BenchmarkWindow(QMainWindow):
         return str(run_dir)
 
     def resume(self, run_dir: Optional[str] = None) -> Optional[str]:
+        """Resume the selected run, or, while the queue is paused, the queue."""
         if self.process.running:
             return None
+        if run_dir is None and self.queue.paused:
+            self.queue.resume()
+            return self.process.run_dir if self.process.running else None
         dirs = [run_dir] if run_dir else self.runs.selected_runs()
         if len(dirs) != 1:
             self._show_message("Select one run to resume.", error=True)
@@ -298,18 +312,26 @@ class BenchmarkWindow(QMainWindow):
             self.process.stop()
 
     def _set_running(self, running: bool) -> None:
+        """The form stays usable during a run: the next entries can be queued meanwhile."""
+        self._running = running
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        self.resume_button.setEnabled(not running and len(self.runs.selected_runs()) == 1)
-        self.form.setEnabled(not running)
+        self._update_resume()
+        self.queue.set_busy(running)
+
+    def _update_resume(self) -> None:
+        paused = self.queue.paused
+        self.resume_button.setText("⟳ Resume queue" if paused else "⟳ Resume")
+        self.resume_button.setEnabled(not self._running and (paused or len(self.runs.selected_runs()) == 1))
 
     def _progress(self, ev: dict) -> None:
         done, total = int(ev.get("done") or 0), int(ev.get("total") or 0)
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(int(1000 * done / total) if total else 0)
         stage = STAGES.get(ev.get("stage"), str(ev.get("stage") or "").capitalize())
-        self.progress_bar.setFormat(f"{stage} {done}/{total}" if total else stage)
         bits = [f"{stage} {done}/{total}" if total else stage]
+        self.progress_bar.setFormat(bits[0])
+        self.queue.show_progress(done / total if total else 0.0, bits[0])
         if ev.get("per_sample_s"):
             bits.append(f"{ev['per_sample_s']:.2f} s/sample")
         if ev.get("eta_s") is not None and ev.get("stage") == "generate":
@@ -348,8 +370,15 @@ class BenchmarkWindow(QMainWindow):
                                error=True)
         self.refresh(select=[run_dir] if run_dir else None)
         self.runFinished.emit(kind, ev)
+        if self.queue.owns(run_dir):
+            self.queue.run_finished(kind, ev, go_on=not self._close_when_stopped)
         if self._close_when_stopped:
             self.close()
+
+    def _queue_done(self, run_dirs: list, text: str) -> None:
+        self.stage_label.setText(text.splitlines()[0])
+        self._show_message(text, error="\n" in text)
+        self.refresh(select=run_dirs)
 
     def _show_message(self, text: str, error: bool = False) -> None:
         if error:
@@ -361,7 +390,8 @@ class BenchmarkWindow(QMainWindow):
     # -- closing --------------------------------------------------------------------------------------
     def _ask_stop(self) -> bool:
         answer = QMessageBox.question(self, "A benchmark run is going",
-                                      "Stop the run and close? What is done is kept; Resume continues it later.",
+                                      "Stop the run and close? What is done is kept; Resume continues it later."
+                                      + self.queue.close_note(),
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
