@@ -27,3 +27,25 @@ def window(qtbot):
     win.renderer.cancel()
     workers.wait_all(10000)
 
+
+
+@pytest.fixture
+def bench(qtbot, tmp_path):
+    """The benchmark window on an empty runs folder; a run still going at the end is killed."""
+    from PySide6.QtWidgets import QApplication
+
+    from app import workers
+    from app.benchmark_window import BenchmarkWindow
+    from app.main import apply_style
+
+    apply_style(QApplication.instance())
+    win = BenchmarkWindow(runs_folder=str(tmp_path / "runs"))
+    qtbot.addWidget(win)
+    win.resize(1500, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    if win.process.running:
+        win.process.proc.kill()
+        win.process.proc.waitForFinished(5000)
+    workers.wait_all(5000)

@@ -69,24 +69,6 @@ def caption_run(tmp_path, monkeypatch):
     return run.dir
 
 
-@pytest.fixture
-def bench(qtbot, tmp_path):
-    from PySide6.QtWidgets import QApplication
-
-    from app import workers
-    from app.benchmark_window import BenchmarkWindow
-    from app.main import apply_style
-
-    apply_style(QApplication.instance())
-    win = BenchmarkWindow(runs_folder=str(tmp_path / "runs"))
-    qtbot.addWidget(win)
-    win.resize(1500, 900)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    workers.wait_all(5000)
-
-
 def _column(browser, name):
     col = browser.model.column_of(name)
     return [browser.model.index(r, col).data() for r in range(browser.model.rowCount())]

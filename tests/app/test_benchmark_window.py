@@ -46,27 +46,6 @@ def server(monkeypatch):
         yield ep
 
 
-@pytest.fixture
-def bench(qtbot, tmp_path):
-    from PySide6.QtWidgets import QApplication
-
-    from app import workers
-    from app.benchmark_window import BenchmarkWindow
-    from app.main import apply_style
-
-    apply_style(QApplication.instance())
-    win = BenchmarkWindow(runs_folder=str(tmp_path / "runs"))
-    qtbot.addWidget(win)
-    win.resize(1500, 900)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    if win.process.running:
-        win.process.proc.kill()
-        win.process.proc.waitForFinished(5000)
-    workers.wait_all(5000)
-
-
 def fill_form(win, ep, source, name, endpoint=None, judge=True, concurrency=1):
     f = win.form
     f.name.setText(name)
