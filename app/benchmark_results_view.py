@@ -107,8 +107,9 @@ class RunsTableView(QTableView):
         has_caption = any(r["summary"].task == "caption" for r in rows)
         has_vqa = any(r["summary"].task == "vqa" for r in rows)
         apps = apps_of(metrics)
-        self.columns = list(FIXED) + ([label for _, label in CAPTION_METRICS] if has_caption else []) \
-            + (["Accuracy"] + [short_app(a).capitalize() for a in apps] if has_vqa else [])
+        # VQA's few columns first: with both tasks in a folder, the accuracy stays in view
+        self.columns = list(FIXED) + (["Accuracy"] + [short_app(a).capitalize() for a in apps] if has_vqa else []) \
+            + ([label for _, label in CAPTION_METRICS] if has_caption else [])
         header = self.horizontalHeader()
         sort_col, sort_order = header.sortIndicatorSection(), header.sortIndicatorOrder()
         self.setSortingEnabled(False)
@@ -144,13 +145,13 @@ class RunsTableView(QTableView):
         pre.setToolTip("images went through a preprocessing Pipeline" if s.preprocessed else "images as stored")
         items = [name, _item(s.task), _item(s.model), _item(s.train_strategy), pre, status_item,
                  _item(f"{s.status.done}/{s.status.total}", s.status.done / max(1, s.status.total), True)]
-        if has_caption:
-            block = (m.get("caption") or {}).get("all", {})
-            items += [_score(block.get(k)) for k, _ in CAPTION_METRICS]
         if has_vqa:
             v = m.get("vqa") or {}
             items.append(_score(v.get("accuracy")))
             items += [_score(v.get("by_application", {}).get(a, {}).get("accuracy")) for a in apps]
+        if has_caption:
+            block = (m.get("caption") or {}).get("all", {})
+            items += [_score(block.get(k)) for k, _ in CAPTION_METRICS]
         return items
 
     # -- selection ----------------------------------------------------------------------------------
