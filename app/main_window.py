@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.act_export = file_menu.addAction("&Export processed GeoTIFF…", self.export_dialog, QKeySequence("Ctrl+E"))
         self.act_png = file_menu.addAction("Export current view as &PNG…", self.export_png_dialog, QKeySequence("Ctrl+Shift+E"))
         self.act_overviews = file_menu.addAction("Build &overviews (cache)", self.build_overviews)
+        self.act_new_dataset = file_menu.addAction("&New dataset project…", self.new_dataset_dialog)
         self.act_review = file_menu.addAction("Re&view dataset project…", self.review_dialog)
         file_menu.addSeparator()
         self.act_save_pipe = file_menu.addAction("Save pipeline JSON…", self.save_pipeline_dialog)
@@ -308,6 +309,16 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open dataset project", "", "Dataset project (*.db);;All files (*)")
         if path:
             self.open_review(path)
+
+    def new_dataset_dialog(self):
+        """Import annotations or image pairs into a new dataset project; "Open for review" opens it."""
+        from .dataset_new_project_dialog import NewProjectDialog
+
+        if getattr(self, "new_project_dialog", None) is None or not self.new_project_dialog.running:
+            self.new_project_dialog = NewProjectDialog(self)
+            self.new_project_dialog.openRequested.connect(self.open_review)
+        self.new_project_dialog.show()
+        return self.new_project_dialog
 
     def open_review(self, path: str):
         """The keyboard-first review window of a dataset project (a store made by `sarlang-cli dataset`)."""

@@ -157,7 +157,14 @@ class ReviewWindow(QMainWindow):
         self.act_llm = QAction("Generate captions and questions with an &LLM…", self, objectName="act_llm")
         self.act_llm.setToolTip("Captions and general questions written from each pair's optical image")
         self.act_llm.triggered.connect(self.open_llm_dialog)
-        menu.addAction(self.act_llm)
+        self.step_actions = {}
+        for key, text in (("import", "&Import more…"), ("templates", "Generate &template questions…"),
+                          ("qc", "Run &quality checks"), ("split", "&Split train/test…"),
+                          ("export", "&Export training set…")):
+            act = self.step_actions[key] = QAction(text, self, objectName=f"act_{key}")
+            act.triggered.connect(lambda _checked=False, k=key: self.open_step(k))
+        for key in ("import", "templates", "llm", "qc", "split", "export"):
+            menu.addAction(self.act_llm if key == "llm" else self.step_actions[key])
         bar = self.addToolBar("Dataset")
         bar.setObjectName("toolbar:dataset")
         bar.addAction(self.act_llm)
@@ -172,6 +179,25 @@ class ReviewWindow(QMainWindow):
         self.llm_dialog.show()
         self.llm_dialog.raise_()
         return self.llm_dialog
+
+    def open_step(self, key: str):
+        """A Dataset step dialog ("import", "templates", "qc", "split", "export"), one per step and
+        kept, so a running step survives closing it; its result refreshes the queue and statistics.
+        "Run quality checks" starts on opening."""
+        from .dataset_step_dialogs import step_dialog
+
+        dialogs = self.__dict__.setdefault("step_dialogs", {})
+        if key not in dialogs:
+            dlg = dialogs[key] = step_dialog(key, str(self.store_path), self)
+            dlg.changed.connect(self._store_changed)
+            if key == "qc":
+                dlg.showFlagged.connect(lambda: self.flag_filter.setCurrentIndex(self.flag_filter.findData("flagged")))
+        dlg = dialogs[key]
+        dlg.show()
+        dlg.raise_()
+        if key == "qc" and not dlg.running:
+            dlg.start()
+        return dlg
 
     def _store_changed(self, *_):
         """New items arrived from outside the queue (an LLM run): rebuild the queue and statistics."""

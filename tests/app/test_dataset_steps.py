@@ -1,0 +1,251 @@
+"""The dataset steps through the GUI: new project (COCO with a bad record), template questions,
+quality checks, split, export, open for review; and inputs that must fail with a clear message
+and leave nothing broken behind."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gui_helpers import screenshot
+
+from sarlang_core.datasets.store import Store
+
+N_IMAGES = 4
+
+
+@pytest.fixture
+def coco(tmp_path):
+    """A SARDet-100K-style COCO file over four chips; annotation 99 has a malformed bbox."""
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(1)
+    recs, anns = [], []
+    for i in range(N_IMAGES):
+        name = f"chip_{i}.png"
+        Image.fromarray((rng.gamma(1.0, 60.0, (96, 128)).clip(0, 255)).astype(np.uint8)).save(images / name)
+        recs.append({"id": i + 1, "file_name": name, "width": 128, "height": 96})
+        anns.append({"id": 10 + i, "image_id": i + 1, "category_id": 1, "bbox": [20, 30, 24, 12]})
+    anns.append({"id": 99, "image_id": 1, "category_id": 1, "bbox": [5, "oops", 3]})
+    ann = tmp_path / "instances.json"
+    ann.write_text(json.dumps({"images": recs, "annotations": anns, "categories": [{"id": 1, "name": "ship"}]}))
+    return ann, images
+
+
+def run(qtbot, dlg, timeout=30000):
+    dlg.run_button.click()
+    qtbot.waitUntil(lambda: not dlg.running, timeout=timeout)
+
+
+def new_project(window, kind, source, folder, project):
+    dlg = window.new_dataset_dialog()
+    dlg.kind.setCurrentIndex(dlg.kind.findData(kind))
+    dlg.source.setText(str(source))
+    dlg.folder.setText(str(folder))
+    dlg.project.setText(str(project))
+    return dlg
+
+
+def counts(store_path):
+    with Store.open(store_path) as store:
+        stats = store.stats()
+        stats["template_items"] = store.count_items(source="template")
+        return stats
+
+
+def test_new_project_to_exported_training_set(qtbot, window, coco, tmp_path):
+    from app.review_window import ReviewWindow
+
+    ann, images = coco
+    project = tmp_path / "ships.db"
+    dlg = new_project(window, "coco", ann, images, project)
+    assert dlg.templates.isEnabled() and dlg.templates.isChecked()
+    run(qtbot, dlg)
+    stats = counts(project)
+    assert stats["images"] == N_IMAGES and stats["boxes"] == N_IMAGES      # the valid records are in
+    n_templates = stats["template_items"]
+    assert n_templates > 0
+    assert "Created ships.db" in dlg.summary.text() and "1 record(s) left out" in dlg.summary.text()
+    problems = [dlg.listing.item(i).text() for i in range(dlg.listing.count())]
+    assert len(problems) == 1 and "instances.json" in problems[0] and "annotation id 99" in problems[0]
+    assert "malformed bbox" in problems[0] and dlg.listing.isVisible()
+    assert dlg.open_button.isEnabled() and dlg.progress.format() == "done"
+    screenshot(dlg, "dataset_new_project_problems")
+
+    dlg.open_button.click()                  # Open for review
+    review = next(w for w in window.findChildren(ReviewWindow))
+    qtbot.waitUntil(lambda: not review.queue_loading and review.queue.total == n_templates, timeout=10000)
+    assert review.current is not None
+
+    # templates again: the dialog warns, asks, and only then adds a second set
+    tpl = review.open_step("templates")
+    qtbot.waitUntil(lambda: tpl.info is not None, timeout=5000)
+    assert "exist already" in tpl.note.text()
+    run(qtbot, tpl)
+    assert tpl.run_button.text() == "Generate another set" and "second set" in tpl.summary.text()
+    assert counts(project)["template_items"] == n_templates           # nothing happened yet
+    screenshot(tpl, "dataset_templates_confirm")
+    run(qtbot, tpl)
+    assert counts(project)["template_items"] == 2 * n_templates and tpl.run_button.text() == "Generate"
+    qtbot.waitUntil(lambda: review.queue.total == 2 * n_templates, timeout=10000)
+
+    # quality checks start on opening; the repeated questions are flagged, the Flags filter finds them
+    qc = review.open_step("qc")
+    qtbot.waitUntil(lambda: not qc.running and qc.outcome is not None, timeout=30000)
+    assert "items flagged" in qc.summary.text() and "duplicate" in qc.summary.text()
+    flagged = qc.outcome.done["items flagged"]
+    assert flagged >= n_templates
+    qtbot.waitUntil(lambda: bool((review.stats_view.last or {}).get("flags_per_code", {}).get("duplicate")), timeout=10000)
+    qc.flagged_button.click()
+    assert review.flag_filter.currentData() == "flagged"
+    qtbot.waitUntil(lambda: not review.queue_loading and review.queue.total == flagged, timeout=10000)
+    review.flag_filter.setCurrentIndex(review.flag_filter.findData("any"))
+
+    # split 0.7 by image; a second split keeps the given splits and says so
+    split = review.open_step("split")
+    qtbot.waitUntil(lambda: split.info is not None, timeout=5000)
+    assert f"{N_IMAGES} will be split" in split.note.text() and split.ratio.value() == 0.7
+    run(qtbot, split)
+    assert split.progress.format() == "done", split.summary.text()
+    with Store.open(project) as store:
+        splits = [img.split for img in store.images()]
+    assert sorted(splits) == ["test", "train", "train", "train"]
+    assert "0 image(s) kept" in split.summary.text()
+    qtbot.waitUntil(lambda: "changes nothing" in split.note.text(), timeout=5000)
+
+    # export: nothing is accepted yet -> a clear message, nothing written
+    out = tmp_path / "train_set"
+    export = review.open_step("export")
+    qtbot.waitUntil(lambda: export.info is not None, timeout=5000)
+    assert "Review items first" in export.note.text()
+    export.out.setText(str(out))
+    run(qtbot, export)
+    assert "nothing to export" in export.summary.text() and not out.exists()
+
+    qtbot.waitUntil(lambda: not review.queue_loading, timeout=10000)
+    assert review.bulk_apply("accepted") == 2 * n_templates
+    export.refresh_info()
+    qtbot.waitUntil(lambda: "are accepted or edited" in export.note.text()
+                    and export.info["reviewed_items"] == 2 * n_templates, timeout=5000)
+    assert export.format.currentData() == "sharegpt" and export.status.currentData() == "accepted"
+    run(qtbot, export, timeout=60000)
+    assert export.progress.format() == "done", export.summary.text()
+    info = json.loads((out / "dataset_info.json").read_text())
+    assert set(info) >= {"sarlang_train", "sarlang_test"}
+    train = json.loads((out / "sarlang_train.json").read_text())
+    test = json.loads((out / "sarlang_test.json").read_text())
+    assert len(train) + len(test) == 2 * n_templates
+    pngs = sorted(p.name for p in (out / "images").iterdir())
+    assert len(pngs) == N_IMAGES and all(p.endswith(".png") for p in pngs)
+    assert (out / "pipeline.json").is_file() and export.open_folder.isEnabled()
+    listed = [export.listing.item(i).text() for i in range(export.listing.count())]
+    assert "dataset_info.json" in listed
+    screenshot(export, "dataset_export_done")
+
+    # exporting again into the same folder asks first
+    run(qtbot, export)
+    assert export.run_button.text() == "Export into it" and "already holds" in export.summary.text()
+    run(qtbot, export, timeout=60000)
+    assert export.progress.format() == "done"
+
+
+def test_bad_inputs_get_clear_errors_and_write_nothing(qtbot, window, coco, tmp_path):
+    ann, images = coco
+    project = tmp_path / "new.db"
+    dlg = new_project(window, "coco", ann, tmp_path / "no_such_images", project)
+    run(qtbot, dlg)
+    assert "images folder" in dlg.summary.text() and "does not exist" in dlg.summary.text()
+    assert dlg.progress.format() == "failed" and not project.exists() and dlg.run_button.isEnabled()
+    assert not dlg.open_button.isEnabled()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    dlg.folder.setText(str(empty))
+    run(qtbot, dlg)
+    assert "holds no images" in dlg.summary.text() and not project.exists()
+
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"images": [')
+    dlg.folder.setText(str(images))
+    dlg.source.setText(str(bad))
+    run(qtbot, dlg)
+    assert "not a JSON file" in dlg.summary.text() and not project.exists()
+
+    # a file at the project path that is not a dataset project is never overwritten
+    notes = tmp_path / "notes.db"
+    notes.write_text("my notes")
+    dlg.source.setText(str(ann))
+    dlg.project.setText(str(notes))
+    run(qtbot, dlg)
+    assert "not a dataset project" in dlg.summary.text() and notes.read_text() == "my notes"
+
+    # COCO whose images are all missing: nothing imported, so no empty project is left behind
+    other = tmp_path / "other_images"
+    other.mkdir()
+    Image.new("L", (8, 8)).save(other / "unrelated.png")
+    dlg.folder.setText(str(other))
+    dlg.project.setText(str(project))
+    run(qtbot, dlg)
+    assert "no project was created" in dlg.summary.text() and not project.exists()
+    assert dlg.listing.count() >= N_IMAGES and not dlg.open_button.isEnabled()
+
+
+def test_existing_project_is_added_to_only_after_asking(qtbot, window, coco, tmp_path):
+    ann, images = coco
+    project = tmp_path / "ships.db"
+    dlg = new_project(window, "coco", ann, images, project)
+    dlg.templates.setChecked(False)
+    run(qtbot, dlg)
+    assert counts(project)["images"] == N_IMAGES and counts(project)["items"] == 0
+
+    sar, opt = tmp_path / "sar", tmp_path / "optical"
+    sar.mkdir()
+    opt.mkdir()
+    for i in range(2):
+        Image.new("L", (32, 32), 60 * i).save(sar / f"pair_{i}.png")
+        Image.new("RGB", (32, 32), (90, 120, 30 * i)).save(opt / f"pair_{i}.png")
+    dlg.kind.setCurrentIndex(dlg.kind.findData("pairs"))
+    assert not dlg.templates.isEnabled() and dlg.form.labelForField(dlg.source).text() == "SAR images folder"
+    dlg.source.setText(str(sar))
+    dlg.folder.setText(str(opt))
+    run(qtbot, dlg)
+    assert dlg.run_button.text() == "Add to this project" and "already a dataset project" in dlg.summary.text()
+    assert counts(project)["images"] == N_IMAGES
+    run(qtbot, dlg)
+    assert counts(project)["images"] == N_IMAGES + 2 and "Added to ships.db" in dlg.summary.text()
+
+
+def test_import_more_from_the_review_window(qtbot, coco, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    from app import workers
+    from app.main import apply_style
+    from app.review_window import ReviewWindow
+    from sarlang_core.services import datasets as svc
+
+    ann, images = coco
+    project = tmp_path / "ships.db"
+    sar = tmp_path / "sar"
+    sar.mkdir()
+    Image.new("L", (32, 32), 60).save(sar / "pair_0.png")
+    svc.import_into(project, "pairs", sar, optical_dir=sar)
+    apply_style(QApplication.instance())
+    review = ReviewWindow(str(project), reviewer="tester")
+    qtbot.addWidget(review)
+    review.show()
+    assert [a.text() for a in review.menuBar().actions()[0].menu().actions()][:2] == \
+        ["&Import more…", "Generate &template questions…"]
+    dlg = review.open_step("import")
+    assert dlg.project.text() == str(project) and "Import more" in dlg.windowTitle()
+    assert not dlg.open_button.isVisible()
+    dlg.source.setText(str(ann))
+    dlg.folder.setText(str(images))
+    run(qtbot, dlg)                        # the user chose this project: no question asked
+    assert "Added to ships.db" in dlg.summary.text()
+    stats = counts(project)
+    assert stats["images"] == N_IMAGES + 1 and stats["template_items"] > 0
+    qtbot.waitUntil(lambda: (review.stats_view.last or {}).get("images") == N_IMAGES + 1, timeout=10000)
+    qtbot.waitUntil(lambda: review.queue.total == stats["template_items"], timeout=10000)
+    review.close()
+    workers.wait_all(5000)
