@@ -151,16 +151,14 @@ def project_info(store_path: str) -> dict:
     """What the step dialogs show before a run: the store's counts, its template items and its
     Pipeline (the paper's chain when the project records none)."""
     from sarlang_core.datasets.store import Store
-    from sarlang_core.preprocess.pipeline import Pipeline
+    from sarlang_core.services.datasets import project_pipeline
 
     with Store.open(store_path) as store:
         info = store.stats()
         info["template_items"] = store.count_items(source="template")
         info["reviewed_items"] = store.count_items(status=["accepted", "edited"])
-        text = store.get_meta("pipeline")
-    info["pipeline_recorded"] = text is not None
-    info["pipeline"] = (Pipeline.from_json(text) if isinstance(text, str) else
-                        Pipeline.from_dict(text) if isinstance(text, dict) else Pipeline()).describe()
+        info["pipeline_recorded"] = store.get_meta("pipeline") is not None
+        info["pipeline"] = project_pipeline(store).describe()
     return info
 
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMainWindow, QMes
 
 from sarlang_core.datasets.records import ITEM_TYPES, SARDET_CATEGORIES, STATUSES
 from sarlang_core.preprocess.pipeline import Pipeline
+from sarlang_core.services.datasets import project_pipeline
 
 from . import workers
 from .box_overlay import BoxOverlay
@@ -80,9 +81,7 @@ class ReviewWindow(QMainWindow):
         self.queue_loading = False
         self.queue = self.store.queue(snapshot=())   # empty until apply_filters' read comes in
         self.reviewer = reviewer or getpass.getuser()
-        text = self.store.get_meta("pipeline")
-        self.pipeline = Pipeline.from_json(text) if isinstance(text, str) else \
-            Pipeline.from_dict(text) if isinstance(text, dict) else Pipeline()
+        self.pipeline = project_pipeline(self.store)
         self._build()
         self.apply_filters()
 
@@ -110,7 +109,7 @@ class ReviewWindow(QMainWindow):
         lay.addLayout(row)
 
         split = QSplitter()
-        self.sar_view = SceneView("SAR (current Pipeline)", with_histogram=False)
+        self.sar_view = SceneView("SAR (the project's Pipeline)", with_histogram=False)
         self.overlay = BoxOverlay(self.sar_view)
         self.optical = QLabel("no optical pair", objectName="optical", alignment=Qt.AlignmentFlag.AlignCenter)
         self.optical.setMinimumWidth(200)
@@ -165,9 +164,24 @@ class ReviewWindow(QMainWindow):
             act.triggered.connect(lambda _checked=False, k=key: self.open_step(k))
         for key in ("import", "templates", "llm", "qc", "split", "export"):
             menu.addAction(self.act_llm if key == "llm" else self.step_actions[key])
+        menu.addSeparator()
+        self.act_use_pipeline = menu.addAction("Use the main window's &Pipeline for this project",
+                                               self.use_main_pipeline)
+        self.act_use_pipeline.setEnabled(hasattr(self.parent(), "pipeline_panel"))
+        self.act_use_pipeline.setToolTip("The chips here and the exported images go through it from now on")
         bar = self.addToolBar("Dataset")
         bar.setObjectName("toolbar:dataset")
         bar.addAction(self.act_llm)
+
+    def use_main_pipeline(self) -> None:
+        """Record the main window's current Pipeline as the project's, and show the chips through it."""
+        panel = getattr(self.parent(), "pipeline_panel", None)
+        if panel is None:
+            return
+        self.pipeline = panel.pipeline()
+        self.store.set_meta("pipeline", self.pipeline.to_dict())
+        self.statusBar().showMessage(f"Project Pipeline: {self.pipeline.describe()}", 8000)
+        self.show_item(self.current)
 
     def open_llm_dialog(self):
         """The LLM generation dialog (one per window, kept so a running job survives closing it)."""

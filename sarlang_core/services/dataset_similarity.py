@@ -80,10 +80,10 @@ def similarity_stats(store_path, *, text: Optional[str] = "captions", image_feat
 def _model_image_stats(store, store_path, wanted, image_model, progress, cancel) -> Dict[str, Any]:
     from ..datasets.image_features import ImageEncoder, iter_image_features
     from ..datasets.similarity import pairwise_cosine_stats
-    from .datasets import _project_pipeline, _render_image
+    from .datasets import project_pipeline, _render_image
 
     encoder = ImageEncoder(image_model)
-    pipeline = _project_pipeline(store)
+    pipeline = project_pipeline(store)
     root = Path(store_path).resolve().parent
 
     def images() -> Iterator:

@@ -163,7 +163,7 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
         items = store.items()
         images = {img.id: img for img in store.images()}
         recorded = store.get_meta("pipeline")
-        pipeline = _project_pipeline(store)
+        pipeline = project_pipeline(store)
     root = Path(store_path).resolve().parent
     writer = _preprocessed_writer(pipeline, root) if preprocess else None
     summary = export_dataset(items, images, Path(out_dir), format=fmt, image_writer=writer,
@@ -173,8 +173,9 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
     return StepSummary(done, [f"wrote {f}" for f in summary.files])
 
 
-def _project_pipeline(store):
-    """The Pipeline the project records (the paper's chain when it records none)."""
+def project_pipeline(store):
+    """The Pipeline an open project records (the paper's chain when it records none): what the
+    review window shows and what export writes the images through."""
     from ..preprocess.pipeline import Pipeline
 
     recorded = store.get_meta("pipeline")

@@ -166,3 +166,22 @@ def test_similarity_runs_off_the_ui_thread(qtbot, review, project, tmp_path):
     qtbot.waitUntil(lambda: not panel.running, timeout=120000)
     assert panel.compute_button.isEnabled()
     assert panel.status.text() in ("Cancelled.", "Done.")
+
+
+def test_the_main_window_pipeline_becomes_the_projects(qtbot, window, project):
+    """Dataset ▸ Use the main window's Pipeline: recorded in the project (export uses it) and the
+    chips are rendered through it."""
+    from sarlang_core.preprocess.pipeline import FilterSpec, Pipeline
+    from sarlang_core.services.datasets import project_pipeline
+
+    review = window.open_review(str(project))
+    qtbot.addWidget(review)
+    queue_settled(qtbot, review)
+    chosen = Pipeline(filter=FilterSpec(name="lee", window=5))
+    window.pipeline_panel.set_pipeline(chosen)
+    assert review.act_use_pipeline.isEnabled()
+    review.act_use_pipeline.trigger()
+    with Store.open(project) as store:
+        assert project_pipeline(store).to_dict() == window.pipeline_panel.pipeline().to_dict()
+    assert review.pipeline.filter.name == "lee"
+    qtbot.waitUntil(lambda: review.sar_view.image.image is not None, timeout=10000)

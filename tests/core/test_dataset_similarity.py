@@ -256,7 +256,7 @@ def _tiny_vit(folder):
 def test_service_image_model_tiny_vit(tmp_path, monkeypatch):
     from sarlang_core.datasets.image_features import ImageEncoder
     from sarlang_core.services import datasets as svc
-    from sarlang_core.services.datasets import _project_pipeline, _render_image
+    from sarlang_core.services.datasets import project_pipeline, _render_image
     from sarlang_core.datasets import Store
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -269,7 +269,7 @@ def test_service_image_model_tiny_vit(tmp_path, monkeypatch):
     # the same numbers as embedding the Pipeline-rendered images by hand
     enc = ImageEncoder(model, device="cpu")
     with Store.open(path) as s:
-        pipe = _project_pipeline(s)
+        pipe = project_pipeline(s)
         imgs = [_render_image(r, pipe, tmp_path) for r in s.images()]
     feats = enc.encode(imgs)
     assert feats.shape == (6, 16)
