@@ -94,7 +94,8 @@ class QualityChecksDialog(ProjectStepDialog):
         super().__init__(store_path, "Quality checks", "QualityChecksDialog",
                          "Flags suspect items: colour words, answers outside their type's vocabulary, counts that "
                          "disagree with the boxes, empty or over-long texts and duplicates. Earlier flags are "
-                         "replaced; nothing is deleted.", parent)
+                         "replaced once all items are checked (Cancel keeps them); nothing is deleted.", parent,
+                         cancellable=True)
         self.settings_box.hide()
         self.flagged_button = self.add_button("Review flagged items", "flagged_button", self._show_flagged)
 

@@ -118,21 +118,29 @@ def llm_generate(store_path, endpoint: str, model: str, *, concurrency: int = 4,
     return StepSummary(done, lines)
 
 
-def run_quality_checks(store_path, *, progress: Optional[ProgressCallback] = None) -> StepSummary:
+def run_quality_checks(store_path, *, progress: Optional[ProgressCallback] = None,
+                       cancel: Optional[CancelToken] = None) -> StepSummary:
+    """Flag suspect items (see datasets.qc). Everything is checked before the old flags are
+    replaced, so a cancelled run leaves the previous flags as they were."""
     from ..datasets.qc import run_qc
 
     with _open(store_path, create=False) as store:
         items = store.items()
         boxes = {img.id: store.boxes(img.id) for img in store.images()}
-        store.clear_flags()
         flagged, rows = 0, []
         by_code: Dict[str, int] = defaultdict(int)
-        for item, flags in run_qc(items, boxes):
+        report(progress, "qc", 0, len(items), "checking items")
+        for n, (item, flags) in enumerate(run_qc(items, boxes), 1):
             for f in flags:
                 rows.append((item.id, f.code, f.message))
                 by_code[f.code] += 1
             flagged += bool(flags)
+            if n % 5000 == 0:
+                check(cancel)
+                report(progress, "qc", n, len(items), "checking items")
+        store.clear_flags()
         store.add_flags(rows)
+        report(progress, "qc", len(items), len(items), "flags stored")
     return StepSummary({"items checked": len(items), "items flagged": flagged, **{f"flag {k}": v for k, v in by_code.items()}})
 
 
