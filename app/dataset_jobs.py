@@ -182,7 +182,7 @@ def run_split(store_path: str, *, ratio: float, seed: int) -> tuple:
 
 
 def run_export(store_path: str, out_dir: str, *, fmt: str, status: str, preprocess: bool,
-               confirmed: bool = False) -> StepSummary:
+               confirmed: bool = False, progress=None, cancel=None) -> StepSummary:
     if not out_dir.strip():
         raise DatasetError("Choose the output folder.")
     out = Path(out_dir).expanduser()
@@ -200,4 +200,5 @@ def run_export(store_path: str, out_dir: str, *, fmt: str, status: str, preproce
             raise NeedsConfirmation(f"{out} already holds {n:,} entries. Exporting writes into it: files with "
                                     f"the same names are replaced, the others are left as they are.",
                                     "Export into it")
-    return svc.export_project(store_path, out, fmt=fmt, status=status, preprocess=preprocess)
+    return svc.export_project(store_path, out, fmt=fmt, status=status, preprocess=preprocess,
+                              progress=progress, cancel=cancel)

@@ -161,8 +161,9 @@ class ExportDialog(ProjectStepDialog):
     def __init__(self, store_path: str, parent=None):
         super().__init__(store_path, "Export training set", "ExportDialog",
                          "Writes the items and their images for fine-tuning, one file per split. Every file is "
-                         "written under a temporary name and renamed into place, so none is ever half-written.",
-                         parent)
+                         "written under a temporary name and renamed into place, so none is ever half-written; "
+                         "the dataset files come last, once every image is in place.",
+                         parent, cancellable=True)
         self.format = self.add_row("Format", self.combo("format", (
             ("sharegpt", "ShareGPT for LLaMA-Factory (+ dataset_info.json)"), ("llava", "LLaVA JSON"),
             ("jsonl", "JSONL, one item per line"), ("csv", "CSV in SARLANG-1M columns (captions, VQA)"))))

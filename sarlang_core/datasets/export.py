@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..errors import ExportError
+from ..progress import CancelToken, ProgressCallback, check, report
 from .qc import CAPTION_TYPES
 from .records import ImageRecord, Item
 
@@ -189,10 +190,13 @@ def _pipeline_bytes(pipeline_json: Any) -> bytes:
 def export_dataset(items: Iterable[Item], images: Mapping[str, ImageRecord], out_dir: Any, *,
                    format: str = "sharegpt", image_writer: Optional[ImageWriter] = None,
                    pipeline_json: Any = None, statuses: Optional[Iterable[str]] = DEFAULT_STATUSES,
-                   image_root: Any = None, dataset_name: str = "sarlang") -> ExportSummary:
+                   image_root: Any = None, dataset_name: str = "sarlang",
+                   progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> ExportSummary:
     """Write ``items`` (those whose status is in ``statuses``; None: every status) and their
     images to ``out_dir`` in ``format``. ``image_writer(record, dest)`` writes one preprocessed
-    image (dest ends in .png); default: copy the source file (relative paths under ``image_root``)."""
+    image (dest ends in .png); default: copy the source file (relative paths under ``image_root``).
+    The images go first, each atomically; the text files only once every image is written, so a
+    cancelled or failed export never leaves a dataset file that names missing images."""
     if format not in FORMATS:
         raise ExportError(f"unknown export format '{format}': use one of {', '.join(FORMATS)}")
     out = Path(out_dir)
@@ -251,9 +255,12 @@ def export_dataset(items: Iterable[Item], images: Mapping[str, ImageRecord], out
 
     try:
         out.mkdir(parents=True, exist_ok=True)
+        report(progress, "images", 0, len(rel_of), "writing images")
         for iid, rel in sorted(rel_of.items()):
+            check(cancel)
             _atomic_image(images[iid], out / rel, writer)
             summary.images_written += 1
+            report(progress, "images", summary.images_written, len(rel_of), rel)
         for name, data in files.items():
             _atomic_write_bytes(out / name, data)
             summary.files.append(name)

@@ -160,7 +160,8 @@ def split_images(store_path, *, ratio: float = 0.7, seed: int = 0) -> StepSummar
 
 
 def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = "accepted",
-                   preprocess: bool = True) -> StepSummary:
+                   preprocess: bool = True, progress: Optional[ProgressCallback] = None,
+                   cancel: Optional[CancelToken] = None) -> StepSummary:
     """``status``: "accepted" (accepted and edited items), "any", or one status. With
     ``preprocess`` the images are written as PNG through the project's Pipeline (the paper's
     chain unless the project records another) and the Pipeline JSON lands beside them."""
@@ -175,7 +176,8 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
     root = Path(store_path).resolve().parent
     writer = _preprocessed_writer(pipeline, root) if preprocess else None
     summary = export_dataset(items, images, Path(out_dir), format=fmt, image_writer=writer,
-                             pipeline_json=pipeline.to_dict() if preprocess else recorded, statuses=statuses)
+                             pipeline_json=pipeline.to_dict() if preprocess else recorded, statuses=statuses,
+                             progress=progress, cancel=cancel)
     done = {"items exported": summary.items_written, "images written": summary.images_written}
     done.update({f"{split} items": n for split, n in summary.items_by_split.items()})
     return StepSummary(done, [f"wrote {f}" for f in summary.files])

@@ -171,3 +171,25 @@ def test_failures_leave_no_partial_files(project):
         export_dataset(items, images, out, format="parquet")
     with pytest.raises(ExportError, match="not valid JSON"):
         export_dataset(items, images, out, pipeline_json="{oops")
+
+
+def test_progress_per_image_and_cancel_writes_no_dataset_file(project):
+    from sarlang_core.errors import CancelledError
+    from sarlang_core.progress import CancelToken
+
+    out, images, items = project
+    seen = []
+    export_dataset(items, images, out, format="sharegpt", progress=seen.append)
+    assert [(p.done, p.total) for p in seen] == [(0, 2), (1, 2), (2, 2)]
+
+    again, token = out.parent / "cancelled", CancelToken()
+
+    def cancel_after_first(p):
+        if p.done == 1:
+            token.cancel()
+
+    with pytest.raises(CancelledError):
+        export_dataset(items, images, again, format="sharegpt", progress=cancel_after_first, cancel=token)
+    written = sorted(p.relative_to(again).as_posix() for p in again.rglob("*") if p.is_file())
+    assert written == ["images/a.jpg"]        # the first image only: no JSON naming a missing image
+    assert no_temp_files(again)
