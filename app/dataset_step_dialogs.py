@@ -194,7 +194,7 @@ class ExportDialog(ProjectStepDialog):
 
     def show_result(self, summary) -> None:
         self.show_counts(f"Exported to {Path(self.out.text()).name} as {self.format.currentText()}.", summary.done)
-        files = [line.removeprefix("wrote ") for line in summary.problems]
+        files = list(summary.files)
         self.set_list(f"{len(files):,} file(s) written", files)
         self.open_folder.setEnabled(True)
 

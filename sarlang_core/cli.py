@@ -136,26 +136,12 @@ def cmd_dataset(args) -> int:
     from .services import datasets as svc
 
     step = args.dataset_command
-    if step == "import-coco":
-        summary = svc.import_into(args.store, "coco", args.annotations, images_dir=args.images)
-    elif step == "import-sarlang":
-        kind = "sarlang-csv" if str(args.path).lower().endswith(".csv") else "sarlang-json"
-        summary = svc.import_into(args.store, kind, args.path, images_dir=args.images)
-    elif step == "import-pairs":
-        summary = svc.import_into(args.store, "pairs", args.sar_dir, optical_dir=args.optical_dir)
-    elif step == "generate":
-        summary = svc.generate_templates(args.store, seed=args.seed, per_image=args.per_image)
-    elif step == "llm":
-        summary = svc.llm_generate(args.store, args.endpoint, args.model, concurrency=args.concurrency,
-                                   cache_dir=args.cache, prompts_path=args.prompts, only_new=not args.all_pairs,
-                                   price_in=args.price_in, price_out=args.price_out)
-    elif step == "qc":
-        summary = svc.run_quality_checks(args.store)
-    elif step == "split":
-        summary = svc.split_images(args.store, ratio=args.ratio, seed=args.seed)
-    elif step == "export":
-        summary = svc.export_project(args.store, args.out, fmt=args.format, status=args.status)
-    elif step == "similarity":
+    with _progress_bar(False, unit="item") as progress:
+        summary = _dataset_step(svc, step, args, progress) if step not in ("similarity", "stats") else None
+    if summary is not None:
+        print("\n".join(summary.lines()))
+        return 0
+    if step == "similarity":
         from .cli_dataset import similarity
 
         return similarity(svc, args)
@@ -170,8 +156,28 @@ def cmd_dataset(args) -> int:
             print("\n".join(f"{k}: {v}" for k, v in stats.items()))
             print("\n".join(answer_tables(answers)))
         return 0
-    print("\n".join(summary.lines()))
-    return 0
+
+
+def _dataset_step(svc, step: str, args, progress):
+    """Run one `dataset` step that ends in a StepSummary, with a progress bar on a terminal."""
+    if step == "import-coco":
+        return svc.import_into(args.store, "coco", args.annotations, images_dir=args.images, progress=progress)
+    if step == "import-sarlang":
+        kind = "sarlang-csv" if str(args.path).lower().endswith(".csv") else "sarlang-json"
+        return svc.import_into(args.store, kind, args.path, images_dir=args.images, progress=progress)
+    if step == "import-pairs":
+        return svc.import_into(args.store, "pairs", args.sar_dir, optical_dir=args.optical_dir, progress=progress)
+    if step == "generate":
+        return svc.generate_templates(args.store, seed=args.seed, per_image=args.per_image, progress=progress)
+    if step == "llm":
+        return svc.llm_generate(args.store, args.endpoint, args.model, concurrency=args.concurrency,
+                                cache_dir=args.cache, prompts_path=args.prompts, only_new=not args.all_pairs,
+                                price_in=args.price_in, price_out=args.price_out, progress=progress)
+    if step == "qc":
+        return svc.run_quality_checks(args.store, progress=progress)
+    if step == "split":
+        return svc.split_images(args.store, ratio=args.ratio, seed=args.seed)
+    return svc.export_project(args.store, args.out, fmt=args.format, status=args.status, progress=progress)
 
 
 def _add_model_args(cmd) -> None:
@@ -247,8 +253,9 @@ def cmd_preprocess(args) -> int:
 class _progress_bar:
     """A tqdm bar on a terminal; silent otherwise (pipes, CI)."""
 
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool, unit: str = "block"):
         self.enabled = not quiet and sys.stderr.isatty()
+        self.unit = unit
         self.bars = {}
 
     def __enter__(self):
@@ -259,7 +266,8 @@ class _progress_bar:
 
         bar = self.bars.get(p.stage)
         if bar is None:
-            bar = self.bars[p.stage] = tqdm(total=p.total, desc=p.stage, unit="block", file=sys.stderr, leave=True)
+            bar = self.bars[p.stage] = tqdm(total=p.total if p.total > 0 else None, desc=p.stage, unit=self.unit,
+                                            file=sys.stderr, leave=True)
         bar.n = p.done
         bar.refresh()
 

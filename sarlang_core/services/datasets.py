@@ -20,9 +20,11 @@ from .dataset_similarity import PAPER_SIMILARITY, TEXT_KINDS, similarity_stats  
 class StepSummary:
     done: Dict[str, int] = field(default_factory=dict)
     problems: List[str] = field(default_factory=list)
+    files: List[str] = field(default_factory=list)      # what the step wrote (export)
 
     def lines(self) -> List[str]:
         out = [f"{k}: {v:,}" for k, v in self.done.items()]
+        out += [f"wrote {f}" for f in self.files]
         if self.problems:
             out.append(f"{len(self.problems)} problem(s):")
             out += [f"  {p}" for p in self.problems[:50]]
@@ -180,7 +182,7 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
                              progress=progress, cancel=cancel)
     done = {"items exported": summary.items_written, "images written": summary.images_written}
     done.update({f"{split} items": n for split, n in summary.items_by_split.items()})
-    return StepSummary(done, [f"wrote {f}" for f in summary.files])
+    return StepSummary(done, files=list(summary.files))
 
 
 def project_pipeline(store):
