@@ -49,3 +49,25 @@ def bench(qtbot, tmp_path):
         win.process.proc.kill()
         win.process.proc.waitForFinished(5000)
     workers.wait_all(5000)
+
+
+@pytest.fixture
+def open_review(qtbot):
+    """open_review(store_path) -> a shown ReviewWindow whose first queue is in place."""
+    from PySide6.QtWidgets import QApplication
+
+    from app import workers
+    from app.main import apply_style
+    from app.review_window import ReviewWindow
+
+    def make(store_path):
+        apply_style(QApplication.instance())
+        win = ReviewWindow(str(store_path), reviewer="tester")
+        qtbot.addWidget(win)
+        win.show()
+        qtbot.waitExposed(win)
+        qtbot.waitUntil(lambda: not win.queue_loading, timeout=10000)
+        return win
+
+    yield make
+    workers.wait_all(10000)

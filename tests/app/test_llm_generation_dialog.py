@@ -46,19 +46,8 @@ def pairs_project(tmp_path):
 
 
 @pytest.fixture
-def review(qtbot, pairs_project):
-    from PySide6.QtWidgets import QApplication
-
-    from app import workers
-    from app.main import apply_style
-    from app.review_window import ReviewWindow
-
-    apply_style(QApplication.instance())
-    win = ReviewWindow(str(pairs_project), reviewer="tester")
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    workers.wait_all(10000)
+def review(open_review, pairs_project):
+    return open_review(pairs_project)
 
 
 @pytest.fixture

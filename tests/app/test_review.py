@@ -34,19 +34,8 @@ def project(tmp_path):
 
 
 @pytest.fixture
-def review(qtbot, project):
-    from PySide6.QtWidgets import QApplication
-
-    from app.main import apply_style
-    from app.review_window import ReviewWindow
-
-    apply_style(QApplication.instance())
-    win = ReviewWindow(str(project), reviewer="tester")
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    queue_settled(qtbot, win)
-    return win
+def review(open_review, project):
+    return open_review(project)
 
 
 def queue_settled(qtbot, win):
