@@ -50,6 +50,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from ..errors import CancelledError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from ..vlm.backend import ChatTurn, GenerationConfig
+from .qc import colour_words_in
 from .records import ImageRecord, Item
 
 # USD per 1M tokens (input, output). Source: OpenAI's public API pricing page as read 2025-01
@@ -64,10 +65,6 @@ PRICES_PER_1M: Dict[str, Tuple[float, float]] = {
 INQUIRY_CATEGORIES = ("shape", "direction", "land cover", "pattern", "reasoning")
 KINDS = ("concise", "detailed", "inquiries")
 _ITEM_TYPE = {"concise": "caption_concise", "detailed": "caption_detailed"}
-_COLOUR_RE = re.compile(
-    r"\b(red|green|blue|yellow|orange|purple|pink|brown|black|white|grey|gray|beige|turquoise|teal|"
-    r"golden|silver|colou?r(?:ed|ful|s)?|reddish|greenish|bluish|yellowish|brownish)\b", re.I)
-
 
 @dataclass
 class PromptSet:
@@ -434,7 +431,7 @@ def generate_from_optical(pairs: Sequence[ImageRecord], backend: Any, *, prompts
 
 
 def _with_colours(meta: Dict[str, Any], text: str) -> Dict[str, Any]:
-    found = sorted({m.lower() for m in _COLOUR_RE.findall(text)})
+    found = colour_words_in(text)   # the same vocabulary as QC's colour flag
     if found:
         meta["colour_words"] = found
     return meta

@@ -39,6 +39,11 @@ COLOUR_WORDS = (
 )
 _COLOUR_RE = re.compile(r"\b(" + "|".join(COLOUR_WORDS) + r")\b", re.IGNORECASE)
 
+
+def colour_words_in(text: str) -> List[str]:
+    """The colour words of ``text`` that SAR cannot show, lower case, sorted, once each."""
+    return sorted({m.group(1).lower() for m in _COLOUR_RE.finditer(text or "")})
+
 NUMBER_WORDS = (
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
     "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
@@ -233,7 +238,7 @@ def check_item(item: Item, boxes: Optional[Iterable[BoxRecord]] = None, *,
                                       f"most {limit}."))
 
     # colours SAR cannot show
-    found = sorted({m.group(1).lower() for m in _COLOUR_RE.finditer(item.answer or "")})
+    found = colour_words_in(item.answer)
     if found:
         what = "caption" if is_caption else "answer"
         flags.append(Flag("colour_word", f"The {what} mentions {', '.join(repr(w) for w in found)}: "
