@@ -345,12 +345,9 @@ def _parse_region(text: str):
 
 
 def _write_text(path: str, text: str) -> None:
-    from pathlib import Path
+    from .atomic import write_text_atomic
 
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    write_text_atomic(path, text)
 
 
 COMMANDS = {"bench": cmd_bench, "dataset": cmd_dataset, "info": cmd_info, "preprocess": cmd_preprocess, "ask": cmd_ask, "caption": cmd_ask, "models": cmd_models}

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from ..atomic import write_bytes_atomic
 from ..errors import ExportError
 from ..progress import CancelToken, ProgressCallback, check, report
 from .qc import CAPTION_TYPES
@@ -55,20 +56,6 @@ class ExportSummary:
 
 
 # ----------------------------------------------------------------------------- atomic writes
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
 def _unlink(path: Any) -> None:
     try:
         os.unlink(path)
@@ -262,7 +249,7 @@ def export_dataset(items: Iterable[Item], images: Mapping[str, ImageRecord], out
             summary.images_written += 1
             report(progress, "images", summary.images_written, len(rel_of), rel)
         for name, data in files.items():
-            _atomic_write_bytes(out / name, data)
+            write_bytes_atomic(out / name, data)
             summary.files.append(name)
     except OSError as exc:
         raise ExportError(f"cannot write the export to {out}: {exc}") from exc

@@ -40,13 +40,13 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from ..atomic import write_text_atomic
 from ..errors import CancelledError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from ..vlm.backend import ChatTurn, GenerationConfig
@@ -133,7 +133,7 @@ class PromptSet:
         return cls(**data)
 
     def save(self, path: Union[str, Path]) -> None:
-        _write_atomic(Path(path), json.dumps(self.to_dict(), indent=2, ensure_ascii=False))
+        write_text_atomic(Path(path), json.dumps(self.to_dict(), indent=2, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "PromptSet":
@@ -228,23 +228,6 @@ def _cache_path(cache_dir: Path, key: str) -> Path:
     return cache_dir / key[:2] / f"{key}.json"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _read_cache(path: Path) -> Optional[Dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -314,7 +297,7 @@ class _Run:
         if usage is None:
             usage = {"prompt_tokens": estimate_tokens(prompt), "completion_tokens": estimate_tokens(text),
                      "estimated": True}
-        _write_atomic(path, json.dumps({"text": text, "usage": usage, "model": self.model,
+        write_text_atomic(path, json.dumps({"text": text, "usage": usage, "model": self.model,
                                         "prompt_id": self.prompts.prompt_id(kind), "prompt": prompt,
                                         "optical_path": rec.optical_path, "image_id": rec.id},
                                        ensure_ascii=False, indent=1))

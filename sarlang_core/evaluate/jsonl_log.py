@@ -95,12 +95,3 @@ def open_for_append(path: Union[str, Path]) -> "tuple[LogContents, JsonlAppender
     """Read what is there, cut off a torn tail, and return an appender positioned after it."""
     contents = read_log(path)
     return contents, JsonlAppender(path, contents.good_bytes)
-
-
-def write_atomic(path: Union[str, Path], text: str) -> Path:
-    """Replace ``path`` with ``text`` in one step (a kill leaves the old file or the new one)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path

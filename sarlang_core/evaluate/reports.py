@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
-from .jsonl_log import write_atomic
+from ..atomic import write_text_atomic
 from .run_config import BenchmarkError
 
 CAPTION_METRICS = (("Bleu_1", "BLEU_1"), ("Bleu_2", "BLEU_2"), ("Bleu_3", "BLEU_3"), ("Bleu_4", "BLEU_4"),
@@ -200,7 +200,7 @@ def write_run_report(run_dir: Union[str, Path], metrics: Optional[dict] = None) 
     md = "\n".join(_summary(metrics)) + "\n" + table.markdown()
     if charts:
         md += "\n" + "\n".join(f"![{c}](charts/{c})" for c in charts) + "\n"
-    return write_atomic(run_dir / "report.md", md), write_atomic(run_dir / "report.csv", table.csv())
+    return write_text_atomic(run_dir / "report.md", md), write_text_atomic(run_dir / "report.csv", table.csv())
 
 
 def compare(run_dirs: Sequence[Union[str, Path]], out_dir: Optional[Union[str, Path]] = None) -> Table:
@@ -216,6 +216,6 @@ def compare(run_dirs: Sequence[Union[str, Path]], out_dir: Optional[Union[str, P
         pngs = write_charts(out / "charts", metrics)
         md = "# Comparison\n\n" + "\n".join(f"- {_run(m).get('name')}: {d}" for m, d in zip(metrics, run_dirs))
         md += "\n\n" + table.markdown() + "".join(f"\n![{p.name}](charts/{p.name})" for p in pngs) + "\n"
-        write_atomic(out / "comparison.md", md)
-        write_atomic(out / "comparison.csv", table.csv())
+        write_text_atomic(out / "comparison.md", md)
+        write_text_atomic(out / "comparison.csv", table.csv())
     return table

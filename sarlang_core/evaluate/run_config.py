@@ -190,11 +190,9 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def save(self, path: Union[str, Path]) -> Path:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.part")
-        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
-        tmp.replace(path)
-        return path
+        from ..atomic import write_text_atomic
+
+        return write_text_atomic(path, self.to_json() + "\n")
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "RunConfig":

@@ -22,11 +22,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
+from ..atomic import write_text_atomic
 from ..errors import CancelledError, SarlangError
 from ..progress import CancelToken, Progress, ProgressCallback, check, report
 from ..vlm.backend import ChatTurn
 from .dataset_source import Sample, load_samples
-from .jsonl_log import JsonlAppender, open_for_append, read_log, write_atomic
+from .jsonl_log import JsonlAppender, open_for_append, read_log
 from .run_config import BenchmarkError, RunConfig
 from .scoring import CAPTION_SCORES
 
@@ -81,11 +82,11 @@ class BenchmarkRun:
             raise BenchmarkError(f"{run_dir}: is a file, not a folder")
         selected = load_samples(config.dataset, config.types)
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / SAMPLES, "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n"
+        write_text_atomic(run_dir / SAMPLES, "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n"
                                                 for s in selected.samples))
         manifest = {"created": _now(), "samples": len(selected.samples), "source_kind": selected.kind,
                     "load_problems": selected.problems[:500], "load_problem_count": len(selected.problems)}
-        write_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        write_text_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
         config.save(run_dir / CONFIG)     # last: a folder with run.json is a complete run folder
         return cls(run_dir, config)
 
@@ -163,7 +164,7 @@ class BenchmarkRun:
         return self.status()
 
     def _outcome(self, state: str, message: str) -> None:
-        write_atomic(self.dir / OUTCOME, json.dumps({"state": state, "message": message, "time": _now()}))
+        write_text_atomic(self.dir / OUTCOME, json.dumps({"state": state, "message": message, "time": _now()}))
 
     def _generate(self, progress, cancel, backend) -> None:
         samples = self.sample_list()
@@ -247,7 +248,7 @@ class BenchmarkRun:
             manifest.setdefault("backends", []).append({**backend.identity(), "time": _now()})
         except Exception:   # identity is informative only
             return
-        write_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        write_text_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
 
     def score(self, *, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> dict:
         """Metrics over the predicted samples -> metrics.json (+ verdicts.jsonl), report, charts."""
@@ -257,7 +258,7 @@ class BenchmarkRun:
 
         check(cancel)
         metrics = score_run(self, progress=progress, cancel=cancel)
-        write_atomic(self.dir / METRICS, json.dumps(metrics, indent=2, ensure_ascii=False))
+        write_text_atomic(self.dir / METRICS, json.dumps(metrics, indent=2, ensure_ascii=False))
         report(progress, "report", 0, 1, "report and charts")
         write_charts(self.dir / "charts", [metrics])
         write_run_report(self.dir, metrics)     # after the charts: it links them

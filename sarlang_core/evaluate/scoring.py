@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..progress import CancelToken, ProgressCallback, report
-from .jsonl_log import write_atomic
+from ..atomic import write_text_atomic
 from .run_config import CAPTION_TYPES, RunConfig
 
 SCHEMA = "sarlang.bench-metrics/1"
@@ -80,7 +80,7 @@ def _captions(run, predicted, preds, progress) -> dict:
             out["all"] = scores
             lines = [json.dumps({"id": s.id, "type": s.type, **{k: each[k] for k in CAPTION_KEYS}},
                                 ensure_ascii=False) + "\n" for s, each in zip(group, detailed.per_sample)]
-            write_atomic(run.dir / CAPTION_SCORES, "".join(lines))
+            write_text_atomic(run.dir / CAPTION_SCORES, "".join(lines))
         else:
             out["by_type"][name] = scores
     report(progress, "score", 1, 1, "caption metrics")
@@ -110,7 +110,7 @@ def _vqa(run, predicted, preds, progress, cancel) -> dict:
                                  "error": v.error}, ensure_ascii=False) + "\n")
         if v.how == "judge-error" or (v.correct is None and judge is not None):
             problems.append(f"{v.id}: {v.error or 'no verdict'}")
-    write_atomic(run.dir / "verdicts.jsonl", "".join(lines))
+    write_text_atomic(run.dir / "verdicts.jsonl", "".join(lines))
     out = scores.to_dict()
     out["judge"] = (f"{spec.model} at {judge.endpoint}" if judge is not None else None)
     out["judge_problem_count"] = len(problems)

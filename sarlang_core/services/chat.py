@@ -104,10 +104,9 @@ class Conversation:
         """Markdown for .md, JSON otherwise; written atomically."""
         path = Path(path)
         text = self.to_markdown() if path.suffix.lower() in (".md", ".markdown") else self.to_json()
-        tmp = path.with_name(f".{path.name}.part")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        return path
+        from ..atomic import write_text_atomic
+
+        return write_text_atomic(path, text)
 
 
 def ask(backend, conversation: Conversation, model_img: ModelImage, question: str,
