@@ -181,7 +181,9 @@ class ReviewWindow(QMainWindow):
         self.pipeline = panel.pipeline()
         self.store.set_meta("pipeline", self.pipeline.to_dict())
         self.statusBar().showMessage(f"Project Pipeline: {self.pipeline.describe()}", 8000)
-        self.show_item(self.current)
+        if self.current is not None:
+            self._shown_image = None            # the same chip, rendered again through the new Pipeline
+            self._show_image(self.current.image_id)
 
     def open_llm_dialog(self):
         """The LLM generation dialog (one per window, kept so a running job survives closing it)."""
@@ -280,7 +282,7 @@ class ReviewWindow(QMainWindow):
         self._reviewed = sum(v for k, v in stats.get("items_per_status", {}).items() if k != "pending")
         if hasattr(self, "stats_view"):
             self.stats_view.show_stats(stats)
-        self.show_item(self.current)
+        self._show_progress()       # only the counts line: an edit in progress stays as typed
 
     def next(self) -> None:
         if not self.editing:
@@ -350,12 +352,15 @@ class ReviewWindow(QMainWindow):
         return n
 
     # -- showing --------------------------------------------------------------------------------
+    def _show_progress(self) -> None:
+        done, total = self._reviewed, self._total
+        pos = f"{self.queue.position + 1:,}" if self.current is not None else "0"
+        self.progress.setText(f"Item {pos} / {self.queue.total:,} in this queue · reviewed {done:,} of {total:,} "
+                              f"({100.0 * done / max(total, 1):.1f} %) · reviewer {self.reviewer}")
+
     def show_item(self, item) -> None:
         self.current = item
-        done, total = self._reviewed, self._total
-        pos = f"{self.queue.position + 1:,} / {self.queue.total:,}" if item is not None else f"0 / {self.queue.total:,}"
-        self.progress.setText(f"Item {pos} in this queue · reviewed {done:,} of {total:,} "
-                              f"({100.0 * done / max(total, 1):.1f} %) · reviewer {self.reviewer}")
+        self._show_progress()
         if item is None:
             self.meta.setText("Nothing to review with these filters.")
             self.question.setPlainText("")

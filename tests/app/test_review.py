@@ -166,6 +166,8 @@ def test_the_main_window_pipeline_becomes_the_projects(qtbot, window, project):
     review = window.open_review(str(project))
     qtbot.addWidget(review)
     queue_settled(qtbot, review)
+    qtbot.waitUntil(lambda: review.sar_view.image.image is not None, timeout=10000)
+    before = review.sar_view.image.image.copy()
     chosen = Pipeline(filter=FilterSpec(name="lee", window=5))
     window.pipeline_panel.set_pipeline(chosen)
     assert review.act_use_pipeline.isEnabled()
@@ -173,4 +175,15 @@ def test_the_main_window_pipeline_becomes_the_projects(qtbot, window, project):
     with Store.open(project) as store:
         assert project_pipeline(store).to_dict() == window.pipeline_panel.pipeline().to_dict()
     assert review.pipeline.filter.name == "lee"
-    qtbot.waitUntil(lambda: review.sar_view.image.image is not None, timeout=10000)
+    # the chip on screen is rendered again through the adopted Pipeline
+    qtbot.waitUntil(lambda: review.sar_view.image.image.shape != before.shape
+                    or (review.sar_view.image.image != before).any(), timeout=10000)
+
+
+def test_fresh_counts_leave_an_edit_in_progress_alone(qtbot, review):
+    key(qtbot, review, Qt.Key.Key_E)
+    review.answer.setPlainText("half-typed answer")
+    review.stats_view.last = None
+    review._refresh_counts()
+    qtbot.waitUntil(lambda: review.stats_view.last is not None, timeout=10000)   # the counts are in
+    assert review.editing and review.answer.toPlainText() == "half-typed answer"
