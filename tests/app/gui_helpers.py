@@ -37,3 +37,26 @@ def open_fails(qtbot, win, path, timeout=30000) -> str:
     with qtbot.waitSignal(win.openFailed, timeout=timeout) as blocker:
         win.open_path(str(path))
     return blocker.args[1]
+
+
+def write_coco_chips(folder, n: int = 4, extra_annotations=()):
+    """A SARDet-100K-style COCO file over ``n`` speckled 128x96 chips, one ship box each:
+    (annotations path, images folder)."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    images = folder / "images"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    recs, anns = [], []
+    for i in range(n):
+        name = f"chip_{i}.png"
+        Image.fromarray((rng.gamma(1.0, 60.0, (96, 128)).clip(0, 255)).astype(np.uint8)).save(images / name)
+        recs.append({"id": i + 1, "file_name": name, "width": 128, "height": 96})
+        anns.append({"id": 10 + i, "image_id": i + 1, "category_id": 1, "bbox": [20, 30, 24, 12]})
+    ann = folder / "instances.json"
+    ann.write_text(json.dumps({"images": recs, "annotations": anns + list(extra_annotations),
+                               "categories": [{"id": 1, "name": "ship"}]}))
+    return ann, images

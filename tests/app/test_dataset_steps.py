@@ -4,11 +4,10 @@ and leave nothing broken behind."""
 
 import json
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from gui_helpers import screenshot
+from gui_helpers import screenshot, write_coco_chips
 
 from sarlang_core.datasets.store import Store
 
@@ -18,18 +17,8 @@ N_IMAGES = 4
 @pytest.fixture
 def coco(tmp_path):
     """A SARDet-100K-style COCO file over four chips; annotation 99 has a malformed bbox."""
-    images = tmp_path / "images"
-    images.mkdir()
-    rng = np.random.default_rng(1)
-    recs, anns = [], []
-    for i in range(N_IMAGES):
-        name = f"chip_{i}.png"
-        Image.fromarray((rng.gamma(1.0, 60.0, (96, 128)).clip(0, 255)).astype(np.uint8)).save(images / name)
-        recs.append({"id": i + 1, "file_name": name, "width": 128, "height": 96})
-        anns.append({"id": 10 + i, "image_id": i + 1, "category_id": 1, "bbox": [20, 30, 24, 12]})
-    anns.append({"id": 99, "image_id": 1, "category_id": 1, "bbox": [5, "oops", 3]})
-    ann = tmp_path / "instances.json"
-    ann.write_text(json.dumps({"images": recs, "annotations": anns, "categories": [{"id": 1, "name": "ship"}]}))
+    ann, images = write_coco_chips(tmp_path, N_IMAGES, extra_annotations=[
+        {"id": 99, "image_id": 1, "category_id": 1, "bbox": [5, "oops", 3]}])
     return ann, images
 
 

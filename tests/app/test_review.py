@@ -1,13 +1,11 @@
 """The dataset review window, keyboard first: accept, reject, edit, undo, bulk, filters."""
 
-import json
 
 import numpy as np
 import pytest
-from PIL import Image
 from PySide6.QtCore import Qt
 
-from gui_helpers import screenshot
+from gui_helpers import screenshot, write_coco_chips
 
 from sarlang_core.datasets.store import Store
 from sarlang_core.services import datasets as svc
@@ -15,17 +13,7 @@ from sarlang_core.services import datasets as svc
 
 @pytest.fixture
 def project(tmp_path):
-    images = tmp_path / "images"
-    images.mkdir()
-    rng = np.random.default_rng(1)
-    recs, anns = [], []
-    for i in range(4):
-        name = f"chip_{i}.png"
-        Image.fromarray((rng.gamma(1.0, 60.0, (96, 128)).clip(0, 255)).astype(np.uint8)).save(images / name)
-        recs.append({"id": i + 1, "file_name": name, "width": 128, "height": 96})
-        anns.append({"id": 10 + i, "image_id": i + 1, "category_id": 1, "bbox": [20, 30, 24, 12]})
-    ann = tmp_path / "instances.json"
-    ann.write_text(json.dumps({"images": recs, "annotations": anns, "categories": [{"id": 1, "name": "ship"}]}))
+    ann, images = write_coco_chips(tmp_path)
     store = tmp_path / "project.db"
     svc.import_into(store, "coco", ann, images_dir=images)
     svc.generate_templates(store, seed=0)
