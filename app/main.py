@@ -58,7 +58,6 @@ def main(argv=None) -> int:
     warm_up_kernels()
     from .main_window import MainWindow
     from . import settings as app_settings
-
     win = MainWindow()
     win.show()
     last = app_settings.settings().value("last_scene")
@@ -73,7 +72,6 @@ def main(argv=None) -> int:
     if args.screenshot:
         from PySide6.QtCore import QTimer
         from . import workers
-
         import time
         deadline = time.monotonic() + 60
 

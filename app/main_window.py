@@ -16,14 +16,14 @@ from sarlang_core.preprocess.pipeline import Pipeline
 
 from . import settings as app_settings
 from . import workers
-from .chat_panel import ChatPanel
-from .chat_wiring import ChatWiring
-from .compare_view import SIDE, SWIPE, CompareView
-from .cursor_readout import cursor_text
-from .pipeline_panel import PipelinePanel
-from .render_controller import RenderController
-from .scene_jobs import SceneJobs
-from .stats_panel import RegionStatsPanel
+from app.chat.panel import ChatPanel
+from app.chat.wiring import ChatWiring
+from app.viewer.compare_view import SIDE, SWIPE, CompareView
+from app.viewer.cursor_readout import cursor_text
+from app.viewer.pipeline_panel import PipelinePanel
+from app.viewer.render_controller import RenderController
+from app.viewer.scene_jobs import SceneJobs
+from app.viewer.stats_panel import RegionStatsPanel
 
 OPEN_FILTER = "SAR scenes (*.tif *.tiff *.TIF *.TIFF *.vrt *.img *.npy *.png *.jpg *.jpeg);;All files (*)"
 
@@ -312,7 +312,7 @@ class MainWindow(QMainWindow):
 
     def new_dataset_dialog(self):
         """Import annotations or image pairs into a new dataset project; "Open for review" opens it."""
-        from .dataset_new_project_dialog import NewProjectDialog
+        from app.datasets.new_project_dialog import NewProjectDialog
 
         if getattr(self, "new_project_dialog", None) is None or not self.new_project_dialog.running:
             self.new_project_dialog = NewProjectDialog(self)
@@ -322,7 +322,7 @@ class MainWindow(QMainWindow):
 
     def open_review(self, path: str):
         """The keyboard-first review window of a dataset project (a store made by `sarlang-cli dataset`)."""
-        from .review_window import ReviewWindow
+        from app.datasets.review_window import ReviewWindow
 
         try:
             win = ReviewWindow(path, self)
@@ -334,7 +334,7 @@ class MainWindow(QMainWindow):
 
     def open_benchmarks(self):
         """The benchmark window: runs out of process, results, comparisons, per-sample browser."""
-        from .benchmark_window import BenchmarkWindow
+        from app.benchmarks.window import BenchmarkWindow
 
         if getattr(self, "benchmark_window", None) is None:
             self.benchmark_window = BenchmarkWindow(self, pipeline_source=self.pipeline_panel.pipeline)

@@ -119,3 +119,15 @@ def _vqa(run, predicted, preds, progress, cancel) -> dict:
         out["judge_problems"] = [f"{scores.undecided} answer(s) need the judge, which is offline: "
                                  "they stay undecided (count as wrong in accuracy)"]
     return out
+
+
+HEADLINE_KEYS = ("Bleu_1", "Bleu_4", "ROUGE_L", "CIDEr")
+
+
+def headline(metrics: Optional[dict]) -> dict:
+    if not metrics:
+        return {}
+    if metrics.get("vqa"):
+        v = metrics["vqa"]
+        return {k: v.get(k) for k in ("accuracy", "accuracy_decided", "undecided")}
+    return {k: metrics.get("caption", {}).get("all", {}).get(k) for k in HEADLINE_KEYS}

@@ -36,8 +36,7 @@ class RunSummary:
 
 def list_runs(folder: PathLike) -> List[RunSummary]:
     """The run folders directly inside ``folder`` (newest first); unreadable ones are skipped."""
-    from ..evaluate.cli import headline
-    from ..evaluate.scoring import run_identity
+    from ..evaluate.scoring import headline, run_identity
 
     root = Path(folder)
     out = []

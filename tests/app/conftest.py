@@ -35,7 +35,7 @@ def bench(qtbot, tmp_path):
     from PySide6.QtWidgets import QApplication
 
     from app import workers
-    from app.benchmark_window import BenchmarkWindow
+    from app.benchmarks.window import BenchmarkWindow
     from app.main import apply_style
 
     apply_style(QApplication.instance())
@@ -58,7 +58,7 @@ def open_review(qtbot):
 
     from app import workers
     from app.main import apply_style
-    from app.review_window import ReviewWindow
+    from app.datasets.review_window import ReviewWindow
 
     def make(store_path):
         apply_style(QApplication.instance())

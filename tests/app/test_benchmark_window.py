@@ -245,7 +245,7 @@ def test_closing_during_a_run_asks_then_stops_it_cleanly(qtbot, bench, server, t
 
 
 def test_tools_menu_opens_the_benchmark_window(qtbot, window, tmp_path):
-    from app.benchmark_window import BenchmarkWindow
+    from app.benchmarks.window import BenchmarkWindow
     from app.settings import settings
 
     settings().setValue("benchmarks/runs_folder", str(tmp_path / "remembered"))

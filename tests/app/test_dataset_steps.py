@@ -44,7 +44,7 @@ def counts(store_path):
 
 
 def test_new_project_to_exported_training_set(qtbot, window, coco, tmp_path):
-    from app.review_window import ReviewWindow
+    from app.datasets.review_window import ReviewWindow
 
     ann, images = coco
     project = tmp_path / "ships.db"
@@ -210,7 +210,7 @@ def test_import_more_from_the_review_window(qtbot, coco, tmp_path):
 
     from app import workers
     from app.main import apply_style
-    from app.review_window import ReviewWindow
+    from app.datasets.review_window import ReviewWindow
     from sarlang_core.services import datasets as svc
 
     ann, images = coco

@@ -333,12 +333,12 @@ def test_lcs_lengths_match_the_textbook_dynamic_programme(pairs):
 def test_cli_engine_flag(tmp_path, capsys):
     import json
 
-    from sarlang_core.evaluate.cli_score import main
+    from sarlang_core.cli import main
     f = tmp_path / "p.jsonl"
     f.write_text("\n".join(json.dumps({"label": r, "predict": p}) for p, r in zip(P, R)) + "\n")
     outs = {}
     for engine in ENGINES:
-        assert main(["score-captions", str(f), "--engine", engine]) == 0
+        assert main(["bench", "score-captions", str(f), "--engine", engine]) == 0
         outs[engine] = json.loads(capsys.readouterr().out)
         assert outs[engine]["engine"] == engine
     for k in CAPTION_KEYS:

@@ -9,7 +9,7 @@ import pytest
 
 from support.chat_server import serve
 
-CLI = [sys.executable, "-m", "sarlang_core.evaluate.cli_score"]
+CLI = [sys.executable, "-m", "sarlang_core.cli", "bench"]
 
 
 def run(*args, env=None):
@@ -92,7 +92,7 @@ def test_score_captions_and_per_sample(tmp_path):
 
 def test_missing_or_empty_file_fails_clearly(tmp_path):
     r = run("score-captions", tmp_path / "nope.jsonl")
-    assert r.returncode == 2 and "no such predictions file" in r.stderr
+    assert r.returncode == 1 and "no such predictions file" in r.stderr
     bad = _write(tmp_path / "bad.jsonl", [b"{", {"label": 1, "predict": "x"}])
     r = run("score-vqa", bad)
-    assert r.returncode == 2 and "no valid prediction lines" in r.stderr
+    assert r.returncode == 1 and "no valid prediction lines" in r.stderr

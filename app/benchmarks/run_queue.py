@@ -33,7 +33,7 @@ from sarlang_core.errors import SarlangError
 from sarlang_core.evaluate.run_config import RunConfig
 from sarlang_core.services import benchmarks
 
-from .benchmark_run_form import slug
+from .run_form import slug
 
 QUEUED, RUNNING, DONE, FAILED, STOPPED = "queued", "running", "done", "failed", "stopped"
 STATE_TEXT = {QUEUED: "queued", RUNNING: "▶ running", DONE: "✓ done", FAILED: "⚠ failed", STOPPED: "■ stopped"}

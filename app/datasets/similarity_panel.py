@@ -16,8 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
 from sarlang_core.errors import CancelledError, SarlangError
 from sarlang_core.progress import CancelToken
 
-from . import workers
-
+from app import workers
 LANE = "model"
 TEXT_KINDS = (("captions", "captions"), ("questions", "questions"), ("answers", "answers"),
               ("questions + answers", "qa"))

@@ -37,9 +37,8 @@ from sarlang_core.evaluate.run_config import (
 )
 from sarlang_core.vlm.backend import GenerationConfig
 
-from . import settings as app_settings
-from . import workers
-
+from app import settings as app_settings
+from app import workers
 FOLDER, ENDPOINT = "folder", "endpoint"
 PRE_CURRENT, PRE_PAPER, PRE_NONE = "current", "paper", "none"
 DATASET_FILTER = "Datasets (*.db *.json *.jsonl *.csv);;All files (*)"

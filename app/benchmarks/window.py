@@ -33,14 +33,14 @@ from PySide6.QtWidgets import (
 from sarlang_core.errors import SarlangError
 from sarlang_core.services import benchmarks
 
-from . import settings as app_settings
-from . import workers
-from .benchmark_charts import BenchmarkChartsView
-from .benchmark_process import BenchmarkProcess
-from .benchmark_queue import RunQueuePanel, section_title
-from .benchmark_results_view import ComparisonView, RunsTableView, load_runs
-from .benchmark_run_form import RunFormPanel
-from .benchmark_sample_browser import SampleBrowserPanel
+from app import settings as app_settings
+from app import workers
+from .charts import BenchmarkChartsView
+from .process import BenchmarkProcess
+from .run_queue import RunQueuePanel, section_title
+from .results_view import ComparisonView, RunsTableView, load_runs
+from .run_form import RunFormPanel
+from .sample_browser import SampleBrowserPanel
 
 STAGES = {"connect": "Connecting", "load": "Loading model", "generate": "Generating", "rules": "Scoring by rule",
           "judge": "Judging", "score": "Scoring", "done": "Scored", "report": "Writing report"}

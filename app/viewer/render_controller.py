@@ -20,7 +20,7 @@ from sarlang_core.preprocess.pipeline import Pipeline
 from sarlang_core.preprocess.stretch import widen
 from sarlang_core.progress import CancelToken
 
-from . import workers
+from app import workers
 from .compare_view import CompareView
 
 MARGIN = 0.15          # render this fraction beyond each side of the viewport, so small pans are instant

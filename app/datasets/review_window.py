@@ -21,9 +21,9 @@ from sarlang_core.datasets.records import ITEM_TYPES, SARDET_CATEGORIES, STATUSE
 from sarlang_core.preprocess.pipeline import Pipeline
 from sarlang_core.services.datasets import project_pipeline
 
-from . import workers
-from .box_overlay import BoxOverlay
-from .scene_view import SceneView
+from app import workers
+from app.viewer.box_overlay import BoxOverlay
+from app.viewer.scene_view import SceneView
 
 
 @dataclass
@@ -136,7 +136,7 @@ class ReviewWindow(QMainWindow):
         lay.addWidget(self.progress)
         self.setCentralWidget(central)
         from PySide6.QtWidgets import QDockWidget
-        from .dataset_stats_view import DatasetStatsView
+        from .stats_view import DatasetStatsView
 
         self.stats_view = DatasetStatsView()
         self.stats_view.set_store(str(self.store_path))
@@ -200,7 +200,7 @@ class ReviewWindow(QMainWindow):
         """A Dataset step dialog ("import", "templates", "qc", "split", "export"), one per step and
         kept, so a running step survives closing it; its result refreshes the queue and statistics.
         "Run quality checks" starts on opening."""
-        from .dataset_step_dialogs import step_dialog
+        from .step_dialogs import step_dialog
 
         dialogs = self.__dict__.setdefault("step_dialogs", {})
         if key not in dialogs:
@@ -409,7 +409,7 @@ class ReviewWindow(QMainWindow):
         import numpy as np
 
         rgba = np.dstack([image, image, image, np.full_like(image, 255)])
-        from .render_controller import Display
+        from app.viewer.render_controller import Display
         self.sar_view.set_extent(image.shape[1], image.shape[0], fit=True)
         self.sar_view.show_display(Display(rgba, (0.0, 255.0), np.zeros(1), np.zeros(1)),
                                    QRectF(0, 0, image.shape[1], image.shape[0]))

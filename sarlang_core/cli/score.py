@@ -1,7 +1,7 @@
 """``sarlang-cli bench score-captions`` and ``bench score-vqa``: score a LLaMA-Factory
 ``generated_predictions.jsonl`` and print the figures as JSON on stdout (problems on stderr).
 
-    python -m sarlang_core.evaluate.cli_score score-vqa PRED.jsonl --mode strict --judge offline
+    sarlang-cli bench score-vqa PRED.jsonl --mode strict --judge offline
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import List, Optional
 
 from ..errors import SarlangError
 
-__all__ = ["add_score_parsers", "cmd_score_captions", "cmd_score_vqa", "main"]
+__all__ = ["add_parsers", "cmd_score_captions", "cmd_score_vqa"]
 
 MAX_SHOWN = 20
 
 
-def add_score_parsers(bench_subparsers) -> None:
+def add_parsers(bench_subparsers) -> None:
     """Add ``score-captions`` and ``score-vqa`` to the ``bench`` sub-command group."""
     p = bench_subparsers.add_parser("score-captions", help="BLEU-1..4, ROUGE_L, CIDEr of a predictions file")
     p.add_argument("predictions", help="generated_predictions.jsonl (label = reference, predict = caption)")
@@ -48,8 +48,8 @@ def _report_problems(problems: List[str], skipped: int) -> None:
 
 
 def cmd_score_captions(args) -> int:
-    from .caption_metrics import score_captions_detailed
-    from .predictions import read_predictions
+    from ..evaluate.caption_metrics import score_captions_detailed
+    from ..evaluate.predictions import read_predictions
     pf = read_predictions(args.predictions)
     _report_problems(pf.problems, pf.skipped)
     scores = score_captions_detailed([r.predict for r in pf.records], [r.label for r in pf.records],
@@ -68,13 +68,13 @@ def cmd_score_captions(args) -> int:
 
 
 def cmd_score_vqa(args) -> int:
-    from .predictions import read_predictions
-    from .vqa_metrics import VqaSample, score_vqa
+    from ..evaluate.predictions import read_predictions
+    from ..evaluate.vqa_metrics import VqaSample, score_vqa
     pf = read_predictions(args.predictions)
     _report_problems(pf.problems, pf.skipped)
     judge = None
     if args.judge and args.judge != "offline":
-        from .judge import LLMJudge, VerdictCache, default_cache_path
+        from ..evaluate.judge import LLMJudge, VerdictCache, default_cache_path
         cache = VerdictCache(args.cache or default_cache_path())
         judge = LLMJudge(args.judge, args.judge_model, cache=cache)
     samples = [VqaSample(r.id, r.question, r.label, r.predict, r.type) for r in pf.records]
@@ -83,19 +83,3 @@ def cmd_score_vqa(args) -> int:
     out["skipped"] = pf.skipped
     print(json.dumps(out, indent=2))
     return 0
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sarlang_core.evaluate.cli_score")
-    sub = ap.add_subparsers(dest="bench_cmd", required=True)
-    add_score_parsers(sub)
-    args = ap.parse_args(argv)
-    try:
-        return cmd_score_captions(args) if args.bench_cmd == "score-captions" else cmd_score_vqa(args)
-    except SarlangError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -18,13 +18,13 @@ import sys
 from typing import Optional
 
 from ..errors import CancelledError, SarlangError
+from ..evaluate.scoring import headline
+from . import score
+from .common import ProgressBar, UsageParser, emit_json_line
 
-HEADLINE_KEYS = ("Bleu_1", "Bleu_4", "ROUGE_L", "CIDEr")
-
-
-def add_bench_parser(sub) -> None:
+def add_parsers(sub) -> None:
     bench = sub.add_parser("bench", help="benchmark runs: generate, score and report as in the paper")
-    bsub = bench.add_subparsers(dest="bench_cmd", metavar="STEP", parser_class=type(bench))
+    bsub = bench.add_subparsers(dest="bench_cmd", metavar="STEP", parser_class=UsageParser)
     bsub.required = True
     run = bsub.add_parser("run", help="start a benchmark run into a new folder")
     run.add_argument("--config", metavar="RUN.json", help="a saved RunConfig (the flags below override it)")
@@ -67,16 +67,8 @@ def add_bench_parser(sub) -> None:
     for p in (run, res, rep):
         p.add_argument("--progress-jsonl", action="store_true", help="JSON-lines progress on stdout (for the GUI)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
-    try:
-        from .cli_score import add_score_parsers
-    except ImportError:   # the scoring commands are optional here
-        return
-    add_score_parsers(bsub)
-
-
-def _emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    score.add_parsers(bsub)
+    bench.set_defaults(handler=cmd_bench)
 
 
 def progress_event(p) -> dict:
@@ -84,21 +76,12 @@ def progress_event(p) -> dict:
             "eta_s": getattr(p, "eta_s", None), "per_sample_s": getattr(p, "per_sample_s", None)}
 
 
-def headline(metrics: Optional[dict]) -> dict:
-    if not metrics:
-        return {}
-    if metrics.get("vqa"):
-        v = metrics["vqa"]
-        return {k: v.get(k) for k in ("accuracy", "accuracy_decided", "undecided")}
-    return {k: metrics.get("caption", {}).get("all", {}).get(k) for k in HEADLINE_KEYS}
-
-
 def _config_from_args(args):
     from dataclasses import replace
 
     from ..preprocess.pipeline import Pipeline
     from ..vlm.backend import GenerationConfig
-    from .run_config import BackendSpec, BenchmarkError, DatasetSpec, JudgeSpec, PromptSpec, RunConfig
+    from ..evaluate.run_config import BackendSpec, BenchmarkError, DatasetSpec, JudgeSpec, PromptSpec, RunConfig
 
     if args.config_json:
         try:
@@ -160,11 +143,9 @@ def _execute(run, args) -> int:
     previous = signal.signal(signal.SIGTERM, lambda *_: token.cancel())
     try:
         if args.progress_jsonl:
-            status = run.execute(progress=lambda p: _emit(progress_event(p)), cancel=token)
+            status = run.execute(progress=lambda p: emit_json_line(progress_event(p)), cancel=token)
         else:
-            from ..cli import _progress_bar
-
-            with _progress_bar(args.quiet) as bar:
+            with ProgressBar(args.quiet) as bar:
                 status = run.execute(progress=bar, cancel=token)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -173,7 +154,7 @@ def _execute(run, args) -> int:
 
 def _finish(run, status, args) -> int:
     if args.progress_jsonl:
-        _emit({"event": "done", "run_dir": str(run.dir), **status.to_dict(), "headline": headline(run.metrics())})
+        emit_json_line({"event": "done", "run_dir": str(run.dir), **status.to_dict(), "headline": headline(run.metrics())})
     else:
         print(f"{run.dir}: {status.state}, {status.done}/{status.total} predicted"
               + (f", {status.failed} failed (resume retries them)" if status.failed else ""), file=sys.stderr)
@@ -183,7 +164,7 @@ def _finish(run, status, args) -> int:
 
 
 def _dispatch(args) -> int:
-    from .runner import BenchmarkRun
+    from ..evaluate.runner import BenchmarkRun
 
     step = args.bench_cmd
     if step == "run":
@@ -191,13 +172,13 @@ def _dispatch(args) -> int:
     if step == "resume":
         return _execute(BenchmarkRun.open(args.run_dir), args)
     if step == "report":
-        from .reports import write_run_report
+        from ..evaluate.reports import write_run_report
 
         run = BenchmarkRun.open(args.run_dir)
         if args.no_rescore:
             write_run_report(run.dir)
         else:
-            progress = (lambda p: _emit(progress_event(p))) if args.progress_jsonl else None
+            progress = (lambda p: emit_json_line(progress_event(p))) if args.progress_jsonl else None
             run.score(progress=progress)
         return _finish(run, run.status(), args)
     if step == "status":
@@ -205,14 +186,12 @@ def _dispatch(args) -> int:
         print(json.dumps({"run_dir": str(run.dir), **run.status().to_dict(), "headline": headline(run.metrics())}))
         return 0
     if step == "compare":
-        from .reports import compare
+        from ..evaluate.reports import compare
 
         table = compare(args.run_dirs, args.out)
         print(table.csv() if args.csv else table.markdown(), end="")
         return 0
-    from . import cli_score
-
-    return cli_score.cmd_score_captions(args) if step == "score-captions" else cli_score.cmd_score_vqa(args)
+    return score.cmd_score_captions(args) if step == "score-captions" else score.cmd_score_vqa(args)
 
 
 def cmd_bench(args) -> int:
@@ -221,10 +200,10 @@ def cmd_bench(args) -> int:
         return _dispatch(args)
     except CancelledError:
         if getattr(args, "progress_jsonl", False):
-            _emit({"event": "cancelled", "message": "stopped; `bench resume` continues the run"})
+            emit_json_line({"event": "cancelled", "message": "stopped; `bench resume` continues the run"})
         print("sarlang-cli: stopped; `sarlang-cli bench resume` continues the run", file=sys.stderr)
         return 130
     except SarlangError as exc:
         if getattr(args, "progress_jsonl", False):
-            _emit({"event": "error", "message": str(exc)})
+            emit_json_line({"event": "error", "message": str(exc)})
         raise

@@ -10,9 +10,9 @@ from PySide6.QtCore import QObject, QRectF
 from sarlang_core.errors import SarlangError
 from sarlang_core.vlm.backend import GenerationConfig
 
-from .box_overlay import BoxOverlay
-from .chat_controller import ChatController
-from .chat_panel import ChatPanel
+from app.viewer.box_overlay import BoxOverlay
+from .controller import ChatController
+from .panel import ChatPanel
 
 
 class ChatWiring(QObject):

@@ -9,10 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from sarlang_core.errors import CancelledError
 from sarlang_core.progress import CancelToken
 
-from . import workers
-
-
-
+from app import workers
 class SceneJobs(QObject):
     progress = Signal(str, float)
     message = Signal(str)

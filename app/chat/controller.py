@@ -12,9 +12,7 @@ from PySide6.QtCore import QObject, QRunnable, Signal
 
 from sarlang_core.progress import CancelToken
 
-from . import workers
-
-
+from app import workers
 class StreamSignals(QObject):
     image = Signal(object)            # the ModelImage about to be sent
     piece = Signal(str, float)        # text, time.perf_counter() when it was produced

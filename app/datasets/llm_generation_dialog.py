@@ -19,8 +19,8 @@ from sarlang_core.datasets.llm_generation import DEFAULT_PROMPTS, PromptSet, cos
 from sarlang_core.errors import CancelledError, SarlangError
 from sarlang_core.progress import CancelToken
 
-from . import settings as app_settings
-from . import workers
+from app import settings as app_settings
+from app import workers
 from sarlang_core.services.dataset_llm import LLMOutcome, LLMProgress, LLMRequest, count_pairs, run_generation
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"

@@ -1,5 +1,5 @@
 """The review window's Dataset steps: template questions, quality checks, train/test split and
-export of the training set. Each is a :class:`DatasetStepDialog` over ``app.dataset_jobs``; what
+export of the training set. Each is a :class:`DatasetStepDialog` over ``app.datasets.jobs``; what
 the project holds (counts, template items, splits, its Pipeline) is read off the UI thread when
 the dialog opens and after every run, and shown where it changes what a step will do."""
 
@@ -11,10 +11,10 @@ from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDoubleSpinBox
 
-from . import workers
-from .dataset_jobs import project_info, run_export, run_split, run_templates
-from .dataset_new_project_dialog import NewProjectDialog
-from .dataset_step_dialog import NOTE_STYLE, WARN_STYLE, DatasetStepDialog, PathField, error_text
+from app import workers
+from .jobs import project_info, run_export, run_split, run_templates
+from .new_project_dialog import NewProjectDialog
+from .step_dialog import NOTE_STYLE, WARN_STYLE, DatasetStepDialog, PathField, error_text
 
 QC_CODES = {"colour_word": "names a colour (SAR images show none)",
             "bad_answer": "answer outside its question type's vocabulary",

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from sarlang_core.evaluate.reports import CAPTION_METRICS
 
-from .benchmark_charts import apps_of, short_app
+from .charts import apps_of, short_app
 
 SORT = Qt.ItemDataRole.UserRole + 1
 RUN_DIR = Qt.ItemDataRole.UserRole + 2

@@ -15,8 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from . import workers
-
+from app import workers
 LANE = "stats"          # its own one-thread lane: never behind a tile render or an LLM run
 DEBOUNCE_MS = 600
 TOP = 20

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QF
 from sarlang_core.errors import CancelledError, SarlangError
 from sarlang_core.progress import CancelToken, Progress
 
-from . import workers
-from .dataset_jobs import NeedsConfirmation
+from app import workers
+from .jobs import NeedsConfirmation
 from .llm_generation_dialog import error_text
 
 ERROR_STYLE = "color: #ff6b6b;"

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 
 from sarlang_core.evaluate.applications import application_of
 
-from . import workers
-from .benchmark_sample_model import (  # noqa: F401  (COLUMNS, VERDICT_STYLE: this module's names before)
+from app import workers
+from .sample_model import (  # noqa: F401  (COLUMNS, VERDICT_STYLE: this module's names before)
     CAPTION_WIDTHS,
     COLUMNS,
     VERDICT_STYLE,

@@ -1,0 +1,1 @@
+"""Benchmark runs: the window, the run form and queue, results, charts and the sample browser."""

@@ -1,0 +1,1 @@
+"""Dataset projects: new-project import, the review window, dataset steps and statistics."""

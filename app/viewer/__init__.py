@@ -1,0 +1,1 @@
+"""The scene viewer: views, before/after compare, pipeline panel, rendering, region statistics."""

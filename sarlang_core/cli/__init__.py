@@ -1,0 +1,55 @@
+"""`sarlang-cli`: every capability from a shell, one module per command group.
+
+``scene`` (info, preprocess), ``models`` (models, ask, caption), ``dataset``, ``bench`` (with the
+``score-*`` steps in ``score``). Each group adds its sub-parsers and sets ``handler`` on them;
+:func:`main` dispatches and turns errors into one line on stderr, exit 1 (2 for usage);
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+from ..errors import SarlangError
+from . import bench, dataset, models, scene
+from .common import UsageParser
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = UsageParser(prog="sarlang-cli", description="SARLANG Studio from the command line.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=UsageParser)
+    sub.required = True
+    scene.add_parsers(sub)
+    models.add_parsers(sub)
+    dataset.add_parsers(sub)
+    bench.add_parsers(sub)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except SarlangError as exc:
+        if args.debug:
+            raise
+        print(f"sarlang-cli: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sarlang-cli: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:   # output piped into `head` and the like: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:  # an unexpected failure still gets one line unless --debug
+        if args.debug:
+            raise
+        print(f"sarlang-cli: error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1

@@ -1,0 +1,73 @@
+"""What every `sarlang-cli` command group shares: the usage-error parser, the terminal progress
+bar, JSON-lines events for the GUI, and small argument parsers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Dict, Optional, Tuple
+
+from ..errors import SarlangError
+
+
+class UsageParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: usage error: {message}\n")
+
+
+class ProgressBar:
+    """A tqdm bar per progress stage on a terminal; silent otherwise (pipes, CI).
+
+    ``with ProgressBar(quiet) as progress:`` gives a progress callback, or None when silent."""
+
+    def __init__(self, quiet: bool, unit: str = "block"):
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.unit = unit
+        self.bars: Dict[str, object] = {}
+
+    def __enter__(self):
+        return self if self.enabled else None
+
+    def __call__(self, p) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(p.stage)
+        if bar is None:
+            bar = self.bars[p.stage] = tqdm(total=p.total if p.total > 0 else None, desc=p.stage, unit=self.unit,
+                                            file=sys.stderr, leave=True)
+        bar.n = p.done  # type: ignore[attr-defined]
+        bar.refresh()  # type: ignore[attr-defined]
+
+    def __exit__(self, *exc) -> None:
+        for bar in self.bars.values():
+            bar.close()  # type: ignore[attr-defined]
+
+
+def emit_json_line(obj: dict) -> None:
+    """One JSON object per line on stdout, flushed at once (the GUI reads these through QProcess)."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def parse_region(text: str) -> Tuple[float, float, float, float]:
+    try:
+        x, y, w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        raise SarlangError(f"--region wants X,Y,W,H in scene pixels, got {text!r}") from None
+    return x, y, w, h
+
+
+def parse_band(text: Optional[str]):
+    """A band given on the command line: an index (0-based) or a polarisation / band name."""
+    if text is None:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def write_text(path: str, text: str) -> None:
+    from ..atomic import write_text_atomic
+
+    write_text_atomic(path, text)
