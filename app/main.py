@@ -6,16 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+from sarlang_core.resources import sample_scene_path, style_sheet_path
 
-
-def sample_scene_path() -> Path:
-    """The bundled sample; rebuilt by its script when missing (e.g. a source checkout without it)."""
-    path = RESOURCES / "sample_scene.tif"
-    if not path.exists():
-        import runpy
-        runpy.run_path(str(RESOURCES.parent / "scripts" / "make_sample_scene.py"), run_name="__main__")
-    return path
+__all__ = ["main", "make_app", "apply_style", "sample_scene_path"]
 
 
 def make_app(argv=None):
@@ -29,7 +22,7 @@ def make_app(argv=None):
 def apply_style(app) -> None:
     app.setApplicationName("SARLANG Studio")
     app.setOrganizationName("SARLANG")
-    style = RESOURCES / "style.qss"
+    style = style_sheet_path()
     if style.exists():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
 
@@ -39,6 +32,7 @@ def warm_up_kernels() -> None:
     import threading
 
     from sarlang_core.preprocess.filters import warmup
+
     from .workers import lower_thread_priority
 
     def run():
@@ -56,8 +50,8 @@ def main(argv=None) -> int:
 
     app = make_app()
     warm_up_kernels()
-    from .main_window import MainWindow
     from . import settings as app_settings
+    from .main_window import MainWindow
     win = MainWindow()
     win.show()
     last = app_settings.settings().value("last_scene")
@@ -70,9 +64,11 @@ def main(argv=None) -> int:
     else:
         win.open_sample()
     if args.screenshot:
-        from PySide6.QtCore import QTimer
-        from . import workers
         import time
+
+        from PySide6.QtCore import QTimer
+
+        from . import workers
         deadline = time.monotonic() + 60
 
         def shoot():

@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_sample(self) -> None:
-        from .main import sample_scene_path
+        from sarlang_core.resources import sample_scene_path
         self.open_path(str(sample_scene_path()))
 
     def open_path(self, path: str, *, keep_view: Optional[QRectF] = None) -> int:
