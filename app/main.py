@@ -3,12 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from sarlang_core.resources import sample_scene_path, style_sheet_path
 
-__all__ = ["main", "make_app", "apply_style", "sample_scene_path"]
+__all__ = ["main", "make_app", "apply_style", "configure_logging", "sample_scene_path"]
+
+log = logging.getLogger(__name__)
+LOG_DIR_ENV = "SARLANG_LOG_DIR"     # replaces the per-user log folder (tests, portable installs)
+
+
+def configure_logging() -> Path | None:
+    """Once per process: INFO and up to a rotating ``sarlang.log`` in the per-user log folder,
+    WARNING and up to stderr (when there is one). Returns the log file, if it could be opened."""
+    root = logging.getLogger()
+    if any(getattr(h, "sarlang", False) for h in root.handlers):
+        return None
+    fmt = logging.Formatter("%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s")
+    handlers: list = []
+    if sys.stderr is not None:      # a windowed frozen build has none
+        handlers.append(logging.StreamHandler())
+        handlers[-1].setLevel(logging.WARNING)
+    path, problem = None, None
+    try:
+        import platformdirs
+        folder = Path(os.environ.get(LOG_DIR_ENV) or platformdirs.user_log_dir("sarlang-studio"))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "sarlang.log"
+        handlers.append(RotatingFileHandler(path, maxBytes=2**20, backupCount=3, encoding="utf-8"))
+    except OSError as exc:          # e.g. a read-only home: log to stderr only
+        path, problem = None, exc
+    for h in handlers:
+        h.setFormatter(fmt)
+        h.sarlang = True
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    if problem is not None:
+        log.warning("no log file: %s", problem)
+    return path
 
 
 def make_app(argv=None):
@@ -48,6 +84,7 @@ def main(argv=None) -> int:
     parser.add_argument("--screenshot", metavar="PNG", help="render, save a screenshot of the window and quit")
     args = parser.parse_args(argv)
 
+    configure_logging()
     app = make_app()
     warm_up_kernels()
     from . import settings as app_settings
