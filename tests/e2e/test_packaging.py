@@ -82,3 +82,23 @@ def test_pyproject_lists_every_package_folder():
     assert on_disk - set(setup["packages"]) == set()
     assert setup["package-dir"] == {"sarlang_resources": "resources"}
     assert "sarlang_resources" in setup["packages"]
+
+
+DOCS = ("README.md", "models/README.md", "BENCHMARKS.md")
+
+
+def test_doc_links_point_at_files_in_the_repo():
+    """Markdown links (and back-quoted ../ paths) in the top-level documents resolve to files
+    inside the repository: a clone has everything they point at."""
+    import re
+
+    docs = [ROOT / d for d in DOCS] + sorted((ROOT / "docs").glob("*.md"))
+    bad = []
+    for doc in docs:
+        text = doc.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)", text):
+            path = (doc.parent / target.split("#")[0]).resolve()
+            if re.match(r"[a-z]+:", target) or not path.is_relative_to(ROOT) or not path.exists():
+                bad.append(f"{doc.relative_to(ROOT)}: {target}")
+        bad += [f"{doc.relative_to(ROOT)}: {p}" for p in re.findall(r"`(\.\./[^`]*)`", text)]
+    assert bad == []
