@@ -25,8 +25,12 @@ def resource_dir() -> Path:
     try:
         files = resources.files(PACKAGE)
     except ModuleNotFoundError:
-        log.debug("%s is not installed; using the source checkout's resources/", PACKAGE)
-        return Path(__file__).resolve().parents[1] / "resources"
+        # a source checkout run uninstalled (resources/ beside sarlang_core/), or a frozen build
+        # whose sarlang_resources folder is not importable for some reason
+        here = Path(__file__).resolve().parents[1]
+        folder = next((f for f in (here / "resources", here / PACKAGE) if f.is_dir()), here / "resources")
+        log.debug("%s is not installed; using %s", PACKAGE, folder)
+        return folder
     # an installed (unzipped) package or an editable install: a real folder on disk
     return Path(str(files))
 

@@ -87,3 +87,24 @@ def test_installed_wheel_opens_the_sample(wheel, tmp_path):
     assert got["style_text"] == (ROOT / "resources" / "style.qss").read_text(encoding="utf-8")[:200]
     assert got["shape"] == [2, 1024, 1024]
     assert got["crs"] == "EPSG:32631"
+
+
+def test_a_missing_sample_is_rebuilt_where_the_locator_looks(tmp_path, monkeypatch):
+    """A source checkout without the sample rebuilds it with scripts/make_sample_scene.py, into
+    the resources folder (the script once took its output path from the app's own argv)."""
+    from sarlang_core import resources
+
+    monkeypatch.setattr(resources, "resource_dir", lambda: tmp_path)
+    monkeypatch.setattr(sys, "argv", ["sarlang", str(tmp_path / "scene_the_user_asked_for.tif")])
+    path = resources.sample_scene_path()
+    assert path == tmp_path / "sample_scene.tif"
+    assert path.read_bytes() == (ROOT / "resources" / "sample_scene.tif").read_bytes()   # deterministic
+    assert not (tmp_path / "scene_the_user_asked_for.tif").exists()
+
+
+def test_the_source_checkout_finds_its_resources():
+    from sarlang_core.resources import sample_scene_path, style_sheet_path
+
+    assert sample_scene_path().is_file() and sample_scene_path().name == "sample_scene.tif"
+    assert style_sheet_path().read_text(encoding="utf-8") == (ROOT / "resources" / "style.qss").read_text(
+        encoding="utf-8")
