@@ -3,18 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+from sarlang_core.resources import sample_scene_path, style_sheet_path
+
+__all__ = ["main", "make_app", "apply_style", "configure_logging", "sample_scene_path"]
+
+log = logging.getLogger(__name__)
+LOG_DIR_ENV = "SARLANG_LOG_DIR"     # replaces the per-user log folder (tests, portable installs)
 
 
-def sample_scene_path() -> Path:
-    """The bundled sample; rebuilt by its script when missing (e.g. a source checkout without it)."""
-    path = RESOURCES / "sample_scene.tif"
-    if not path.exists():
-        import runpy
-        runpy.run_path(str(RESOURCES.parent / "scripts" / "make_sample_scene.py"), run_name="__main__")
+def configure_logging() -> Path | None:
+    """Once per process: INFO and up to a rotating ``sarlang.log`` in the per-user log folder,
+    WARNING and up to stderr (when there is one). Returns the log file, if it could be opened."""
+    root = logging.getLogger()
+    if any(getattr(h, "sarlang", False) for h in root.handlers):
+        return None
+    fmt = logging.Formatter("%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s")
+    handlers: list = []
+    if sys.stderr is not None:      # a windowed frozen build has none
+        handlers.append(logging.StreamHandler())
+        handlers[-1].setLevel(logging.WARNING)
+    path, problem = None, None
+    try:
+        import platformdirs
+        folder = Path(os.environ.get(LOG_DIR_ENV) or platformdirs.user_log_dir("sarlang-studio"))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "sarlang.log"
+        handlers.append(RotatingFileHandler(path, maxBytes=2**20, backupCount=3, encoding="utf-8"))
+    except OSError as exc:          # e.g. a read-only home: log to stderr only
+        path, problem = None, exc
+    for h in handlers:
+        h.setFormatter(fmt)
+        h.sarlang = True
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    if problem is not None:
+        log.warning("no log file: %s", problem)
     return path
 
 
@@ -29,7 +58,7 @@ def make_app(argv=None):
 def apply_style(app) -> None:
     app.setApplicationName("SARLANG Studio")
     app.setOrganizationName("SARLANG")
-    style = RESOURCES / "style.qss"
+    style = style_sheet_path()
     if style.exists():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
 
@@ -39,6 +68,7 @@ def warm_up_kernels() -> None:
     import threading
 
     from sarlang_core.preprocess.filters import warmup
+
     from .workers import lower_thread_priority
 
     def run():
@@ -54,10 +84,11 @@ def main(argv=None) -> int:
     parser.add_argument("--screenshot", metavar="PNG", help="render, save a screenshot of the window and quit")
     args = parser.parse_args(argv)
 
+    configure_logging()
     app = make_app()
     warm_up_kernels()
-    from .main_window import MainWindow
     from . import settings as app_settings
+    from .main_window import MainWindow
     win = MainWindow()
     win.show()
     last = app_settings.settings().value("last_scene")
@@ -70,9 +101,11 @@ def main(argv=None) -> int:
     else:
         win.open_sample()
     if args.screenshot:
-        from PySide6.QtCore import QTimer
-        from . import workers
         import time
+
+        from PySide6.QtCore import QTimer
+
+        from . import workers
         deadline = time.monotonic() + 60
 
         def shoot():

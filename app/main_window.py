@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +25,8 @@ from app.viewer.pipeline_panel import PipelinePanel
 from app.viewer.render_controller import RenderController
 from app.viewer.scene_jobs import SceneJobs
 from app.viewer.stats_panel import RegionStatsPanel
+
+log = logging.getLogger(__name__)
 
 OPEN_FILTER = "SAR scenes (*.tif *.tiff *.TIF *.TIFF *.vrt *.img *.npy *.png *.jpg *.jpeg);;All files (*)"
 
@@ -155,7 +158,7 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_sample(self) -> None:
-        from .main import sample_scene_path
+        from sarlang_core.resources import sample_scene_path
         self.open_path(str(sample_scene_path()))
 
     def open_path(self, path: str, *, keep_view: Optional[QRectF] = None) -> int:
@@ -391,8 +394,8 @@ class MainWindow(QMainWindow):
         if text:
             try:
                 self.pipeline_panel.set_pipeline(Pipeline.from_json(str(text)))
-            except PipelineError:
-                pass  # an old or hand-edited recipe: start from the defaults
+            except PipelineError as exc:  # an old or hand-edited recipe: start from the defaults
+                log.warning("the saved pipeline is not restored: %s", exc)
         if s.value("compare_mode") == SWIPE:
             self.set_compare_mode(SWIPE)
 

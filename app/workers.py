@@ -7,14 +7,20 @@ Lanes are separate thread pools: "io" serves tiles and previews, "jobs" runs lon
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import traceback
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-_POOLS: Dict[str, QThreadPool] = {}
+from sarlang_core.errors import CancelledError, SarlangError
+
+log = logging.getLogger(__name__)
+
+_POOLS: dict[str, QThreadPool] = {}
 # Python owns each task's signal object; keep it alive until its result has been delivered.
 _LIVE: set = set()
 _LANE_THREADS = {"io": 1, "jobs": 1, "model": 1}   # "model" serialises GPU/model work
@@ -37,8 +43,8 @@ def lower_thread_priority() -> None:
     if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _NICE)
-        except OSError:
-            pass
+        except OSError as exc:
+            log.debug("cannot lower the worker thread's priority: %s", exc)
 
 
 def pool(lane: str) -> QThreadPool:
@@ -78,19 +84,32 @@ class Task(QRunnable):
             result = self._fn(*self._args, **self._kwargs)
         except BaseException as exc:  # delivered to the UI, which shows it; the app stays up
             exc.__traceback_text__ = traceback.format_exc()
+            _log_failure(self.request_id, self._fn, exc)
             try:
                 self.signals.failed.emit(self.request_id, exc)
             except RuntimeError:
-                pass  # receiver already gone (window closed)
+                log.debug("task %r failed after its receiver was gone", self.request_id)
             return
         try:
             self.signals.finished.emit(self.request_id, result)
         except RuntimeError:
-            pass
+            log.debug("task %r finished after its receiver was gone", self.request_id)
 
 
-def submit(lane: str, request_id: Any, fn: Callable, *args, on_result: Optional[Callable] = None,
-           on_error: Optional[Callable] = None, on_progress: Optional[Callable] = None, **kwargs) -> Task:
+def _log_failure(request_id: Any, fn: Callable, exc: BaseException) -> None:
+    """Cancelled work is routine; a typed error is shown to the user (logged as a warning);
+    anything else is a bug (an error), each with its traceback."""
+    name = getattr(fn, "__qualname__", repr(fn))
+    if isinstance(exc, CancelledError):
+        log.debug("task %r (%s) cancelled", request_id, name)
+    elif isinstance(exc, SarlangError):
+        log.warning("task %r (%s) failed: %s", request_id, name, exc, exc_info=exc)
+    else:
+        log.error("task %r (%s) failed", request_id, name, exc_info=exc)
+
+
+def submit(lane: str, request_id: Any, fn: Callable, *args, on_result: Callable | None = None,
+           on_error: Callable | None = None, on_progress: Callable | None = None, **kwargs) -> Task:
     task = Task(request_id, fn, *args, wants_progress=on_progress is not None, **kwargs)
     signals = task.signals
     _LIVE.add(signals)

@@ -21,8 +21,9 @@ from common import machine  # noqa: E402
 
 
 def main() -> None:
-    from app.main import make_app, sample_scene_path
+    from app.main import make_app
     from app.main_window import MainWindow
+    from sarlang_core.resources import sample_scene_path
     from sarlang_core.vlm.local import LocalBackend
     from sarlang_core.vlm.tiny import build_tiny_qwen2_5_vl
 

@@ -4,10 +4,13 @@ leaves either the old file or the new one, never a half-written one (and no stra
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Union
+
+log = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
@@ -25,8 +28,8 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> Path:
     except BaseException:
         try:
             os.unlink(tmp)
-        except OSError:
-            pass
+        except OSError as exc:
+            log.debug("cannot remove the temporary file %s: %s", tmp, exc)
         raise
     return path
 

@@ -17,8 +17,9 @@ sys.path.insert(0, str(ROOT))
 from PySide6.QtCore import QRectF  # noqa: E402
 
 from app import workers  # noqa: E402
-from app.main import make_app, sample_scene_path  # noqa: E402
+from app.main import make_app  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
+from sarlang_core.resources import sample_scene_path  # noqa: E402
 
 
 def pump(app, seconds):

@@ -19,6 +19,7 @@ On 1M items this takes well under a second (see BENCHMARKS.md).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
@@ -26,6 +27,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from ..text_numbers import parse_number
 from .records import ITEM_TYPES, STATUSES
 from .store_common import _check, _values
+
+log = logging.getLogger(__name__)
 
 CAPTION_TYPES = ("caption_concise", "caption_detailed")
 NUMERIC_TYPES = ("counting",)
@@ -135,8 +138,8 @@ def _ensure_index(store) -> None:
     try:
         with store._tx() as c:
             c.execute(ANSWER_INDEX_SQL)
-    except Exception:   # read-only file or a busy writer: count without the index
-        pass
+    except Exception as exc:   # read-only file or a busy writer: count without the index
+        log.debug("no answer index (%s): counting without it", exc)
 
 
 def _answers(t: str, pairs: List[Tuple[str, int]], top: int) -> AnswerDistribution:

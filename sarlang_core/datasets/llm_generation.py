@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -52,6 +53,8 @@ from ..vlm.backend import ChatTurn, GenerationConfig
 from .llm_prompts import DEFAULT_PROMPTS, INQUIRY_CATEGORIES, KINDS, PromptSet, parse_inquiries  # noqa: F401
 from .qc import colour_words_in
 from .records import ImageRecord, Item
+
+log = logging.getLogger(__name__)
 
 # USD per 1M tokens (input, output). Source: OpenAI's public API pricing page as read 2025-01
 # (gpt-4o "2024-08-06" and later; gpt-4o-mini). USER-EDITABLE: prices change; edit or extend this
@@ -124,7 +127,8 @@ def _model_name(backend: Any) -> str:
     if not name:
         try:
             name = backend.identity().get("model")
-        except Exception:
+        except Exception as exc:
+            log.debug("the backend does not say its model (%s)", exc)
             name = None
     return str(name or "unknown")
 

@@ -7,6 +7,7 @@ prepared in worker threads while the model works on the previous ones.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -17,6 +18,8 @@ from ..errors import CancelledError, SarlangError
 from ..progress import CancelToken, check
 from ..vlm.backend import ChatTurn, GenerationConfig
 from .dataset_source import Sample
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,8 @@ def _run_batch(backend, ready, config, cancel) -> Iterator[Answer]:
             return
         except CancelledError:
             raise
-        except SarlangError:
-            pass    # e.g. out of memory for the whole batch: answer one by one below
+        except SarlangError as exc:    # e.g. out of memory for the whole batch: answer one by one below
+            log.info("a batch of %d failed (%s); answering one by one", len(ready), exc)
     for s, (image, turns) in ready:
         check(cancel)
         t1 = time.perf_counter()

@@ -16,6 +16,7 @@ a torn last line from a kill is cut off on resume.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +31,8 @@ from .dataset_source import Sample, load_samples
 from .jsonl_log import JsonlAppender, open_for_append, read_log
 from .run_config import BenchmarkError, RunConfig
 from .scoring import CAPTION_SCORES
+
+log = logging.getLogger(__name__)
 
 CONFIG, SAMPLES, MANIFEST, PREDICTIONS = "run.json", "samples.jsonl", "manifest.json", "predictions.jsonl"
 ERRORS, VERDICTS, METRICS, OUTCOME = "errors.jsonl", "verdicts.jsonl", "metrics.json", "outcome.json"
@@ -246,7 +249,8 @@ class BenchmarkRun:
         manifest = self.manifest()
         try:
             manifest.setdefault("backends", []).append({**backend.identity(), "time": _now()})
-        except Exception:   # identity is informative only
+        except Exception as exc:   # identity is informative only
+            log.debug("backend identity not recorded: %s", exc)
             return
         write_text_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
 

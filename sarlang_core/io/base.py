@@ -11,6 +11,7 @@ intensity (a multilook), so amplitude there is sqrt(mean intensity).
 
 from __future__ import annotations
 
+import logging
 import math
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -21,6 +22,8 @@ from affine import Affine
 
 from ..errors import SarlangError
 from .meta import BandInfo, Level, Window, is_db
+
+log = logging.getLogger(__name__)
 
 COMPLEX_AS = ("intensity", "amplitude")
 
@@ -186,7 +189,8 @@ class Scene(ABC):
         x, y = self.pixel_to_map(col, row)
         try:
             lon, lat = warp_transform(crs, "EPSG:4326", [x], [y])
-        except Exception:  # any PROJ failure means "no lon/lat here", never a crash in a status bar
+        except Exception as exc:  # any PROJ failure means "no lon/lat here", never a crash in a status bar
+            log.debug("no lon/lat for (%s, %s): %s", col, row, exc)
             return None
         lon, lat = float(lon[0]), float(lat[0])
         return (lon, lat) if math.isfinite(lon) and math.isfinite(lat) else None

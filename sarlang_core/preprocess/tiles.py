@@ -8,6 +8,7 @@ them never refilters and a stretch change only re-stretches.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,9 @@ from ..progress import CancelToken, check
 from .filters import apply_filter, filter_halo
 from .pipeline import FilterSpec
 from .radiometry import to_domain
+
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class FilterKey:
@@ -159,8 +163,8 @@ def settle(futures) -> None:
         if not fut.cancelled():
             try:
                 fut.result()
-            except BaseException:
-                pass
+            except BaseException as exc:
+                log.debug("a settled tile task had failed: %r", exc)
 
 
 def _paste(out: np.ndarray, dst: Window, src: Window, arr: np.ndarray) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -18,6 +19,8 @@ from ..preprocess.pipeline import Pipeline
 from ..progress import CancelToken
 from ..vlm.backend import ChatTurn, GenerationConfig, check_turns
 from .model_input import ModelImage
+
+log = logging.getLogger(__name__)
 
 TRANSCRIPT_SCHEMA = "sarlang.transcript/1"
 
@@ -161,7 +164,8 @@ def answer_boxes(answer: str, model_img: ModelImage, input_size, convention: str
         conv = convention if pb.convention_hint in ("", None, "qwen2.5-vl") else pb.convention_hint
         try:
             box = to_scene(pb.coords, conv, view)
-        except Exception:  # a malformed box in free text is skipped, never fatal
+        except Exception as exc:  # a malformed box in free text is skipped, never fatal
+            log.debug("skipped box %r (%s): %s", pb.coords, conv, exc)
             continue
         out.append(SceneBox(tuple(float(v) for v in box), pb.label or "", conv))
     x, y, w, h = model_img.crop

@@ -94,7 +94,8 @@ class OpenAIBackend:
         page = self._with_retries(lambda: self._client().models.list(), cancel, allow_missing=True)
         try:
             ids = [str(m.id) for m in page.data] if page is not None else None
-        except Exception:  # a 200 that is not a model list: treat as "no /models"
+        except Exception as exc:  # a 200 that is not a model list: treat as "no /models"
+            log.debug("%s/models is not a model list (%s)", self.endpoint, exc)
             ids = None
         self.served_models = ids
         if ids and self.model not in ids:
@@ -172,8 +173,8 @@ class OpenAIBackend:
         try:
             if client is not None:
                 client.close()
-        except Exception:
-            pass
+        except Exception as exc:
+            log.debug("closing the HTTP client failed: %s", exc)
 
     # ---- request -------------------------------------------------------------------------------
     def _params(self, image, turns: Sequence[ChatTurn], config: GenerationConfig) -> Dict[str, Any]:

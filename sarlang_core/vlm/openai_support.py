@@ -4,6 +4,7 @@ timing and readable connection errors. Kept apart so the backend reads as reques
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 import socket
 import time
@@ -12,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import EndpointError, RequestError
 from ..progress import CancelToken, check
+
+log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "sarlang-studio"
 POLL = 0.05               # s between cancel checks while waiting
@@ -44,8 +47,8 @@ def keyring_key(*urls: str) -> Optional[str]:
         for name in dict.fromkeys(u for url in urls for u in (url.rstrip("/"), url)):
             if key := keyring.get_password(KEYRING_SERVICE, name):
                 return key
-    except Exception:  # no backend, locked keyring, DBus trouble...: all mean "no key here"
-        pass
+    except Exception as exc:  # no backend, locked keyring, DBus trouble...: all mean "no key here"
+        log.debug("no key from the keyring: %s", type(exc).__name__)
     return None
 
 
@@ -105,12 +108,12 @@ def abort_stream(stream: Any) -> None:
     """Close a stream now, even while another thread is blocked reading it (close alone waits)."""
     try:
         stream.response.extensions["network_stream"].get_extra_info("socket").shutdown(socket.SHUT_RDWR)
-    except Exception:  # no such socket (other transport): close() below still releases it
-        pass
+    except Exception as exc:  # no such socket (other transport): close() below still releases it
+        log.debug("no socket to shut down (%s)", type(exc).__name__)
     try:
         stream.close()
-    except Exception:
-        pass
+    except Exception as exc:
+        log.debug("closing the stream failed: %s", exc)
 
 
 def sleep_cancellable(seconds: float, cancel: Optional[CancelToken]) -> None:
@@ -132,7 +135,8 @@ def retry_after_seconds(headers: Any) -> Optional[float]:
             return max(0.0, float(value))
         except ValueError:
             return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except Exception:
+    except Exception as exc:
+        log.debug("unreadable Retry-After header (%s)", exc)
         return None
 
 

@@ -16,12 +16,15 @@ that ever fails or returns a bare tokenizer, it is built explicitly the same way
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from ..errors import ModelError, RequestError
+
+log = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
@@ -126,8 +129,8 @@ def _load_llava(folder: Path):
         processor = AutoProcessor.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
         if getattr(processor, "image_processor", None) is not None:
             return processor
-    except (ImportError, OSError, ValueError, TypeError):
-        pass
+    except (ImportError, OSError, ValueError, TypeError) as exc:
+        log.debug("AutoProcessor cannot load %s (%s); building the LLaVA processor", folder, exc)
     # Explicit construction: the CLIP image processor's PIL flavour + the folder's tokenizer.
     from transformers import AutoTokenizer, CLIPImageProcessorPil, LlavaProcessor
 

@@ -44,18 +44,25 @@ def test_keyboard_review_flow(qtbot, review, project):
     second = review.queue.current()
     assert second.id != first.id
     key(qtbot, review, Qt.Key.Key_X)
+    third = review.queue.current()                             # reject moved on, too
+    assert third.id not in (first.id, second.id) and f"#{third.id} " in review.meta.text()
     key(qtbot, review, Qt.Key.Key_E)
     review.answer.setPlainText("edited answer")
     key(qtbot, review, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert review.queue.current().id != third.id               # saving an edit moves on
     with Store.open(project) as store:
         assert store.item(first.id).status == "accepted"
         assert store.item(second.id).status == "rejected"
-        edited = [h for h in store.history(review.queue.current().id if False else second.id + 1)]
-        assert store.item(second.id + 1).answer == "edited answer" and store.item(second.id + 1).status == "edited"
-        assert edited and edited[-1]["reviewer"] == "tester"
+        assert store.item(third.id).answer == "edited answer" and store.item(third.id).status == "edited"
+        edits = store.history(third.id)
+        assert [h["action"] for h in edits] == ["edit"] and edits[0]["reviewer"] == "tester"
+        assert edits[0]["after"]["answer"] == "edited answer"
     key(qtbot, review, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     with Store.open(project) as store:
-        assert store.item(second.id + 1).status == "pending"   # undo reverted the edit
+        assert store.item(third.id).status == "pending"        # undo reverted the edit
+        assert store.item(third.id).answer == third.answer
+    # ... and shows the item it reverted, with its original answer
+    assert f"#{third.id} " in review.meta.text() and review.answer.toPlainText() == third.answer
     # the counts are re-read off the UI thread after an undo
     qtbot.waitUntil(lambda: "reviewed 2 of" in review.progress.text(), timeout=10000)
     stats = review.stats_view.last
@@ -65,15 +72,33 @@ def test_keyboard_review_flow(qtbot, review, project):
     assert "reviewed 2 of" in review.progress.text()
 
 
+def shown_items(qtbot, win):
+    """Step through the whole queue with the N key: the item header of each item shown."""
+    shown = [win.meta.text()]
+    for _ in range(win.queue.total - 1):
+        key(qtbot, win, Qt.Key.Key_N)
+        shown.append(win.meta.text())
+    return shown
+
+
 def test_filters_and_bulk(qtbot, review, project):
+    with Store.open(project) as store:
+        counting = store.count_items(type="counting", status="pending")
+        others = store.count_items(status="pending") - counting
+    assert counting > 0 and others > 0                          # the filter has something to leave out
     review.type_filter.setCurrentIndex(review.type_filter.findData("counting"))
     queue_settled(qtbot, review)
-    assert all(review.store.item(i).type == "counting" for i in list(review.queue._ids))
+    assert f"/ {counting} in this queue" in review.progress.text()
+    shown = shown_items(qtbot, review)
+    assert len(set(shown)) == counting and all(" · counting · " in meta for meta in shown)
     n = review.bulk_apply("accepted")
-    assert n == len([1 for _ in range(n)]) and n > 0
+    assert n == counting                                        # "all shown" and no more
+    with Store.open(project) as store:
+        assert store.count_items(status="accepted") == counting
+        assert store.count_items(status="pending") == others
     review.status_filter.setCurrentIndex(review.status_filter.findData("accepted"))
     queue_settled(qtbot, review)
-    assert review.queue.total == n
+    assert review.queue.total == n and f"/ {n} in this queue" in review.progress.text()
     key(qtbot, review, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     with Store.open(project) as store:
         assert store.count_items(status="accepted") == 0       # one undo reverts the whole bulk step

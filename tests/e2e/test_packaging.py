@@ -8,6 +8,8 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -52,7 +54,9 @@ def test_spec_ships_existing_files_and_two_programs(monkeypatch):
     local = [(src, dest) for src, dest in analysis.kwargs["datas"] if not src.startswith("<")]
     for src, _ in local:
         assert Path(src).exists(), src
-    assert (str(ROOT / "resources"), "resources") in local
+    # under the package name the wheel gives it (sarlang_core.resources looks it up by that name)
+    assert (str(ROOT / "resources"), "sarlang_resources") in local
+    assert (ROOT / "resources" / "__init__.py").is_file()
     assert (ROOT / "resources" / "sample_scene.tif").is_file()   # the scene the app opens first
     shipped = {Path(src).name for src, dest in local if dest == "sarlang_core/preprocess/filters"}
     kernels = {p.name for p in (ROOT / "sarlang_core/preprocess/filters").glob("*.py")}
@@ -66,3 +70,35 @@ def test_spec_ships_existing_files_and_two_programs(monkeypatch):
         assert exe.kwargs["console"] == (exe.kwargs["name"] == "sarlang-cli")
     collect = next(m for m in made if type(m).__name__ == "COLLECT")
     assert collect.kwargs["name"] == "sarlang-studio"
+
+
+def test_pyproject_lists_every_package_folder():
+    """pyproject.toml lists its packages (resources/ is mapped to sarlang_resources, which
+    discovery cannot find): a new sub-package folder must be added there or the wheel lacks it."""
+    tomllib = pytest.importorskip("tomllib")   # Python 3.11+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    on_disk = {".".join(init.parent.relative_to(ROOT).parts)
+               for top in ("sarlang_core", "app") for init in (ROOT / top).rglob("__init__.py")}
+    assert on_disk - set(setup["packages"]) == set()
+    assert setup["package-dir"] == {"sarlang_resources": "resources"}
+    assert "sarlang_resources" in setup["packages"]
+
+
+DOCS = ("README.md", "models/README.md", "BENCHMARKS.md")
+
+
+def test_doc_links_point_at_files_in_the_repo():
+    """Markdown links (and back-quoted ../ paths) in the top-level documents resolve to files
+    inside the repository: a clone has everything they point at."""
+    import re
+
+    docs = [ROOT / d for d in DOCS] + sorted((ROOT / "docs").glob("*.md"))
+    bad = []
+    for doc in docs:
+        text = doc.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)", text):
+            path = (doc.parent / target.split("#")[0]).resolve()
+            if re.match(r"[a-z]+:", target) or not path.is_relative_to(ROOT) or not path.exists():
+                bad.append(f"{doc.relative_to(ROOT)}: {target}")
+        bad += [f"{doc.relative_to(ROOT)}: {p}" for p in re.findall(r"`(\.\./[^`]*)`", text)]
+    assert bad == []

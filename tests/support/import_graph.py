@@ -16,6 +16,7 @@ APP_MAY_IMPORT = (
     "sarlang_core.progress",              # Progress, CancelToken
     "sarlang_core.preprocess.pipeline",   # Pipeline and its specs
     "sarlang_core.evaluate.run_config",   # RunConfig and its specs
+    "sarlang_core.resources",             # the sample scene and the style sheet
 )
 
 
