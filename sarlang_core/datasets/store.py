@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from .records import ITEM_TYPES, SOURCES, STATUSES, BoxRecord, ImageRecord, Item
 from .review_queue import ReviewQueue
+from .store_answers import AnswerQueriesMixin
 from .store_common import StoreError, _check, _item, _values
 from .store_review import ReviewMixin
 
@@ -61,7 +62,7 @@ CREATE INDEX ix_history_set ON history(change_set)
 """
 
 
-class Store(ReviewMixin):
+class Store(ReviewMixin, AnswerQueriesMixin):
     """One open dataset project. Thread-safe (one connection behind a lock); use as a context manager."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path):
