@@ -101,7 +101,7 @@ class NewProjectDialog(DatasetStepDialog):
 
     def _set_running(self, running: bool) -> None:
         super()._set_running(running)
-        if not running and hasattr(self, "kind"):
+        if not running:
             self._kind_changed()
 
     # -- running --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +35,8 @@ from ..errors import ExportError
 from ..progress import CancelToken, ProgressCallback, check, report
 from .qc import CAPTION_TYPES
 from .records import ImageRecord, Item
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("sharegpt", "llava", "jsonl", "csv")
 DEFAULT_STATUSES = ("accepted", "edited")
@@ -59,8 +62,10 @@ class ExportSummary:
 def _unlink(path: Any) -> None:
     try:
         os.unlink(path)
-    except OSError:
+    except FileNotFoundError:
         pass
+    except OSError as exc:       # a temp file left behind is harmless, but say so
+        log.warning("could not remove %s: %s", path, exc)
 
 
 def _atomic_image(record: ImageRecord, dest: Path, writer: ImageWriter) -> None:
