@@ -84,3 +84,12 @@ def test_opening_a_missing_project_creates_nothing(tmp_path):
     with pytest.raises(SarlangError):
         ReviewProject.open(tmp_path / "none.db")
     assert not (tmp_path / "none.db").exists()
+
+
+def test_queue_ids_are_the_matching_items(project):
+    with ReviewProject.open(project) as p:
+        queue = p.queue(type="general")
+        assert list(queue.ids()) == [2, 4, 6, 8, 10, 12] and queue.total == 6
+        assert all(p.item(i).type == "general" for i in queue.ids())
+        queue.ids().append(99)                         # a copy: the queue is unchanged
+        assert queue.total == 6
