@@ -243,7 +243,8 @@ class LLMGenerationDialog(QDialog):
         self.pair_counts = n
         self.images.setItemText(0, f"Only pairs without LLM items yet ({n['new']:,})")
         self.images.setItemText(1, f"All pairs with an optical image ({n['pairs']:,})")
-        self.pairs_note.setText(f"{n['pairs']:,} pairs in the project · {n['pairs'] - n['new']:,} already have LLM items")
+        self.pairs_note.setText(f"{n['pairs']:,} pairs in the project · "
+                                f"{n['pairs'] - n['new']:,} already have LLM items")
 
     # -- run ------------------------------------------------------------------------------------
     def request(self) -> LLMRequest:

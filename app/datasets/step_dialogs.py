@@ -178,7 +178,8 @@ class ExportDialog(ProjectStepDialog):
         self.open_folder = self.add_button("Open folder", "open_folder", self._open_folder)
 
     def show_info(self, info: dict) -> None:
-        origin = "recorded in the project" if info["pipeline_recorded"] else "the paper's chain; the project records none"
+        origin = ("recorded in the project" if info["pipeline_recorded"]
+                  else "the paper's chain; the project records none")
         self.images.setToolTip(f"Pipeline: {info['pipeline']} ({origin}); pipeline.json is written beside the images")
         text = (f"{info['reviewed_items']:,} of {info['items']:,} items are accepted or edited. "
                 f"Pipeline: {info['pipeline']} ({origin}).")

@@ -205,7 +205,8 @@ class Store(ReviewMixin, AnswerQueriesMixin):
         where = "" if split is None else " AND split = ?"
         while True:
             rows = self._read("SELECT id, path, width, height, optical_path, split, source FROM images "
-                              f"WHERE id > ?{where} ORDER BY id LIMIT 10000", (last,) if split is None else (last, split))
+                              f"WHERE id > ?{where} ORDER BY id LIMIT 10000",
+                              (last,) if split is None else (last, split))
             for r in rows:
                 yield ImageRecord(*r)
             if len(rows) < 10000:
@@ -361,8 +362,8 @@ class Store(ReviewMixin, AnswerQueriesMixin):
         except (TypeError, ValueError) as e:
             raise StoreError(f"setting {key!r} is not JSON-serialisable ({e})") from e
         with self._tx() as c:
-            c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                      (key, text))
+            c.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, text))
 
     def meta(self) -> Dict[str, Any]:
         return {k: json.loads(v) for k, v in self._read("SELECT key, value FROM meta ORDER BY key")}
