@@ -106,8 +106,8 @@ def answer_distribution(store, *, types: Optional[Iterable[str]] = None, top: in
     hist: Dict[str, List[Tuple[int, int]]] = {}
     for t, words, n in store.answer_word_counts([t for t in wanted if t in CAPTION_TYPES], params):
         hist.setdefault(t, []).append((int(words), n))
-    for t, pairs in hist.items():
-        out[t] = _lengths(t, sorted(pairs))
+    for t, lengths in hist.items():
+        out[t] = _lengths(t, sorted(lengths))
     return {t: out[t] for t in ITEM_TYPES if t in out}
 
 

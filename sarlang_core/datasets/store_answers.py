@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +22,10 @@ def _status_sql(statuses: Sequence[str]) -> str:
 
 class AnswerQueriesMixin:
     """Grouped answer counts of ``Store``."""
+
+    if TYPE_CHECKING:   # provided by Store
+        def _read(self, sql: str, params=()) -> list: ...
+        def _tx(self) -> AbstractContextManager: ...
 
     def answer_counts(self, types: Sequence[str], statuses: Sequence[str] = ()) -> list:
         """(type, answer, count) rows of the non-caption ``types``, grouped by type, status and

@@ -122,6 +122,7 @@ def run_import(req: ImportRequest, *, confirmed: bool = False, adding: bool = Fa
 
     ``adding``: the user already chose this project (Import more), so adding to it needs no
     confirmation unless the template step would give existing images a second set."""
+    folder: Optional[Path]
     if req.kind == "pairs":
         source = _need_folder(req.source, "SAR images folder")
         folder = _need_folder(req.folder or "", "optical images folder")
