@@ -15,13 +15,13 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QF
                                QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from sarlang_core.datasets.llm_generation import DEFAULT_PROMPTS, PromptSet, cost_of
 from sarlang_core.errors import CancelledError, SarlangError
 from sarlang_core.progress import CancelToken
 
 from app import settings as app_settings
 from app import workers
-from sarlang_core.services.dataset_llm import LLMOutcome, LLMProgress, LLMRequest, count_pairs, run_generation
+from sarlang_core.services.dataset_llm import (DEFAULT_PROMPTS, LLMOutcome, LLMProgress, LLMRequest, PromptSet, cost_of,
+                                               count_pairs, run_generation, store_api_key)
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o"
@@ -55,6 +55,7 @@ class LLMGenerationDialog(QDialog):
         self._run_id = 0
         self._cancel: Optional[CancelToken] = None
         self.outcome: Optional[LLMOutcome] = None
+        self._last_llm: Optional[tuple] = None      # (done, total) requests of the latest progress report
         self._build()
         self._restore()
         self.refresh_pairs()
@@ -242,7 +243,8 @@ class LLMGenerationDialog(QDialog):
         self.pair_counts = n
         self.images.setItemText(0, f"Only pairs without LLM items yet ({n['new']:,})")
         self.images.setItemText(1, f"All pairs with an optical image ({n['pairs']:,})")
-        self.pairs_note.setText(f"{n['pairs']:,} pairs in the project · {n['pairs'] - n['new']:,} already have LLM items")
+        self.pairs_note.setText(f"{n['pairs']:,} pairs in the project · "
+                                f"{n['pairs'] - n['new']:,} already have LLM items")
 
     # -- run ------------------------------------------------------------------------------------
     def request(self) -> LLMRequest:
@@ -283,8 +285,6 @@ class LLMGenerationDialog(QDialog):
                        on_result=self._done, on_error=self._failed, on_progress=self._progress)
 
     def _store_key(self, endpoint: str, key: str) -> None:
-        from sarlang_core.vlm.openai_backend import store_api_key
-
         self.key_status.setStyleSheet(_NOTE_STYLE)
         self.key_status.setText("storing the key in the OS keyring…")
         workers.submit("io", ("llm-key", endpoint), store_api_key, endpoint, key,
@@ -346,7 +346,7 @@ class LLMGenerationDialog(QDialog):
             self._show_error(error_text(exc))
 
     def _settle_progress(self) -> None:
-        done, total = getattr(self, "_last_llm", None) or (0, 0)
+        done, total = self._last_llm or (0, 0)
         if not total:
             self.progress.setFormat("no requests sent")
         self.progress.setRange(0, max(total, 1))

@@ -15,7 +15,8 @@ from typing import Optional
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QWidget
 
-from .jobs import ImportOutcome, ImportRequest, run_import
+from sarlang_core.services.dataset_steps import ImportOutcome, ImportRequest, run_import
+
 from .step_dialog import ERROR_STYLE, DatasetStepDialog, PathField
 
 KINDS = (("coco", "COCO detection JSON (SARDet-100K) + images folder"),
@@ -100,7 +101,7 @@ class NewProjectDialog(DatasetStepDialog):
 
     def _set_running(self, running: bool) -> None:
         super()._set_running(running)
-        if not running and hasattr(self, "kind"):
+        if not running:
             self._kind_changed()
 
     # -- running --------------------------------------------------------------------------------

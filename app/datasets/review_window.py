@@ -17,9 +17,8 @@ from PySide6.QtGui import QAction, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
 
-from sarlang_core.datasets.records import ITEM_TYPES, SARDET_CATEGORIES, STATUSES
-from sarlang_core.preprocess.pipeline import Pipeline
-from sarlang_core.services.datasets import project_pipeline
+from sarlang_core.services.dataset_review import (ITEM_TYPES, SARDET_CATEGORIES, STATUSES, ReviewProject,
+                                                  matching_ids, project_counts, render_chip)
 
 from app import workers
 from app.viewer.box_overlay import BoxOverlay
@@ -33,55 +32,27 @@ class _Box:
     kind: str = "box"
 
 
-def render_chip(path: str, pipeline: Pipeline):
-    """The SAR image through the Pipeline, as uint8 (worker side)."""
-    from sarlang_core.io import Window
-    from sarlang_core.services import SceneSession
-
-    session = SceneSession.open(path)
-    try:
-        scene = session.scene
-        return session.render(pipeline, 0, Window(0, 0, scene.width, scene.height)).image
-    finally:
-        session.close()
-
-
-def _matching_ids(store_path: str, filters: dict):
-    """Worker side: (filters, ids of the matching items) from a read of its own."""
-    from sarlang_core.datasets.store import Store
-
-    with Store.open(store_path) as store:
-        return filters, store.matching_ids(**filters)
-
-
-def _read_stats(store_path: str) -> dict:
-    """Worker side: the project's counts from a read of its own."""
-    from sarlang_core.datasets.store import Store
-
-    with Store.open(store_path) as store:
-        return store.stats()
-
-
 class ReviewWindow(QMainWindow):
     queueReady = Signal()       # a new queue (after a filter change or new items) is in place
 
     def __init__(self, store_path: str, parent=None, reviewer: Optional[str] = None):
         super().__init__(parent)
-        from sarlang_core.datasets.store import Store
-
         self.setObjectName("ReviewWindow")
         self.setWindowTitle(f"Review — {Path(store_path).name}")
         self.resize(1300, 800)
         self.store_path = Path(store_path)
-        self.store = Store.open(store_path)
-        self.root = Path(store_path).resolve().parent
+        self.store = ReviewProject.open(store_path)     # the project, through the review service
+        self.root = self.store.root
         self.current = None
         self._total = self._reviewed = 0      # project-wide counts, filled in off the UI thread
-        self._queue_rid = 0
+        self._queue_rid = self._counts_rid = 0
+        self._shown_image: Optional[str] = None
+        self.llm_dialog = None
+        self.step_dialogs: dict = {}
         self.queue_loading = False
         self.queue = self.store.queue(snapshot=())   # empty until apply_filters' read comes in
         self.reviewer = reviewer or getpass.getuser()
-        self.pipeline = project_pipeline(self.store)
+        self.pipeline = self.store.pipeline
         self._build()
         self.apply_filters()
 
@@ -179,7 +150,7 @@ class ReviewWindow(QMainWindow):
         if panel is None:
             return
         self.pipeline = panel.pipeline()
-        self.store.set_meta("pipeline", self.pipeline.to_dict())
+        self.store.set_pipeline(self.pipeline)
         self.statusBar().showMessage(f"Project Pipeline: {self.pipeline.describe()}", 8000)
         if self.current is not None:
             self._shown_image = None            # the same chip, rendered again through the new Pipeline
@@ -189,7 +160,7 @@ class ReviewWindow(QMainWindow):
         """The LLM generation dialog (one per window, kept so a running job survives closing it)."""
         from .llm_generation_dialog import LLMGenerationDialog
 
-        if getattr(self, "llm_dialog", None) is None:
+        if self.llm_dialog is None:
             self.llm_dialog = LLMGenerationDialog(str(self.store_path), self)
             self.llm_dialog.generated.connect(self._store_changed)
         self.llm_dialog.show()
@@ -202,7 +173,7 @@ class ReviewWindow(QMainWindow):
         "Run quality checks" starts on opening."""
         from .step_dialogs import step_dialog
 
-        dialogs = self.__dict__.setdefault("step_dialogs", {})
+        dialogs = self.step_dialogs
         if key not in dialogs:
             dlg = dialogs[key] = step_dialog(key, str(self.store_path), self)
             dlg.changed.connect(self._store_changed)
@@ -246,7 +217,7 @@ class ReviewWindow(QMainWindow):
         self._queue_rid += 1
         self.queue_loading = True
         self.meta.setText("Finding the matching items…")
-        workers.submit("review", ("queue", self._queue_rid), _matching_ids, str(self.store_path), filters,
+        workers.submit("review", ("queue", self._queue_rid), matching_ids, str(self.store_path), filters,
                        on_result=self._queue_ready, on_error=self._queue_failed)
         self._refresh_counts()
 
@@ -268,8 +239,8 @@ class ReviewWindow(QMainWindow):
         """Project-wide counts, read off the UI thread on a connection of their own (they take
         ~1 s on a million items) and then kept up to date by each decision, so stepping through
         items stays instant."""
-        self._counts_rid = getattr(self, "_counts_rid", 0) + 1
-        workers.submit("stats", ("counts", self._counts_rid), _read_stats, str(self.store_path),
+        self._counts_rid += 1
+        workers.submit("stats", ("counts", self._counts_rid), project_counts, str(self.store_path),
                        on_result=self._counts_ready, on_error=self._counts_failed)
 
     def _counts_failed(self, _rid, exc) -> None:
@@ -279,9 +250,8 @@ class ReviewWindow(QMainWindow):
         if rid != ("counts", self._counts_rid):
             return      # a newer count is on its way
         self._total = stats.get("items", 0)
-        self._reviewed = sum(v for k, v in stats.get("items_per_status", {}).items() if k != "pending")
-        if hasattr(self, "stats_view"):
-            self.stats_view.show_stats(stats)
+        self._reviewed = stats.get("reviewed", 0)
+        self.stats_view.show_stats(stats)
         self._show_progress()       # only the counts line: an edit in progress stays as typed
 
     def next(self) -> None:
@@ -303,8 +273,7 @@ class ReviewWindow(QMainWindow):
         item = self.queue.current()
         if item is None or self.editing:
             return
-        if self.store.set_status(item.id, status, reviewer=self.reviewer) and item.status == "pending":
-            self._reviewed += 1
+        self._reviewed += self.store.decide(item, status, reviewer=self.reviewer)
         self.stats_view.store_changed()
         self.next()
 
@@ -319,9 +288,8 @@ class ReviewWindow(QMainWindow):
         item = self.queue.current()
         if item is None or not self.editing:
             return
-        if self.store.edit(item.id, question=self.question.toPlainText().strip(),
-                           answer=self.answer.toPlainText().strip(), reviewer=self.reviewer) and item.status == "pending":
-            self._reviewed += 1
+        self._reviewed += self.store.edit(item, question=self.question.toPlainText().strip(),
+                                          answer=self.answer.toPlainText().strip(), reviewer=self.reviewer)
         self.stats_view.store_changed()
         self.cancel_edit()
         self.next()
@@ -340,13 +308,13 @@ class ReviewWindow(QMainWindow):
             self.show_item(self.store.item(item_id))
 
     def bulk(self, status: str) -> None:
-        n = self.store.count_items(**self.filters())
+        n = self.store.count(self.filters())
         if n and QMessageBox.question(self, "Bulk review", f"Mark {n:,} items as {status}? (Ctrl+Z undoes it)") \
                 == QMessageBox.StandardButton.Yes:
             self.bulk_apply(status)
 
     def bulk_apply(self, status: str) -> int:
-        n = self.store.bulk_set_status(self.filters(), status, reviewer=self.reviewer)
+        n = self.store.bulk(self.filters(), status, reviewer=self.reviewer)
         self.apply_filters()
         self.stats_view.store_changed()
         return n
@@ -392,7 +360,7 @@ class ReviewWindow(QMainWindow):
         if path is None:
             self.sar_view.image.clear()
             self.meta.setText(self.meta.text() + f" · ⚠ image file not found: {rec.path}")
-        elif getattr(self, "_shown_image", None) != path:
+        elif self._shown_image != path:
             self._shown_image = path
             workers.submit("io", ("chip", path), render_chip, path, self.pipeline,
                            on_result=lambda rid, img: self._image_ready(rid[1], img, rec))
@@ -404,7 +372,7 @@ class ReviewWindow(QMainWindow):
             self.optical.setText("no optical pair")
 
     def _image_ready(self, path: str, image, rec) -> None:
-        if path != getattr(self, "_shown_image", None):
+        if path != self._shown_image:
             return  # the reviewer has moved on
         import numpy as np
 
@@ -415,7 +383,7 @@ class ReviewWindow(QMainWindow):
                                    QRectF(0, 0, image.shape[1], image.shape[0]))
 
     def closeEvent(self, event) -> None:
-        if getattr(self, "llm_dialog", None) is not None:
+        if self.llm_dialog is not None:
             self.llm_dialog.cancel()       # finished pairs are stored by the job itself
         self.stats_view.similarity.cancel()
         self.store.close()

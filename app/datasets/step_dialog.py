@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QF
 
 from sarlang_core.errors import CancelledError, SarlangError
 from sarlang_core.progress import CancelToken, Progress
+from sarlang_core.services.dataset_steps import NeedsConfirmation
 
 from app import workers
-from .jobs import NeedsConfirmation
 from .llm_generation_dialog import error_text
 
 ERROR_STYLE = "color: #ff6b6b;"

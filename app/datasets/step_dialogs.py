@@ -11,8 +11,9 @@ from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDoubleSpinBox
 
+from sarlang_core.services.dataset_steps import project_info, run_export, run_split, run_templates
+
 from app import workers
-from .jobs import project_info, run_export, run_split, run_templates
 from .new_project_dialog import NewProjectDialog
 from .step_dialog import NOTE_STYLE, WARN_STYLE, DatasetStepDialog, PathField, error_text
 
@@ -177,7 +178,8 @@ class ExportDialog(ProjectStepDialog):
         self.open_folder = self.add_button("Open folder", "open_folder", self._open_folder)
 
     def show_info(self, info: dict) -> None:
-        origin = "recorded in the project" if info["pipeline_recorded"] else "the paper's chain; the project records none"
+        origin = ("recorded in the project" if info["pipeline_recorded"]
+                  else "the paper's chain; the project records none")
         self.images.setToolTip(f"Pipeline: {info['pipeline']} ({origin}); pipeline.json is written beside the images")
         text = (f"{info['reviewed_items']:,} of {info['items']:,} items are accepted or edited. "
                 f"Pipeline: {info['pipeline']} ({origin}).")

@@ -1,7 +1,8 @@
 """`sarlang-cli dataset ...`: import, generate, llm, qc, stats, similarity, split, export.
 
-Every step is one call into ``services.datasets`` (the GUI's review window calls the same ones);
-this module only parses arguments and prints.
+Every step is one call into ``services.datasets`` or, for the imports, ``services.dataset_steps``
+(the GUI's dialogs call the same ones, with the same checks); this module only parses arguments and
+prints.
 """
 
 from __future__ import annotations
@@ -98,13 +99,8 @@ def cmd_dataset(args) -> int:
 
 def _dataset_step(svc, step: str, args, progress):
     """Run one `dataset` step that ends in a StepSummary, with a progress bar on a terminal."""
-    if step == "import-coco":
-        return svc.import_into(args.store, "coco", args.annotations, images_dir=args.images, progress=progress)
-    if step == "import-sarlang":
-        kind = "sarlang-csv" if str(args.path).lower().endswith(".csv") else "sarlang-json"
-        return svc.import_into(args.store, kind, args.path, images_dir=args.images, progress=progress)
-    if step == "import-pairs":
-        return svc.import_into(args.store, "pairs", args.sar_dir, optical_dir=args.optical_dir, progress=progress)
+    if step.startswith("import-"):
+        return _import(step, args, progress)
     if step == "generate":
         return svc.generate_templates(args.store, seed=args.seed, per_image=args.per_image, progress=progress)
     if step == "llm":
@@ -116,6 +112,22 @@ def _dataset_step(svc, step: str, args, progress):
     if step == "split":
         return svc.split_images(args.store, ratio=args.ratio, seed=args.seed)
     return svc.export_project(args.store, args.out, fmt=args.format, status=args.status, progress=progress)
+
+
+def _import(step: str, args, progress):
+    """The import with the checks the GUI's New-project dialog runs (``services.dataset_steps``):
+    paths that are missing or of the wrong kind stop it before anything is written."""
+    from ..services.dataset_steps import ImportRequest, run_import
+
+    if step == "import-pairs":
+        req = ImportRequest(args.store, "pairs", args.sar_dir, args.optical_dir)
+    else:
+        req = ImportRequest(args.store, "coco" if step == "import-coco" else "sarlang",
+                            args.annotations if step == "import-coco" else args.path, args.images)
+    outcome = run_import(req, confirmed=True, progress=progress)
+    if outcome.removed:
+        outcome.summary.problems.append(f"nothing could be imported, so no project was written at {args.store}")
+    return outcome.summary
 
 
 def answer_tables(answers: dict) -> list:

@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 CAPTION_TYPES = ("caption_concise", "caption_detailed")
 NUMERIC_TYPES = ("counting",)
 LENGTH_BINS = 20
-_CAPS_SQL = "type NOT IN ('caption_concise', 'caption_detailed')"   # must match the partial index
-ANSWER_INDEX_SQL = f"CREATE INDEX IF NOT EXISTS ix_items_answer ON items(type, status, answer) WHERE {_CAPS_SQL}"
 
 
 @dataclass(frozen=True)
@@ -102,44 +100,18 @@ def answer_distribution(store, *, types: Optional[Iterable[str]] = None, top: in
     _check("item type", wanted, ITEM_TYPES)
     params = [] if status is None else _values(status)
     _check("status", params, STATUSES)
-    # "+status": keeps SQLite on the covering answer index rather than the status index
-    status_sql = f" AND +status IN ({','.join('?' * len(params))})" if params else ""
-    _ensure_index(store)
     out: Dict[str, AnswerDistribution] = {}
-    answer_types = [t for t in wanted if t not in CAPTION_TYPES]
-    if answer_types:
-        rows = store._read(
-            f"SELECT type, answer, COUNT(*) FROM items WHERE {_CAPS_SQL} AND type IN "
-            f"({','.join('?' * len(answer_types))}){status_sql} GROUP BY type, status, answer",
-            [*answer_types, *params])
-        grouped: Dict[str, List[Tuple[str, int]]] = {}
-        for t, answer, n in rows:
-            grouped.setdefault(t, []).append((answer, n))
-        for t, pairs in grouped.items():
-            out[t] = _numeric(t, pairs) if t in NUMERIC_TYPES else _answers(t, pairs, max(0, int(top)))
-    caption_types = [t for t in wanted if t in CAPTION_TYPES]
-    if caption_types:
-        rows = store._read(f"SELECT type, sarlang_words(answer), COUNT(*) FROM items WHERE type IN "
-                           f"({','.join('?' * len(caption_types))}){status_sql} GROUP BY 1, 2",
-                           [*caption_types, *params])
-        hist: Dict[str, List[Tuple[int, int]]] = {}
-        for t, words, n in rows:
-            hist.setdefault(t, []).append((int(words), n))
-        for t, pairs in hist.items():
-            out[t] = _lengths(t, sorted(pairs))
+    grouped: Dict[str, List[Tuple[str, int]]] = {}
+    for t, answer, n in store.answer_counts([t for t in wanted if t not in CAPTION_TYPES], params):
+        grouped.setdefault(t, []).append((answer, n))
+    for t, pairs in grouped.items():
+        out[t] = _numeric(t, pairs) if t in NUMERIC_TYPES else _answers(t, pairs, max(0, int(top)))
+    hist: Dict[str, List[Tuple[int, int]]] = {}
+    for t, words, n in store.answer_word_counts([t for t in wanted if t in CAPTION_TYPES], params):
+        hist.setdefault(t, []).append((int(words), n))
+    for t, lengths in hist.items():
+        out[t] = _lengths(t, sorted(lengths))
     return {t: out[t] for t in ITEM_TYPES if t in out}
-
-
-def _ensure_index(store) -> None:
-    """Stores written before the answer index existed get it on first use (about a second per
-    million items); a read-only store is still counted, just more slowly (SQL sorts instead)."""
-    if store._read("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'ix_items_answer'"):
-        return
-    try:
-        with store._tx() as c:
-            c.execute(ANSWER_INDEX_SQL)
-    except Exception as exc:   # read-only file or a busy writer: count without the index
-        log.debug("no answer index (%s): counting without it", exc)
 
 
 def _answers(t: str, pairs: List[Tuple[str, int]], top: int) -> AnswerDistribution:

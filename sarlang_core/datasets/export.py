@@ -62,8 +62,10 @@ class ExportSummary:
 def _unlink(path: Any) -> None:
     try:
         os.unlink(path)
-    except OSError as exc:
-        log.debug("cannot remove %s: %s", path, exc)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:       # a temp file left behind is harmless, but say so
+        log.warning("could not remove %s: %s", path, exc)
 
 
 def _atomic_image(record: ImageRecord, dest: Path, writer: ImageWriter) -> None:

@@ -38,6 +38,10 @@ class ReviewQueue:
             k = bisect_left(ids, keep)
             self._pos = k if k < len(ids) and ids[k] == keep else k - 1
 
+    def ids(self) -> array:
+        """The ids in the queue (a copy), in id order."""
+        return array("q", self._ids)
+
     @property
     def total(self) -> int:
         return len(self._ids)

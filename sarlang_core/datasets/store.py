@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from .records import ITEM_TYPES, SOURCES, STATUSES, BoxRecord, ImageRecord, Item
 from .review_queue import ReviewQueue
+from .store_answers import AnswerQueriesMixin
 from .store_common import StoreError, _check, _item, _values
 from .store_review import ReviewMixin
 
@@ -61,7 +62,7 @@ CREATE INDEX ix_history_set ON history(change_set)
 """
 
 
-class Store(ReviewMixin):
+class Store(ReviewMixin, AnswerQueriesMixin):
     """One open dataset project. Thread-safe (one connection behind a lock); use as a context manager."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path):
@@ -204,7 +205,8 @@ class Store(ReviewMixin):
         where = "" if split is None else " AND split = ?"
         while True:
             rows = self._read("SELECT id, path, width, height, optical_path, split, source FROM images "
-                              f"WHERE id > ?{where} ORDER BY id LIMIT 10000", (last,) if split is None else (last, split))
+                              f"WHERE id > ?{where} ORDER BY id LIMIT 10000",
+                              (last,) if split is None else (last, split))
             for r in rows:
                 yield ImageRecord(*r)
             if len(rows) < 10000:
@@ -360,8 +362,8 @@ class Store(ReviewMixin):
         except (TypeError, ValueError) as e:
             raise StoreError(f"setting {key!r} is not JSON-serialisable ({e})") from e
         with self._tx() as c:
-            c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                      (key, text))
+            c.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, text))
 
     def meta(self) -> Dict[str, Any]:
         return {k: json.loads(v) for k, v in self._read("SELECT key, value FROM meta ORDER BY key")}

@@ -17,11 +17,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from ..datasets.llm_generation import PromptSet, cost_of, estimate_tokens, generate_from_optical
+from ..datasets.llm_generation import DEFAULT_PROMPTS, PromptSet, cost_of, estimate_tokens, generate_from_optical
 from ..errors import CancelledError, EndpointError
 from ..progress import CancelToken
 
+__all__ = ["DEFAULT_PROMPTS", "PromptSet", "cost_of", "LLMRequest", "LLMProgress", "LLMOutcome", "count_pairs",
+           "run_generation", "store_api_key"]
+
 FATAL_STATUSES = (401, 403, 404)
+
+
+def store_api_key(endpoint: str, key: str) -> None:
+    """Remember ``key`` for ``endpoint`` in the OS keyring (the dialog's "remember" box)."""
+    from ..vlm.openai_backend import store_api_key as store
+
+    store(endpoint, key)
 
 
 @dataclass(frozen=True)

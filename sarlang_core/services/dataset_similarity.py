@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterator, Optional
 
 from ..errors import SarlangError
 from ..progress import CancelToken, ProgressCallback
+from .dataset_common import open_store, project_pipeline, render_image
 
 TEXT_KINDS = ("captions", "questions", "answers", "qa")
 # Table 3 of the paper: SARLANG-1M (SAR), mean / variance (118,331 images).
@@ -49,12 +50,11 @@ def similarity_stats(store_path, *, text: Optional[str] = "captions", image_feat
     ``status``: only items of that status (a value or a list); images: those with such an item.
     ``text_model``: a text encoder to use instead of all-MiniLM-L6-v2 (tests)."""
     from ..datasets.similarity import iter_text_embeddings, pairwise_cosine_stats
-    from .datasets import _open
 
     if image_features is not None and image_model is not None:
         raise SarlangError("give image features or an image model, not both")
     out: Dict[str, Dict[str, Any]] = {}
-    with _open(store_path, create=False) as store:
+    with open_store(store_path, create=False) as store:
         if text is not None:
             count, texts, kind = _texts(store, text, status)
             if count < 2:
@@ -80,7 +80,6 @@ def similarity_stats(store_path, *, text: Optional[str] = "captions", image_feat
 def _model_image_stats(store, store_path, wanted, image_model, progress, cancel) -> Dict[str, Any]:
     from ..datasets.image_features import ImageEncoder, iter_image_features
     from ..datasets.similarity import pairwise_cosine_stats
-    from .datasets import project_pipeline, _render_image
 
     encoder = ImageEncoder(image_model)
     pipeline = project_pipeline(store)
@@ -88,7 +87,7 @@ def _model_image_stats(store, store_path, wanted, image_model, progress, cancel)
 
     def images() -> Iterator:
         for image_id in wanted:     # what a model is trained on: the image through the Pipeline
-            yield _render_image(store.image(image_id), pipeline, root, max_pixels=1 << 20)
+            yield render_image(store.image(image_id), pipeline, root, max_pixels=1 << 20)
 
     chunks = iter_image_features(images(), encoder, total=len(wanted), progress=progress, cancel=cancel)
     return _stats_dict(pairwise_cosine_stats(chunks), f"model {encoder.name}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..progress import CancelToken, Progress, ProgressCallback, check, report
+from .dataset_common import open_store, project_pipeline, render_image
 from .dataset_similarity import PAPER_SIMILARITY, TEXT_KINDS, similarity_stats  # noqa: F401
 
 
@@ -31,12 +32,6 @@ class StepSummary:
             if len(self.problems) > 50:
                 out.append(f"  … and {len(self.problems) - 50} more")
         return out
-
-
-def _open(store_path, create: bool = True):
-    from ..datasets.store import Store
-
-    return Store.open(store_path, create=create)
 
 
 def _problem_text(p) -> str:
@@ -60,7 +55,7 @@ def import_into(store_path, kind: str, source, *, images_dir=None, optical_dir=N
         result = importers.import_pairs(source, optical_dir)
     else:
         raise ValueError(f"unknown import kind {kind!r}")
-    with _open(store_path) as store:
+    with open_store(store_path) as store:
         n_img = store.add_images(result.images)
         n_box = store.add_boxes(result.boxes)
         n_item = store.add_items(result.items) if result.items else 0
@@ -70,10 +65,11 @@ def import_into(store_path, kind: str, source, *, images_dir=None, optical_dir=N
 
 
 def generate_templates(store_path, *, seed: int = 0, per_image: int = 9,
-                       progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> StepSummary:
+                       progress: Optional[ProgressCallback] = None,
+                       cancel: Optional[CancelToken] = None) -> StepSummary:
     from ..datasets.templates import TemplateConfig, generate
 
-    with _open(store_path, create=False) as store:
+    with open_store(store_path, create=False) as store:
         images = list(store.images())
         boxes = defaultdict(list)
         for img in images:
@@ -126,7 +122,7 @@ def run_quality_checks(store_path, *, progress: Optional[ProgressCallback] = Non
     replaced, so a cancelled run leaves the previous flags as they were."""
     from ..datasets.qc import run_qc
 
-    with _open(store_path, create=False) as store:
+    with open_store(store_path, create=False) as store:
         items = store.items()
         boxes = {img.id: store.boxes(img.id) for img in store.images()}
         flagged, rows = 0, []
@@ -143,13 +139,14 @@ def run_quality_checks(store_path, *, progress: Optional[ProgressCallback] = Non
         store.clear_flags()
         store.add_flags(rows)
         report(progress, "qc", len(items), len(items), "flags stored")
-    return StepSummary({"items checked": len(items), "items flagged": flagged, **{f"flag {k}": v for k, v in by_code.items()}})
+    return StepSummary({"items checked": len(items), "items flagged": flagged,
+                        **{f"flag {k}": v for k, v in by_code.items()}})
 
 
 def split_images(store_path, *, ratio: float = 0.7, seed: int = 0) -> StepSummary:
     from ..datasets.splits import split_by_image
 
-    with _open(store_path, create=False) as store:
+    with open_store(store_path, create=False) as store:
         images = list(store.images())
         keep = {img.id: img.split for img in images if img.split}
         assignment = split_by_image([img.id for img in images], ratio=ratio, seed=seed, keep=keep or None)
@@ -170,7 +167,7 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
     from ..datasets.export import export_dataset
 
     statuses = {"accepted": ("accepted", "edited"), "any": None}.get(status, (status,))
-    with _open(store_path, create=False) as store:
+    with open_store(store_path, create=False) as store:
         items = store.items()
         images = {img.id: img for img in store.images()}
         recorded = store.get_meta("pipeline")
@@ -185,44 +182,12 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
     return StepSummary(done, files=list(summary.files))
 
 
-def project_pipeline(store):
-    """The Pipeline an open project records (the paper's chain when it records none): what the
-    review window shows and what export writes the images through."""
-    from ..preprocess.pipeline import Pipeline
-
-    recorded = store.get_meta("pipeline")
-    return (Pipeline.from_json(recorded) if isinstance(recorded, str) else
-            Pipeline.from_dict(recorded) if isinstance(recorded, dict) else Pipeline())
-
-
-def _render_image(record, pipeline, root: Path, *, max_pixels: Optional[int] = None):
-    """The 8-bit image a model sees: ``record`` through ``pipeline``, whole, at full resolution
-    or (with ``max_pixels``) at the finest level with at most that many pixels."""
-    from ..io import Window
-    from .scene_session import SceneSession
-
-    path = Path(record.path)
-    if not path.is_absolute() and not path.exists():
-        path = root / path
-    session = SceneSession.open(path)
-    try:
-        levels = session.scene.levels
-        level = levels[-1]
-        for lv in levels:
-            if max_pixels is None or lv.width * lv.height <= max_pixels:
-                level = lv
-                break
-        return session.render(pipeline, level.index, Window(0, 0, level.width, level.height)).image
-    finally:
-        session.close()
-
-
 def _preprocessed_writer(pipeline, root: Path):
     """Writes one image through ``pipeline`` as an 8-bit PNG (the image a model is trained on)."""
     from PIL import Image
 
     def write(record, dest) -> None:
-        Image.fromarray(_render_image(record, pipeline, root)).save(dest, format="PNG")
+        Image.fromarray(render_image(record, pipeline, root)).save(dest, format="PNG")
 
     return write
 
@@ -234,7 +199,7 @@ def answer_distribution(store_path, *, top: int = 20, status=None) -> Dict[str, 
     min, max, bins: [{lo, hi, count}]}}."""
     from ..datasets.answer_stats import answer_distribution as distribution
 
-    with _open(store_path, create=False) as store:
+    with open_store(store_path, create=False) as store:
         return {t: d.to_dict() for t, d in distribution(store, top=top, status=status).items()}
 
 
@@ -242,7 +207,7 @@ def project_stats(store_path, *, top: int = 20, status=None) -> dict:
     """``Store.stats()`` plus "answers": ``answer_distribution(store_path, top=top, status=status)``."""
     from ..datasets.answer_stats import answer_distribution as distribution
 
-    with _open(store_path, create=False) as store:
+    with open_store(store_path, create=False) as store:
         stats = store.stats()
         stats["answers"] = {t: d.to_dict() for t, d in distribution(store, top=top, status=status).items()}
     return stats

@@ -10,7 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sarlang_core.datasets.similarity import cross_set_stats, embed_texts, pairwise_cosine_stats
+from sarlang_core.datasets.similarity import (
+    cross_set_stats,
+    embed_texts,
+    pairwise_cosine_stats,
+)
 from sarlang_core.errors import SarlangError
 
 
@@ -254,10 +258,10 @@ def _tiny_vit(folder):
 
 
 def test_service_image_model_tiny_vit(tmp_path, monkeypatch):
+    from sarlang_core.datasets import Store
     from sarlang_core.datasets.image_features import ImageEncoder
     from sarlang_core.services import datasets as svc
-    from sarlang_core.services.datasets import project_pipeline, _render_image
-    from sarlang_core.datasets import Store
+    from sarlang_core.services.dataset_common import project_pipeline, render_image
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     path = _project(tmp_path)
@@ -270,7 +274,7 @@ def test_service_image_model_tiny_vit(tmp_path, monkeypatch):
     enc = ImageEncoder(model, device="cpu")
     with Store.open(path) as s:
         pipe = project_pipeline(s)
-        imgs = [_render_image(r, pipe, tmp_path) for r in s.images()]
+        imgs = [render_image(r, pipe, tmp_path) for r in s.images()]
     feats = enc.encode(imgs)
     assert feats.shape == (6, 16)
     m, v = brute(feats)

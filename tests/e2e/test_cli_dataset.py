@@ -158,3 +158,48 @@ def test_stats_tables_and_similarity(coco, tmp_path):
     assert result["text"]["n"] == 108 and result["text"]["pairs"] == 108 * 107 // 2
     assert 0 < result["text"]["mean"] < 1 and result["text"]["var"] > 0
     assert result["image"]["n"] == 12 and result["image"]["what"] == "model vit"
+
+
+def _dialog_error(store, kind, source, folder):
+    """The message the New-project dialog shows for these paths (its worker runs run_import)."""
+    from sarlang_core.errors import SarlangError
+    from sarlang_core.services.dataset_steps import ImportRequest, run_import
+
+    with pytest.raises(SarlangError) as exc:
+        run_import(ImportRequest(str(store), kind, str(source), None if folder is None else str(folder)))
+    return str(exc.value)
+
+
+def test_import_runs_the_dialogs_checks_and_writes_nothing(coco, tmp_path):
+    ann, images = coco
+    store = tmp_path / "p.db"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    for source, folder, words in ((ann, tmp_path / "no_such_images", "does not exist"),
+                                  (ann, empty, "holds no images"),
+                                  (images, images, "is a folder; choose the annotation file itself"),
+                                  (tmp_path / "missing.json", images, "annotation file")):
+        r = run("import-coco", source, "--images", folder, "--store", store)
+        message = _dialog_error(store, "coco", source, folder)
+        assert r.returncode == 1 and words in message
+        assert r.stderr.strip() == f"sarlang-cli: error: {message}"
+        assert not store.exists() and not list(tmp_path.glob("p.db*"))
+
+    notes = tmp_path / "notes.db"           # never written over
+    notes.write_text("my notes")
+    r = run("import-coco", ann, "--images", images, "--store", notes)
+    assert r.returncode == 1 and "not a dataset project" in r.stderr and notes.read_text() == "my notes"
+
+    r = run("import-pairs", images, tmp_path / "no_optical", "--store", store)
+    assert r.returncode == 1 and "optical images folder" in r.stderr and not store.exists()
+
+
+def test_import_that_brings_nothing_leaves_no_project(coco, tmp_path):
+    ann, _ = coco
+    other = tmp_path / "other_images"
+    other.mkdir()
+    Image.new("L", (8, 8)).save(other / "unrelated.png")
+    store = tmp_path / "p.db"
+    r = run("import-coco", ann, "--images", other, "--store", store)
+    assert r.returncode == 0 and "no project was written" in r.stdout and not store.exists()

@@ -1,9 +1,11 @@
-"""Worker side of the dataset step dialogs (no Qt): checks that turn a bad path into a message a
-person can act on, then the core services (``sarlang_core.services.datasets``).
+"""The dataset steps with their checks, one path for the GUI's step dialogs and ``sarlang-cli
+dataset``: checks that turn a bad path into a message a person can act on, then the steps in
+``services.datasets``.
 
-Every function here runs on a worker lane, never on the UI thread. A step that would add to or
-write over something that already exists raises :class:`NeedsConfirmation` instead; the dialog
-shows the message and runs the step again with ``confirmed=True`` once the user agrees.
+The GUI runs these on a worker lane, never on the UI thread. A step that would add to or write
+over something that already exists raises :class:`NeedsConfirmation` instead; the dialog shows
+the message and runs the step again with ``confirmed=True`` once the user agrees (the CLI passes
+``confirmed=True``: adding to a project is what its import commands do).
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from sarlang_core.datasets.importers import IMAGE_EXTENSIONS, DatasetError
-from sarlang_core.errors import SarlangError
-from sarlang_core.progress import check
-from sarlang_core.services import datasets as svc
-from sarlang_core.services.datasets import StepSummary
+from ..datasets.importers import IMAGE_EXTENSIONS, DatasetError
+from ..errors import SarlangError
+from ..progress import check
+from . import datasets as svc
+from .dataset_common import open_store, project_pipeline
+from .datasets import StepSummary
+
+__all__ = ["IMAGE_EXTENSIONS", "DatasetError", "NeedsConfirmation", "ImportRequest", "ImportOutcome", "run_import",
+           "project_info", "run_templates", "run_split", "run_export"]
 
 
 class NeedsConfirmation(SarlangError):
@@ -33,7 +39,8 @@ class ImportRequest:
     store_path: str
     kind: str                   # "coco" | "sarlang" (JSON or CSV, by extension) | "pairs"
     source: str                 # the annotation file; for "pairs" the SAR images folder
-    folder: str                 # the images folder; for "pairs" the optical images folder
+    folder: Optional[str]       # the images folder; for "pairs" the optical images folder. None (the CLI
+                                # without --images): the images are not looked for
     templates: bool = False     # generate the paper's template questions after the import
     seed: int = 0
     per_image: int = 9
@@ -75,10 +82,10 @@ def _need_file(path: str, what: str) -> Path:
 
 
 def _store_stats(path: Path) -> dict:
-    from sarlang_core.datasets.store import Store, StoreError
+    from ..datasets.store import StoreError
 
     try:
-        with Store.open(path) as store:
+        with open_store(path, create=False) as store:
             stats = store.stats()
             stats["template_items"] = store.count_items(source="template")
             return stats
@@ -115,12 +122,15 @@ def run_import(req: ImportRequest, *, confirmed: bool = False, adding: bool = Fa
 
     ``adding``: the user already chose this project (Import more), so adding to it needs no
     confirmation unless the template step would give existing images a second set."""
+    folder: Optional[Path]
     if req.kind == "pairs":
         source = _need_folder(req.source, "SAR images folder")
-        folder = _need_folder(req.folder, "optical images folder")
-    else:
+        folder = _need_folder(req.folder or "", "optical images folder")
+    elif req.kind in ("coco", "sarlang"):
         source = _need_file(req.source, "annotation file")
-        folder = _need_folder(req.folder, "images folder")
+        folder = None if req.folder is None else _need_folder(req.folder, "images folder")
+    else:
+        raise DatasetError(f"unknown import kind {req.kind!r}; expected coco, sarlang or pairs")
     store, stats = _target(req.store_path)
     if stats is not None and not confirmed:
         again = (f" Template questions are generated for every image in the project, so its "
@@ -150,10 +160,7 @@ def run_import(req: ImportRequest, *, confirmed: bool = False, adding: bool = Fa
 def project_info(store_path: str) -> dict:
     """What the step dialogs show before a run: the store's counts, its template items and its
     Pipeline (the paper's chain when the project records none)."""
-    from sarlang_core.datasets.store import Store
-    from sarlang_core.services.datasets import project_pipeline
-
-    with Store.open(store_path) as store:
+    with open_store(store_path, create=False) as store:
         info = store.stats()
         info["template_items"] = store.count_items(source="template")
         info["reviewed_items"] = store.count_items(status=["accepted", "edited"])
