@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterator, Optional, Tuple
 
@@ -115,6 +115,11 @@ class TiledFilter:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit_block(self, key: FilterKey, level: int, window: Window) -> Future:
+        """Filter ``window`` of ``level`` on this filter's pool, uncached (a streamed pass over the
+        whole scene, where caching would only evict the tiles a view needs)."""
+        return self._pool.submit(filter_block, self.scene, key, level, window, self.device)
 
     def _tile(self, key: FilterKey, level: int, tr: int, tc: int, win: Window) -> np.ndarray:
         ckey = (id(self.scene), level, key, tr, tc)

@@ -1,5 +1,7 @@
 """Facades that both the GUI and the CLI call."""
 
-from .scene_session import RegionStats, Render, SceneSession, StatsPair
+from ..io import Window
+from .scene_session import RegionStats, Render, SceneSession, StatsPair, build_overviews, warm_up_filters
 
-__all__ = ["SceneSession", "Render", "RegionStats", "StatsPair"]
+# Window: the pixel window SceneSession.render and region_stats take
+__all__ = ["SceneSession", "Render", "RegionStats", "StatsPair", "Window", "build_overviews", "warm_up_filters"]
