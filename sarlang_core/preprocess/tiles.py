@@ -8,6 +8,7 @@ them never refilters and a stretch change only re-stretches.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +22,8 @@ from ..progress import CancelToken, check
 from .filters import apply_filter, filter_halo
 from .pipeline import FilterSpec
 from .radiometry import to_domain
+
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FilterKey:
@@ -165,7 +168,7 @@ def settle(futures) -> None:
             try:
                 fut.result()
             except BaseException:
-                pass
+                log.debug("a settled tile job failed", exc_info=True)
 
 
 def _paste(out: np.ndarray, dst: Window, src: Window, arr: np.ndarray) -> None:

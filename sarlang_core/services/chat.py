@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -18,6 +19,8 @@ from ..preprocess.pipeline import Pipeline
 from ..progress import CancelToken
 from ..vlm.backend import ChatTurn, GenerationConfig, check_turns
 from .model_input import ModelImage
+
+log = logging.getLogger(__name__)
 
 TRANSCRIPT_SCHEMA = "sarlang.transcript/1"
 
@@ -162,6 +165,7 @@ def answer_boxes(answer: str, model_img: ModelImage, input_size, convention: str
         try:
             box = to_scene(pb.coords, conv, view)
         except Exception:  # a malformed box in free text is skipped, never fatal
+            log.debug("skipped a box the answer wrote as %r", pb.coords, exc_info=True)
             continue
         out.append(SceneBox(tuple(float(v) for v in box), pb.label or "", conv))
     x, y, w, h = model_img.crop

@@ -18,12 +18,15 @@ Conversions are exact (no rounding, no clipping); corners come back ordered (x0 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import RequestError
+
+log = logging.getLogger(__name__)
 
 Box = Tuple[float, float, float, float]
 
@@ -254,6 +257,7 @@ def parse_answer(text: Any) -> ParsedAnswer:
     try:
         return _parse(str(text) if text is not None else "")
     except Exception:  # a parser bug must not take a chat down; the raw text is still shown
+        log.warning("could not parse boxes in an answer", exc_info=True)
         return ParsedAnswer()
 
 

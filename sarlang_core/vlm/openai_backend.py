@@ -173,7 +173,7 @@ class OpenAIBackend:
             if client is not None:
                 client.close()
         except Exception:
-            pass
+            log.debug("closing the HTTP client failed", exc_info=True)
 
     # ---- request -------------------------------------------------------------------------------
     def _params(self, image, turns: Sequence[ChatTurn], config: GenerationConfig) -> Dict[str, Any]:
