@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
+from app import workers
 from sarlang_core.progress import CancelToken
 from sarlang_core.services.ask import ask_scene
-
-from app import workers
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +63,8 @@ class ChatController(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.backend = None
-        self._task: Optional[AskTask] = None
-        self._cancel: Optional[CancelToken] = None
+        self._task: AskTask | None = None
+        self._cancel: CancelToken | None = None
         self._live = set()
 
     @property

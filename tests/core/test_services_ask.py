@@ -14,8 +14,17 @@ from support.chat_server import serve
 
 from sarlang_core.errors import ModelError, RequestError
 from sarlang_core.services import SceneSession
-from sarlang_core.services.ask import (AskRequest, Conversation, action_request, ask_scene, check_request,
-                                       geojson_of, prompt_for, save_geojson, scene_image)
+from sarlang_core.services.ask import (
+    AskRequest,
+    Conversation,
+    action_request,
+    ask_scene,
+    check_request,
+    geojson_of,
+    prompt_for,
+    save_geojson,
+    scene_image,
+)
 from sarlang_core.services.models import GenerationConfig, open_backend, registered_models
 from sarlang_core.vlm.prompts import caption_prompt
 
