@@ -184,3 +184,28 @@ def test_cli_and_gui_take_one_ask_path(qtbot, chat_window, tmp_path, capsys):
     assert [b["box"] for b in cli_ex["boxes"]] == [list(b.box) for b in gui_ex.boxes]
     gui_fc = json.loads((tmp_path / "gui.geojson").read_text())
     assert gui_fc["features"] and gui_fc == json.loads((tmp_path / "cli.geojson").read_text())
+
+
+def test_tiny_model_answers_the_cli_as_it_answers_the_panel(qtbot, window, tiny_model, tmp_path, capsys):
+    """Greedy decoding on the same image and prompt: `sarlang-cli ask` about the viewport's rectangle
+    gets the answer the panel got about the viewport."""
+    from sarlang_core.cli import main as cli_main
+    from sarlang_core.vlm.local import LocalBackend
+
+    open_and_wait(qtbot, window, sample_scene_path())
+    settle(qtbot, window)
+    with qtbot.waitSignal(window.chat.controller.loaded, timeout=60000):
+        window.chat.load_backend(LocalBackend(tiny_model))
+    window.chat_panel.max_tokens.setValue(6)
+    gui_ex = ask(qtbot, window, "Is there a ship?", source="viewport")
+    recipe = tmp_path / "pipeline.json"
+    recipe.write_text(window.renderer.pipeline.to_json())
+    x, y, w, h = gui_ex.crop
+    rc = cli_main(["ask", str(sample_scene_path()), "Is there a ship?", "--model", str(tiny_model),
+                   "--region", f"{x},{y},{w},{h}", "--pipeline", str(recipe), "--max-new-tokens", "6",
+                   "--transcript", str(tmp_path / "cli.json")])
+    assert rc == 0, capsys.readouterr().err
+    cli_ex = json.loads((tmp_path / "cli.json").read_text())["exchanges"][-1]
+    assert cli_ex["answer"] == gui_ex.answer and gui_ex.answer
+    assert cli_ex["question"] == gui_ex.question and cli_ex["config"] == gui_ex.config
+    assert tuple(cli_ex["crop"]) == gui_ex.crop and tuple(cli_ex["input_size"]) == gui_ex.input_size
