@@ -7,6 +7,7 @@ models         the model registry and the backends made from it
 chat           conversations and their transcripts
 export         processed GeoTIFFs
 benchmarks     benchmark runs, their samples and comparisons
+datasets, dataset_*   dataset import, curation, similarity and LLM captions
 """
 
 from ..io import Window
