@@ -67,8 +67,7 @@ def warm_up_kernels() -> None:
     """Compile (or load from the on-disk cache) the filter kernels off the UI thread at start-up."""
     import threading
 
-    from sarlang_core.preprocess.filters import warmup
-
+    from sarlang_core.services import warm_up_filters as warmup
     from .workers import lower_thread_priority
 
     def run():
@@ -109,7 +108,7 @@ def main(argv=None) -> int:
         deadline = time.monotonic() + 60
 
         def shoot():
-            busy = workers.pool("io").activeThreadCount() or win.renderer._timer.isActive()
+            busy = workers.pool("io").activeThreadCount() or win.renderer.pending
             if (win.renderer.last_proc is None or busy) and time.monotonic() < deadline:
                 QTimer.singleShot(100, shoot)
                 return

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
                                QToolButton)
 
 from sarlang_core.errors import PipelineError, SarlangError
-from sarlang_core.io import Window
 from sarlang_core.preprocess.pipeline import Pipeline
+from sarlang_core.services import Window
 
 from . import settings as app_settings
 from . import workers

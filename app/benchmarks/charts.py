@@ -14,11 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from sarlang_core.evaluate.reports import (
-    CAPTION_METRICS,
-    CAPTION_ROWS,
-    VQA_APPLICATIONS,
-)
+from sarlang_core.services.benchmarks import CAPTION_METRICS, CAPTION_ROWS, applications_in
 
 COLOURS = ("#4C9BE8", "#F0A050", "#5CC08A", "#E06C75", "#A98BE0", "#C8A060", "#E58BC8", "#9AA3AD")
 BACKGROUND, AXIS, TEXT = "#14161a", "#7d8590", "#c9d1d9"
@@ -33,8 +29,7 @@ def short_app(name: str) -> str:
 
 
 def apps_of(metrics: Sequence[dict]) -> List[str]:
-    seen = {a for m in metrics for a in (m.get("vqa") or {}).get("by_application", {})}
-    return [a for a in VQA_APPLICATIONS if a in seen] + sorted(seen - set(VQA_APPLICATIONS))
+    return applications_in(metrics)
 
 
 class BarChart(pg.PlotWidget):

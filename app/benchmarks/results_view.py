@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sarlang_core.evaluate.reports import CAPTION_METRICS
+from sarlang_core.services.benchmarks import CAPTION_METRICS
 
 from .charts import apps_of, short_app
 

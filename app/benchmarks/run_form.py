@@ -35,7 +35,7 @@ from sarlang_core.evaluate.run_config import (
     JudgeSpec,
     RunConfig,
 )
-from sarlang_core.vlm.backend import GenerationConfig
+from sarlang_core.services.models import GenerationConfig, registered_models
 
 from app import settings as app_settings
 from app import workers
@@ -334,9 +334,8 @@ class RunFormPanel(QScrollArea):
 def _registry_choices():
     """(label, name) for the registered models (worker side: reads models/registry.json)."""
     from sarlang_core.errors import SarlangError
-    from sarlang_core.vlm.models import load_registry
 
     try:
-        return [(e.name + (" + adapter" if e.adapter else ""), e.name) for e in load_registry()]
+        return registered_models()
     except SarlangError:
         return []

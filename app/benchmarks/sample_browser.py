@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sarlang_core.evaluate.applications import application_of
 
 from app import workers
 from .sample_model import (  # noqa: F401  (COLUMNS, VERDICT_STYLE: this module's names before)
@@ -60,7 +59,7 @@ def load_samples(run_dir: str):
     rows = benchmarks.run_samples(run_dir)
     for r in rows:
         r["_kind"] = verdict_kind(r)
-        r["_app"] = application_of(r.get("type"))
+        r["_app"] = r["application"]
     return rows, cfg.pipeline_object(), cfg.task
 
 

@@ -5,14 +5,18 @@ Pieces of the answer come back as signals as they are generated; a stop cancels 
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Optional
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
-from sarlang_core.progress import CancelToken
-
 from app import workers
+from sarlang_core.progress import CancelToken
+from sarlang_core.services.ask import ask_scene
+
+log = logging.getLogger(__name__)
+
+
 class StreamSignals(QObject):
     image = Signal(object)            # the ModelImage about to be sent
     piece = Signal(str, float)        # text, time.perf_counter() when it was produced
@@ -21,27 +25,26 @@ class StreamSignals(QObject):
 
 
 class AskTask(QRunnable):
-    """Renders the model's image, then streams the answer into the conversation."""
+    """Runs services.ask.ask_scene: renders the model's image, then streams the answer into the
+    conversation."""
 
-    def __init__(self, backend, conversation, make_image, question, config, convention, cancel: CancelToken):
+    def __init__(self, backend, session, conversation, request, cancel: CancelToken):
         super().__init__()
         self.signals = StreamSignals()
-        self._args = (backend, conversation, make_image, question, config, convention)
+        self._args = (backend, session, conversation, request)
         self.cancel = cancel
 
     def run(self) -> None:
-        from sarlang_core.services.chat import ask
-
         workers.lower_thread_priority()
-        backend, conversation, make_image, question, config, convention = self._args
+        backend, session, conversation, request = self._args
         try:
-            img = make_image()
-            self.signals.image.emit(img)
-            for piece in ask(backend, conversation, img, question, config, convention=convention, cancel=self.cancel):
+            for piece in ask_scene(backend, session, conversation, request, cancel=self.cancel,
+                                   on_image=self.signals.image.emit):
                 self.signals.piece.emit(piece, time.perf_counter())
                 if self.cancel.cancelled:
                     break
         except Exception as exc:  # shown in the panel; the conversation keeps what it had
+            log.info("asking the model failed", exc_info=True)
             ex = conversation.exchanges[-1] if conversation.exchanges and conversation.exchanges[-1].question else None
             self.signals.failed.emit(str(exc), ex)
             return
@@ -60,8 +63,8 @@ class ChatController(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.backend = None
-        self._task: Optional[AskTask] = None
-        self._cancel: Optional[CancelToken] = None
+        self._task: AskTask | None = None
+        self._cancel: CancelToken | None = None
         self._live = set()
 
     @property
@@ -83,9 +86,10 @@ class ChatController(QObject):
                        on_error=lambda _r, exc: self.loadFailed.emit(str(exc)),
                        on_progress=lambda _r, p: self.loadProgress.emit(f"Loading: {p.stage} {p.message}".strip()))
 
-    def ask(self, conversation, make_image, question, config, convention=None) -> None:
+    def ask(self, session, conversation, request) -> None:
+        """Answer ``request`` (services.ask.AskRequest) about ``session``'s scene into ``conversation``."""
         self._cancel = CancelToken()
-        task = AskTask(self.backend, conversation, make_image, question, config, convention, self._cancel)
+        task = AskTask(self.backend, session, conversation, request, self._cancel)
         sig = task.signals
         self._live.add(sig)
         sig.piece.connect(self.piece)

@@ -10,7 +10,7 @@ from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
                                QTextBrowser, QVBoxLayout, QWidget)
 
-from sarlang_core.vlm.prompts import ACTIONS
+from sarlang_core.services.ask import ACTIONS
 
 SOURCE_LABELS = [("scene", "Whole scene"), ("viewport", "Current view"), ("region", "Drawn region")]
 

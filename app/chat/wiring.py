@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 from PySide6.QtCore import QObject, QRectF
 
-from sarlang_core.errors import SarlangError
-from sarlang_core.vlm.backend import GenerationConfig
-
 from app.viewer.box_overlay import BoxOverlay
+from sarlang_core.errors import SarlangError
+from sarlang_core.services.ask import (
+    AskRequest,
+    Conversation,
+    action_request,
+    check_request,
+    conversation_boxes,
+    describe_box,
+    save_geojson,
+)
+from sarlang_core.services.models import GenerationConfig, backend_for_choice, open_backend, registered_models
+
 from .controller import ChatController
 from .panel import ChatPanel
 
@@ -44,12 +50,9 @@ class ChatWiring(QObject):
 
     # -- models ---------------------------------------------------------------------------------
     def refresh_models(self) -> None:
-        from sarlang_core.vlm.models import load_registry
-
         choices = []
         try:
-            for entry in load_registry():
-                choices.append((entry.name + (" + adapter" if entry.adapter else ""), f"registry:{entry.name}"))
+            choices += [(label, f"registry:{name}") for label, name in registered_models()]
         except SarlangError as exc:
             self.panel.set_model_status(f"⚠ model registry: {exc}")
         choices.append(("Model folder…", "folder"))
@@ -59,16 +62,14 @@ class ChatWiring(QObject):
     def load(self, key: str) -> None:
         from PySide6.QtWidgets import QFileDialog, QInputDialog
 
-        from sarlang_core.vlm.factory import make_backend
-
         try:
             if key.startswith("registry:"):
-                backend = make_backend(key.split(":", 1)[1])
+                backend = backend_for_choice(key)
             elif key == "folder":
                 folder = QFileDialog.getExistingDirectory(self.win, "Model folder")
                 if not folder:
                     return
-                backend = make_backend(folder)
+                backend = backend_for_choice(folder)
             elif key == "endpoint":
                 url, ok = QInputDialog.getText(self.win, "Endpoint", "Base URL (OpenAI-compatible):",
                                                text="http://localhost:8000/v1")
@@ -77,7 +78,7 @@ class ChatWiring(QObject):
                 model, ok = QInputDialog.getText(self.win, "Endpoint", "Served model name:")
                 if not ok or not model:
                     return
-                backend = make_backend(model, endpoint=url)
+                backend = open_backend(model, endpoint=url)
             else:
                 return
         except SarlangError as exc:
@@ -99,8 +100,6 @@ class ChatWiring(QObject):
 
     # -- asking ---------------------------------------------------------------------------------
     def new_chat(self) -> None:
-        from sarlang_core.services.chat import Conversation
-
         session = self.win.session
         self.conversation = Conversation(str(session.scene.path), self.win.renderer.pipeline) if session else None
         self.panel.clear()
@@ -109,84 +108,59 @@ class ChatWiring(QObject):
 
     def run_action(self, key: str, text: str, source: str) -> None:
         """One of the paper's seven applications; 'refer' names the drawn region in the question."""
-        from sarlang_core.vlm.boxes import ModelView, from_scene
-        from sarlang_core.vlm.prompts import action
-
-        act = action(key)
-        region = None
-        if act.needs_region:
-            r = self.win.compare.region_rect()
-            if r.isEmpty():
-                self.panel.set_model_status("⚠ Draw a region first (R): the question names it")
-                return
-            if source == "region":
-                source = "scene"   # the region is named in the question, the model sees around it
-            x0, y0, w, h = _rect_tuple(r)
-            crop = self._crop(source)
-            region = from_scene((x0, y0, x0 + w, y0 + h), "sarlang", ModelView(crop, (1, 1)))
+        if self.win.session is None:
+            return
+        scene = self.win.session.scene
+        region = self.win.compare.region_rect()
         try:
-            prompt = act.prompt(text or None, region)
-            shown = act.question(text or None, region)
+            request = action_request(key, text, source=source, scene_size=(scene.width, scene.height),
+                                     view_rect=_rect_tuple(self.win.compare.active_view().visible_rect()),
+                                     region_rect=None if region.isEmpty() else _rect_tuple(region),
+                                     **self._request_fields())
         except SarlangError as exc:
             self.panel.set_model_status(f"⚠ {exc}")
             return
-        self.ask(shown, source, prompt=prompt)
+        self.submit(request)
 
-    def _crop(self, source: str):
-        scene = self.win.session.scene
+    def ask(self, question: str, source: str) -> None:
+        """A typed question about the scene, the current view or the drawn region."""
+        rect = None
         if source == "viewport":
-            from sarlang_core.services.model_input import clip_rect
-            return clip_rect(_rect_tuple(self.win.compare.active_view().visible_rect()), scene.width, scene.height)
-        return (0.0, 0.0, float(scene.width), float(scene.height))
+            rect = _rect_tuple(self.win.compare.active_view().visible_rect())
+        elif source == "region" and not self.win.compare.region_rect().isEmpty():
+            rect = _rect_tuple(self.win.compare.region_rect())
+        try:
+            request = AskRequest(question, source=source, rect=rect, **self._request_fields())
+        except SarlangError as exc:
+            self.panel.set_model_status(f"⚠ {exc}")
+            return
+        self.submit(request)
 
-    def ask(self, question: str, source: str, prompt: str = None) -> None:
-        from sarlang_core.services.model_input import model_image
-        from sarlang_core.vlm.prompts import caption_prompt, vqa_prompt
+    def _request_fields(self) -> dict:
+        return {"pipeline": self.win.renderer.pipeline,
+                "config": GenerationConfig(max_new_tokens=self.panel.max_tokens.value())}
 
+    def submit(self, request: AskRequest) -> None:
+        """Send ``request`` to the loaded model on the model lane (services.ask.ask_scene)."""
         if self.controller.busy:
             return
         if self.controller.backend is None:
             self.panel.set_model_status("⚠ Load a model first")
             return
-        if not question:
-            self.panel.set_model_status("⚠ The question is empty")
-            return
         session = self.win.session
         if session is None:
             return
-        pipeline = self.win.renderer.pipeline
-        if self.conversation is None or self.conversation.pipeline != pipeline:
-            from sarlang_core.services.chat import Conversation
-            self.conversation = Conversation(str(session.scene.path), pipeline)
-        rect = None
-        if source == "viewport":
-            rect = _rect_tuple(self.win.compare.active_view().visible_rect())
-        elif source == "region":
-            r = self.win.compare.region_rect()
-            if r.isEmpty():
-                self.panel.set_model_status("⚠ Draw a region first (R), or ask about the scene")
-                return
-            rect = _rect_tuple(r)
-        if prompt is None:
-            prompt = question if question == caption_prompt() else vqa_prompt(question)
-        max_pixels = 1024 * 1024
         try:
-            from sarlang_core.services.model_input import clip_rect
-            if rect is not None:
-                clip_rect(rect, session.scene.width, session.scene.height)
+            x, y, w, h = check_request(request, session.scene)
         except SarlangError as exc:
             self.panel.set_model_status(f"⚠ {exc}")
             return
-
-        def make_image():
-            return model_image(session, pipeline, source=source, rect=rect, max_pixels=max_pixels)
-
-        x, y, w, h = rect or (0, 0, session.scene.width, session.scene.height)
-        self.panel.start_answer(question, f"{source} [{x:.0f}, {y:.0f}, {w:.0f}, {h:.0f}] · "
-                                f"{pipeline.describe()}")
-        config = GenerationConfig(max_new_tokens=self.panel.max_tokens.value())
+        if self.conversation is None or self.conversation.pipeline != request.pipeline:
+            self.conversation = Conversation(str(session.scene.path), request.pipeline)
+        self.panel.start_answer(request.question, f"{request.source} [{x:.0f}, {y:.0f}, {w:.0f}, {h:.0f}] · "
+                                f"{request.pipeline.describe()}")
         self._t_piece = []
-        self.controller.ask(self.conversation, make_image, prompt, config)
+        self.controller.ask(session, self.conversation, request)
 
     def _piece(self, text: str, produced: float) -> None:
         import time
@@ -207,7 +181,7 @@ class ChatWiring(QObject):
     def show_boxes(self, exchange) -> None:
         scene = self.win.session.scene if self.win.session else None
         for o in self.overlays:
-            o.set_boxes(exchange.boxes, describe=lambda b: _describe_box(b, scene))
+            o.set_boxes(exchange.boxes, describe=lambda b: describe_box(b, scene))
 
     # -- export ---------------------------------------------------------------------------------
     def export_transcript(self, path: str) -> None:
@@ -216,32 +190,12 @@ class ChatWiring(QObject):
             self.win.statusBar().showMessage(f"Saved conversation to {path}", 5000)
 
     def export_geojson(self, path: str) -> None:
-        import json
-
-        from sarlang_core.vlm.boxes import boxes_to_feature_collection
-
         if self.conversation is None or self.win.session is None:
             return
-        boxes = [(b.box, b.label, b.convention) for ex in self.conversation.exchanges for b in ex.boxes]
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.part")
-        tmp.write_text(json.dumps(boxes_to_feature_collection(boxes, self.win.session.scene), indent=2), encoding="utf-8")
-        tmp.replace(target)
+        boxes = conversation_boxes(self.conversation)
+        save_geojson(path, boxes, self.win.session.scene)
         self.win.statusBar().showMessage(f"Saved {len(boxes)} boxes to {path}", 5000)
 
 
 def _rect_tuple(r: QRectF):
     return (r.left(), r.top(), r.width(), r.height())
-
-
-def _describe_box(box, scene) -> str:
-    x0, y0, x1, y1 = box.box
-    text = f"{box.label or box.kind}: pixels ({x0:.0f}, {y0:.0f}) – ({x1:.0f}, {y1:.0f})"
-    if scene is not None and scene.georeferenced:
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        mx, my = scene.pixel_to_map(cx, cy)
-        text += f"\ncentre map {mx:,.1f}, {my:,.1f}"
-        ll = scene.pixel_to_lonlat(cx, cy)
-        if ll is not None and not any(math.isnan(v) for v in ll):
-            text += f"\ncentre {ll[1]:.5f}°, {ll[0]:.5f}°"
-    return text

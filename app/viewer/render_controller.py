@@ -15,10 +15,9 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import QObject, QRectF, QTimer, Signal
 
-from sarlang_core.io import Window
 from sarlang_core.preprocess.pipeline import Pipeline
-from sarlang_core.preprocess.stretch import widen
 from sarlang_core.progress import CancelToken
+from sarlang_core.services import Window
 
 from app import workers
 from .compare_view import CompareView
@@ -38,7 +37,7 @@ class Display:
 
 
 def make_display(render) -> Display:
-    lo, hi = _levels(render)
+    lo, hi = render.display_range
     grey = render.image
     rgba = np.empty(grey.shape + (4,), dtype=np.uint8)
     rgba[..., 0] = grey
@@ -96,6 +95,11 @@ class RenderController(QObject):
         if self.session is not None:
             self._timer.start()
 
+    @property
+    def pending(self) -> bool:
+        """A render is scheduled (debouncing) but not yet submitted."""
+        return self._timer.isActive()
+
     def cancel(self) -> None:
         self._request += 1
         if self._cancel is not None:
@@ -105,23 +109,10 @@ class RenderController(QObject):
     # -- the viewport -----------------------------------------------------------------------
     def viewport_request(self):
         """(level, window in that level's grid) covering the visible rect plus a margin."""
-        scene = self.session.scene
         view = self.compare.active_view()
-        level = scene.level_for_zoom(view.screen_pixels_per_scene_pixel())
-        f = scene.levels[level].factor
-        rect = view.visible_rect()
-        mx, my = rect.width() * MARGIN, rect.height() * MARGIN
-        rect = rect.adjusted(-mx, -my, mx, my).intersected(QRectF(0, 0, scene.width, scene.height))
-        lv = scene.levels[level]
-        if rect.isEmpty():
-            return level, None
-        c0 = max(0, int(math.floor(rect.left() / f)))
-        r0 = max(0, int(math.floor(rect.top() / f)))
-        c1 = min(lv.width, int(math.ceil(rect.right() / f)))
-        r1 = min(lv.height, int(math.ceil(rect.bottom() / f)))
-        if c1 <= c0 or r1 <= r0:
-            return level, None
-        return level, Window(c0, r0, c1 - c0, r1 - r0)
+        r = view.visible_rect()
+        return self.session.view_window((r.left(), r.top(), r.width(), r.height()),
+                                        view.screen_pixels_per_scene_pixel(), MARGIN)
 
     def _render_now(self) -> None:
         if self.session is None:
@@ -207,11 +198,3 @@ class RenderController(QObject):
             return None
         return float(raw.values[r, c]), float(proc.values[r, c]), proc.level
 
-
-def _levels(render):
-    if render.limits is not None:
-        return render.limits.lo, render.limits.hi
-    valid = render.values[~np.isnan(render.values)]
-    if valid.size == 0:
-        return 0.0, 1.0
-    return widen(float(valid.min()), float(valid.max()))

@@ -56,7 +56,7 @@ class SceneJobs(QObject):
         return True
 
     def build_overviews(self, session, force: bool = False) -> None:
-        from sarlang_core.io import build_overviews
+        from sarlang_core.services import build_overviews
 
         path = str(session.scene.path)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import parse_band, parse_region, write_text
+from .common import parse_band, parse_region
 
 
 def add_parsers(sub) -> None:
@@ -45,41 +45,31 @@ def _add_model_args(cmd) -> None:
 def cmd_ask(args) -> int:
     from ..preprocess.pipeline import Pipeline
     from ..services import SceneSession
-    from ..services.chat import Conversation, ask
-    from ..services.model_input import model_image
-    from ..vlm.backend import GenerationConfig
-    from ..vlm.factory import make_backend
-    from ..vlm.prompts import caption_prompt, vqa_prompt
+    from ..services.ask import AskRequest, Conversation, ask_scene, box_line, save_geojson
+    from ..services.models import GenerationConfig, open_backend
+    from ..vlm.prompts import caption_prompt
 
-    if args.command == "ask":
-        question = vqa_prompt(args.question)
-    else:
-        question = caption_prompt()
     pipeline = Pipeline.load(args.pipeline) if args.pipeline else Pipeline()
     if args.band is not None:
         pipeline = pipeline.with_(band=parse_band(args.band))
-    config = GenerationConfig(args.max_new_tokens, args.temperature, args.top_p, args.seed)
     region = parse_region(args.region) if args.region else None
-    backend = make_backend(args.model, adapter=args.adapter, endpoint=args.endpoint, registry=args.registry)
+    request = AskRequest(args.question if args.command == "ask" else caption_prompt(),
+                         source="region" if region else "scene", rect=region, pipeline=pipeline,
+                         max_pixels=args.max_pixels, convention=args.convention,
+                         config=GenerationConfig(args.max_new_tokens, args.temperature, args.top_p, args.seed))
+    backend = open_backend(args.model, adapter=args.adapter, endpoint=args.endpoint, registry=args.registry)
     session = SceneSession.open(args.scene)
     try:
-        img = model_image(session, pipeline, source="region" if region else "scene", rect=region,
-                          max_pixels=args.max_pixels)
-        backend.load()
         conv = Conversation(str(session.scene.path), pipeline)
-        for piece in ask(backend, conv, img, question, config, convention=args.convention):
+        for piece in ask_scene(backend, session, conv, request):
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
         ex = conv.exchanges[-1]
         for b in ex.boxes:
-            x0, y0, x1, y1 = b.box
-            print(f"{b.kind} {b.label!r}: scene pixels ({x0:.1f}, {y0:.1f}) - ({x1:.1f}, {y1:.1f})", file=sys.stderr)
+            print(box_line(b), file=sys.stderr)
         if args.geojson:
-            from ..vlm.boxes import boxes_to_feature_collection
-
-            write_text(args.geojson, json.dumps(boxes_to_feature_collection(
-                [(b.box, b.label, b.convention) for b in ex.boxes], session.scene), indent=2))
+            save_geojson(args.geojson, ex.boxes, session.scene)
         if args.transcript:
             conv.save(args.transcript)
     finally:
@@ -89,9 +79,9 @@ def cmd_ask(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from ..vlm.models import check_registry
+    from ..services.models import check_models
 
-    rows = check_registry(args.registry)
+    rows = check_models(args.registry)
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
     elif not rows:

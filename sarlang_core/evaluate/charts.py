@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
-from .reports import CAPTION_METRICS, CAPTION_ROWS, _apps
+from .metric_names import CAPTION_METRICS, CAPTION_ROWS, applications_in
 
 _COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 
@@ -79,7 +79,7 @@ def write_charts(out_dir: Union[str, Path], metrics: Sequence[dict]) -> List[Pat
     if vqa:
         written.append(_grouped(out / "vqa_accuracy.png", "VQA accuracy", ["Accuracy"],
                                 [(_label(m), [m["vqa"].get("accuracy")]) for m in vqa], "accuracy (%)"))
-        apps = _apps(vqa)
+        apps = applications_in(vqa)
         if apps:
             series = [(_label(m), [m["vqa"].get("by_application", {}).get(a, {}).get("accuracy") for a in apps])
                       for m in vqa]

@@ -18,13 +18,10 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 from ..atomic import write_text_atomic
+from .charts import write_charts
+from .metric_names import CAPTION_METRICS, CAPTION_ROWS, applications_in
 from .run_config import BenchmarkError
 
-CAPTION_METRICS = (("Bleu_1", "BLEU_1"), ("Bleu_2", "BLEU_2"), ("Bleu_3", "BLEU_3"), ("Bleu_4", "BLEU_4"),
-                   ("ROUGE_L", "ROUGE_L"), ("CIDEr", "CIDEr"))
-CAPTION_ROWS = (("caption_detailed", "Complex"), ("caption_concise", "Concise"))
-VQA_APPLICATIONS = ("object identification", "object classification", "instance counting", "region referring",
-                    "object positioning", "others")
 DASH = "–"
 
 
@@ -69,11 +66,6 @@ def _caption_values(m: dict, ctype: str) -> Optional[List[Optional[float]]]:
     return None if block is None else [block.get(k) for k, _ in CAPTION_METRICS]
 
 
-def _apps(metrics: Sequence[dict]) -> List[str]:
-    seen = {a for m in metrics for a in m.get("vqa", {}).get("by_application", {})}
-    return [a for a in VQA_APPLICATIONS if a in seen] + sorted(seen - set(VQA_APPLICATIONS))
-
-
 def _vqa_values(m: dict, apps: Sequence[str]) -> List[Optional[float]]:
     v = m.get("vqa", {})
     by_app = v.get("by_application", {})
@@ -101,7 +93,7 @@ def caption_table(metrics: Sequence[dict]) -> Table:
 
 def vqa_table(metrics: Sequence[dict]) -> Table:
     """Tables 8/9: overall accuracy, then accuracy per application."""
-    apps = _apps(metrics)
+    apps = applications_in(metrics)
     header = ("Model", "Param", "Train Strategy", "Accuracy") + tuple(a[0].upper() + a[1:] for a in apps)
     rows = tuple((*_ident(m), *map(pct, _vqa_values(m, apps))) for m in metrics)
     notes = []
@@ -145,7 +137,7 @@ def compare_table(metrics: Sequence[dict]) -> Table:
                 if i and base is not None:
                     rows.append((label, f"Δ vs {_ident(metrics[0])[0]}", *blank, *map(delta, values, base)))
     else:
-        apps = _apps(metrics)
+        apps = applications_in(metrics)
         header = base_cols + ("Accuracy",) + tuple(a[0].upper() + a[1:] for a in apps)
         base = _vqa_values(metrics[0], apps)
         for i, m in enumerate(metrics):
@@ -209,8 +201,6 @@ def compare(run_dirs: Sequence[Union[str, Path]], out_dir: Optional[Union[str, P
     metrics = [load_metrics(d) for d in run_dirs]
     table = compare_table(metrics)
     if out_dir is not None:
-        from .charts import write_charts
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         pngs = write_charts(out / "charts", metrics)

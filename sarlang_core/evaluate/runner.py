@@ -73,6 +73,8 @@ def _fmt_eta(seconds: Optional[float]) -> str:
 class BenchmarkRun:
     def __init__(self, run_dir: Path, config: RunConfig) -> None:
         self.dir, self.config = run_dir, config
+        self._pipeline = None           # the config's Pipeline, made on first use (_prepare)
+        self._pipeline_made = False
 
     # ------------------------------------------------------------------ open / create
     @classmethod
@@ -226,10 +228,9 @@ class BenchmarkRun:
         """(image, turns) for one sample: the image through the run's Pipeline, the paper's prompt."""
         from ..services.model_input import render_file
 
-        pipeline = getattr(self, "_pipeline", False)
-        if pipeline is False:
-            pipeline = self._pipeline = self.config.pipeline_object()
-        return render_file(sample.image, pipeline), [ChatTurn("user", self.prompt_for(sample))]
+        if not self._pipeline_made:
+            self._pipeline, self._pipeline_made = self.config.pipeline_object(), True
+        return render_file(sample.image, self._pipeline), [ChatTurn("user", self.prompt_for(sample))]
 
     def prompt_for(self, sample: Sample) -> str:
         p = self.config.prompts

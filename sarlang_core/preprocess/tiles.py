@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterator, Optional, Tuple
 
@@ -24,7 +24,6 @@ from .pipeline import FilterSpec
 from .radiometry import to_domain
 
 log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class FilterKey:
@@ -120,6 +119,11 @@ class TiledFilter:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def submit_block(self, key: FilterKey, level: int, window: Window) -> Future:
+        """Filter ``window`` of ``level`` on this filter's pool, uncached (a streamed pass over the
+        whole scene, where caching would only evict the tiles a view needs)."""
+        return self._pool.submit(filter_block, self.scene, key, level, window, self.device)
+
     def _tile(self, key: FilterKey, level: int, tr: int, tc: int, win: Window) -> np.ndarray:
         ckey = (id(self.scene), level, key, tr, tc)
         arr = self.cache.get(ckey)
@@ -163,8 +167,8 @@ def settle(futures) -> None:
         if not fut.cancelled():
             try:
                 fut.result()
-            except BaseException as exc:
-                log.debug("a settled tile task had failed: %r", exc)
+            except BaseException:
+                log.debug("a settled tile job failed", exc_info=True)
 
 
 def _paste(out: np.ndarray, dst: Window, src: Window, arr: np.ndarray) -> None:

@@ -15,8 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
+from ..evaluate.applications import application_of
+from ..evaluate.metric_names import CAPTION_METRICS, CAPTION_ROWS, VQA_APPLICATIONS, applications_in
 from ..evaluate.run_config import BenchmarkError, RunConfig
 from ..evaluate.runner import CONFIG, BenchmarkRun, RunStatus
+
+# what the results views show, in the paper's order (re-exported for the GUI)
+__all__ = ["CAPTION_METRICS", "CAPTION_ROWS", "VQA_APPLICATIONS", "applications_in", "RunSummary", "list_runs",
+           "open_run", "run_samples", "run_metrics", "run_config", "cli_program", "run_command", "resume_command",
+           "report_command", "parse_event", "compare_runs"]
 
 PathLike = Union[str, Path]
 EVENTS = ("progress", "done", "error", "cancelled")
@@ -63,8 +70,11 @@ def run_samples(run_dir: PathLike) -> List[dict]:
     """Rows for the per-sample browser: id, image, question, references, type, prediction, error,
     verdict ({"correct", "how", "reply", "error"} or None; VQA), scores (caption runs: that sample's
     {"Bleu_1".."Bleu_4", "ROUGE_L", "CIDEr"} as fractions from caption_scores.jsonl, or None before
-    scoring; always None for VQA)."""
-    return BenchmarkRun.open(run_dir).samples()
+    scoring; always None for VQA), application (the paper's application of its type)."""
+    rows = BenchmarkRun.open(run_dir).samples()
+    for r in rows:
+        r["application"] = application_of(r.get("type"))
+    return rows
 
 
 def run_metrics(run_dir: PathLike) -> Optional[dict]:

@@ -164,8 +164,8 @@ def answer_boxes(answer: str, model_img: ModelImage, input_size, convention: str
         conv = convention if pb.convention_hint in ("", None, "qwen2.5-vl") else pb.convention_hint
         try:
             box = to_scene(pb.coords, conv, view)
-        except Exception as exc:  # a malformed box in free text is skipped, never fatal
-            log.debug("skipped box %r (%s): %s", pb.coords, conv, exc)
+        except Exception:  # a malformed box in free text is skipped, never fatal
+            log.debug("skipped a box the answer wrote as %r", pb.coords, exc_info=True)
             continue
         out.append(SceneBox(tuple(float(v) for v in box), pb.label or "", conv))
     x, y, w, h = model_img.crop

@@ -3,11 +3,12 @@ statistics and export, all through the same Pipeline."""
 
 from __future__ import annotations
 
+import math
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -32,6 +33,13 @@ class Render:
     values: np.ndarray          # float32, NaN where invalid (dB or linear)
     image: np.ndarray           # uint8 after the scene-wide stretch (0 where invalid)
     limits: Optional[StretchLimits]
+
+    @property
+    def display_range(self) -> Tuple[float, float]:
+        """(lo, hi) the image spans, in output units: the stretch limits, else this render's min..max."""
+        if self.limits is not None:
+            return self.limits.lo, self.limits.hi
+        return _minmax(self.values)
 
 
 @dataclass(frozen=True)
@@ -185,14 +193,11 @@ class SceneSession:
             yield vals
 
     def iter_blocks(self, pipeline: Pipeline, *, block: int = 1024, progress=None, cancel=None, stage="processing"):
-        from ..preprocess.tiles import filter_block
-
         key = self.filter_key(pipeline)
         lv = self.scene.levels[0]
         wins = [w for _, _, w in tile_grid(lv.width, lv.height, block)]
         # Read-ahead of one block on the pool overlaps I/O with filtering of the previous block.
-        pool = self.tiles._pool
-        submit = lambda w: pool.submit(filter_block, self.scene, key, 0, w, self.tiles.device)  # noqa: E731
+        submit = lambda w: self.tiles.submit_block(key, 0, w)  # noqa: E731
         with self._in_use():
             inflight = []
             try:
@@ -210,6 +215,26 @@ class SceneSession:
                 settle(inflight)
 
     # -- rendering ------------------------------------------------------------------------
+    def view_window(self, rect, screen_per_scene_pixel: float, margin: float = 0.0) -> Tuple[int, Optional[Window]]:
+        """(level, window in that level's grid) to render for a view showing ``rect`` (x, y, w, h in
+        full-resolution pixels) at ``screen_per_scene_pixel``, ``margin`` (a fraction of the rect)
+        added on each side; the window is None when nothing of the scene is in view."""
+        scene = self.scene
+        level = scene.level_for_zoom(screen_per_scene_pixel)
+        lv = scene.levels[level]
+        f = lv.factor
+        x, y, w, h = (float(v) for v in rect)
+        mx, my = w * margin, h * margin
+        x0, y0 = max(0.0, x - mx), max(0.0, y - my)
+        x1, y1 = min(float(scene.width), x + w + mx), min(float(scene.height), y + h + my)
+        if x1 <= x0 or y1 <= y0:
+            return level, None
+        c0, r0 = max(0, int(math.floor(x0 / f))), max(0, int(math.floor(y0 / f)))
+        c1, r1 = min(lv.width, int(math.ceil(x1 / f))), min(lv.height, int(math.ceil(y1 / f)))
+        if c1 <= c0 or r1 <= r0:
+            return level, None
+        return level, Window(c0, r0, c1 - c0, r1 - r0)
+
     def render(self, pipeline: Pipeline, level: int, window: Window, cancel: Optional[CancelToken] = None) -> Render:
         with self._in_use():
             limits = self.limits(pipeline, cancel=cancel)
@@ -258,6 +283,21 @@ def _minmax(vals: np.ndarray):
     if valid.size == 0:
         return 0.0, 1.0
     return widen(float(valid.min()), float(valid.max()))
+
+
+def build_overviews(path: Union[str, Path], *, progress: Optional[ProgressCallback] = None,
+                    cancel: Optional[CancelToken] = None) -> Path:
+    """Overviews for a scene that has none, built in the cache (the file itself is not modified)."""
+    from ..io import build_overviews as build
+
+    return build(path, progress=progress, cancel=cancel)
+
+
+def warm_up_filters() -> None:
+    """Compile (or load from the on-disk cache) the speckle filters' kernels; slow the first time."""
+    from ..preprocess.filters.warmup import warmup
+
+    warmup()
 
 
 def check_pipeline_for_scene(scene, pipeline: Pipeline) -> None:

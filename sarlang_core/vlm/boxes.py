@@ -257,7 +257,7 @@ def parse_answer(text: Any) -> ParsedAnswer:
     try:
         return _parse(str(text) if text is not None else "")
     except Exception:  # a parser bug must not take a chat down; the raw text is still shown
-        log.warning("could not parse the answer for boxes; showing it as text", exc_info=True)
+        log.warning("could not parse boxes in an answer", exc_info=True)
         return ParsedAnswer()
 
 

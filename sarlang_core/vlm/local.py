@@ -127,6 +127,7 @@ class LocalBackend:
         self.dtype = None
         self.model = None
         self.processor = None
+        self._pool: Optional[ThreadPoolExecutor] = None   # the generation thread, made on first use
 
     @classmethod
     def from_loaded(cls, model, processor, *, family: str, name: str = "in-memory") -> "LocalBackend":
@@ -138,6 +139,7 @@ class LocalBackend:
         self.device, self.dtype = str(param.device), param.dtype
         self._device_req, self._dtype_req = self.device, self.dtype
         self.model, self.processor = model.eval(), processor
+        self._pool = None
         return self
 
     # ------------------------------------------------------------ lifecycle
@@ -201,13 +203,13 @@ class LocalBackend:
     def _executor(self) -> ThreadPoolExecutor:
         # One long-lived generation thread: a fresh thread per answer costs a new OpenMP team and
         # measurably slows short answers on small CPUs.
-        if getattr(self, "_pool", None) is None:
+        if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sarlang-generate")
         return self._pool
 
     def _free(self) -> None:
         self.model = self.processor = None
-        pool, self._pool = getattr(self, "_pool", None), None
+        pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
         gc.collect()
@@ -240,7 +242,7 @@ class LocalBackend:
 
     def prompt_text(self, image, turns: Sequence[ChatTurn]) -> str:
         """The templated prompt (image placeholders not yet expanded)."""
-        self._require_loaded()
+        self.require_loaded()
         return self.processor.apply_chat_template(self._messages(image, turns), add_generation_prompt=True,
                                                   tokenize=False)
 
@@ -250,7 +252,7 @@ class LocalBackend:
         from PIL import Image
 
         check_turns(turns)
-        self._require_loaded()
+        self.require_loaded()
         if isinstance(image, np.ndarray):
             image = Image.fromarray(image)
         if image is not None:
@@ -284,7 +286,8 @@ class LocalBackend:
             kw["stopping_criteria"] = StoppingCriteriaList([stopping])
         return kw
 
-    def _require_loaded(self) -> None:
+    def require_loaded(self) -> None:
+        """ModelError unless load() has run."""
         if not self.loaded:
             raise ModelError(f"{self.model_path.name} is not loaded: call load() first")
 

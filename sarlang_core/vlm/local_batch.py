@@ -56,7 +56,7 @@ def generate_batch(backend, images: Sequence, turns_list: Sequence[Sequence[Chat
                    config: GenerationConfig = GenerationConfig(), *,
                    cancel: Optional[CancelToken] = None) -> List[str]:
     """The answers to each (image, conversation), in order, from one ``generate`` call."""
-    backend._require_loaded()
+    backend.require_loaded()
     inputs = batch_inputs(backend, images, turns_list)
     out = backend.generate_ids(inputs, config, cancel)
     start = inputs["input_ids"].shape[1]

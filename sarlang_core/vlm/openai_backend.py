@@ -173,8 +173,8 @@ class OpenAIBackend:
         try:
             if client is not None:
                 client.close()
-        except Exception as exc:
-            log.debug("closing the HTTP client failed: %s", exc)
+        except Exception:
+            log.debug("closing the HTTP client failed", exc_info=True)
 
     # ---- request -------------------------------------------------------------------------------
     def _params(self, image, turns: Sequence[ChatTurn], config: GenerationConfig) -> Dict[str, Any]:

@@ -12,7 +12,7 @@ def settle(qtbot, win, timeout=20000):
     def done():
         workers.wait_all(100)
         assert win.renderer.last_proc is not None
-        assert not win.renderer._timer.isActive()
+        assert not win.renderer.pending
         assert workers.pool("io").activeThreadCount() == 0
 
     qtbot.waitUntil(done, timeout=timeout)

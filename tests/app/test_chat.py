@@ -134,3 +134,78 @@ def test_local_model_answers_in_the_panel(qtbot, window, tiny_model):
     # the model saw the viewport rendered through the Pipeline, resized by its processor
     assert ex.input_size[0] % 28 == 0 and ex.input_size[1] % 28 == 0
     assert ex.answer[:10] in window.chat_panel.view.toPlainText()
+
+
+def _sent_image(post):
+    """The PNG a chat-completions request carried, as pixels."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    url = [c["image_url"]["url"] for c in post["body"]["messages"][-1]["content"] if c["type"] == "image_url"][0]
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+
+
+def test_cli_and_gui_take_one_ask_path(qtbot, chat_window, tmp_path, capsys):
+    """The same question about the same region, asked in the GUI and with `sarlang-cli ask`: the
+    same image and prompt reach the model, and the answer gives the same boxes and GeoJSON."""
+    from sarlang_core.cli import main as cli_main
+
+    win, ep = chat_window
+    win.compare.start_region(QRectF(256, 512, 256, 128))
+    ep.plan.append({"pieces": BOX_ANSWER})
+    gui_ex = ask(qtbot, win, "Where is the ship?", source="region")
+    win.chat.export_geojson(str(tmp_path / "gui.geojson"))
+    win.chat.export_transcript(str(tmp_path / "gui.json"))
+    gui_post = ep.posts()[-1]
+
+    recipe = tmp_path / "pipeline.json"
+    recipe.write_text(win.renderer.pipeline.to_json())
+    ep.plan.append({"pieces": BOX_ANSWER})
+    rc = cli_main(["ask", str(sample_scene_path()), "Where is the ship?", "--endpoint", ep.url, "--model", "sar-vlm",
+                   "--region", "256,512,256,128", "--pipeline", str(recipe),
+                   "--max-new-tokens", str(win.chat_panel.max_tokens.value()),
+                   "--geojson", str(tmp_path / "cli.geojson"), "--transcript", str(tmp_path / "cli.json")])
+    assert rc == 0, capsys.readouterr().err
+    cli_post = ep.posts()[-1]
+
+    gui_img, cli_img = _sent_image(gui_post), _sent_image(cli_post)
+    assert gui_img.shape == cli_img.shape == (128, 256, 3)
+    assert (gui_img == cli_img).all()
+    assert gui_post["body"]["messages"] == cli_post["body"]["messages"]
+    assert gui_post["body"]["max_tokens"] == cli_post["body"]["max_tokens"]
+
+    cli_ex = json.loads((tmp_path / "cli.json").read_text())["exchanges"][-1]
+    gui_ex_saved = json.loads((tmp_path / "gui.json").read_text())["exchanges"][-1]
+    for key in ("question", "answer", "source", "crop", "input_size", "boxes"):
+        assert cli_ex[key] == gui_ex_saved[key], key
+    assert [b["box"] for b in cli_ex["boxes"]] == [list(b.box) for b in gui_ex.boxes]
+    gui_fc = json.loads((tmp_path / "gui.geojson").read_text())
+    assert gui_fc["features"] and gui_fc == json.loads((tmp_path / "cli.geojson").read_text())
+
+
+def test_tiny_model_answers_the_cli_as_it_answers_the_panel(qtbot, window, tiny_model, tmp_path, capsys):
+    """Greedy decoding on the same image and prompt: `sarlang-cli ask` about the viewport's rectangle
+    gets the answer the panel got about the viewport."""
+    from sarlang_core.cli import main as cli_main
+    from sarlang_core.vlm.local import LocalBackend
+
+    open_and_wait(qtbot, window, sample_scene_path())
+    settle(qtbot, window)
+    with qtbot.waitSignal(window.chat.controller.loaded, timeout=60000):
+        window.chat.load_backend(LocalBackend(tiny_model))
+    window.chat_panel.max_tokens.setValue(6)
+    gui_ex = ask(qtbot, window, "Is there a ship?", source="viewport")
+    recipe = tmp_path / "pipeline.json"
+    recipe.write_text(window.renderer.pipeline.to_json())
+    x, y, w, h = gui_ex.crop
+    rc = cli_main(["ask", str(sample_scene_path()), "Is there a ship?", "--model", str(tiny_model),
+                   "--region", f"{x},{y},{w},{h}", "--pipeline", str(recipe), "--max-new-tokens", "6",
+                   "--transcript", str(tmp_path / "cli.json")])
+    assert rc == 0, capsys.readouterr().err
+    cli_ex = json.loads((tmp_path / "cli.json").read_text())["exchanges"][-1]
+    assert cli_ex["answer"] == gui_ex.answer and gui_ex.answer
+    assert cli_ex["question"] == gui_ex.question and cli_ex["config"] == gui_ex.config
+    assert tuple(cli_ex["crop"]) == gui_ex.crop and tuple(cli_ex["input_size"]) == gui_ex.input_size

@@ -134,6 +134,8 @@ def test_vqa_run_against_a_server_with_a_bad_judge(tmp_path):
     rows = benchmarks.run_samples(tmp_path / "run")
     assert rows[0]["verdict"]["how"] == "rule" and rows[0]["prediction"] == "0" and rows[0]["references"] == ["0"]
     assert all(r["scores"] is None for r in rows) and not (tmp_path / "run" / "caption_scores.jsonl").exists()
+    # 3 counting, 3 land cover ("others" in the paper's applications), for the browser's filter
+    assert sorted(r["application"] for r in rows) == ["instance counting"] * 3 + ["others"] * 3
 
 
 def test_caption_run_writes_per_sample_scores(tmp_path):
@@ -318,3 +320,11 @@ def test_service_lists_runs_and_builds_the_cli_command(tmp_path):
     assert args[args.index("--config-json") + 1] == json.dumps(cfg.to_dict(), ensure_ascii=False)
     assert benchmarks.parse_event('{"event": "progress", "done": 1}') == {"event": "progress", "done": 1}
     assert benchmarks.parse_event("Loading weights 100%") is None
+
+
+def test_applications_in_keeps_the_papers_order_then_others_by_name():
+    from sarlang_core.evaluate.metric_names import applications_in
+
+    metrics = [{"vqa": {"by_application": {"others": {}, "zebra": {}, "instance counting": {}}}},
+               {"vqa": None}, {"caption": {}}, {"vqa": {"by_application": {"object identification": {}, "alpha": {}}}}]
+    assert applications_in(metrics) == ["object identification", "instance counting", "others", "alpha", "zebra"]

@@ -214,3 +214,32 @@ def test_closing_while_a_render_runs_waits_for_it(sar_scene, tmp_path):
     assert results and results[0].exists()
     with pytest.raises(CancelledError):
         s.render(Pipeline(), 0, Window(0, 0, 16, 16))   # and after it, the session is closed
+
+
+def test_view_window_covers_the_visible_rect_at_the_zoom_level(session):
+    scene = session.scene
+    level, win = session.view_window((100, 60, 200, 100), 1.0)
+    assert level == 0 and win == Window(100, 60, 200, 100)
+    # zoomed out 4x: level factor 4, the rect plus 10 % either side, snapped outwards
+    level, win = session.view_window((100, 60, 200, 100), 0.25, 0.1)
+    f = scene.levels[level].factor
+    assert f == 4 and win == Window(20, 12, 60, 31)   # x 80..320 -> 20..80, y 50..170 -> 12..43
+    # a margin never leaves the scene; nothing of the scene in view gives no window
+    assert session.view_window((0, 0, 512, 512), 1.0, 0.5) == (0, Window(0, 0, 512, 512))
+    assert session.view_window((600, 600, 50, 50), 1.0)[1] is None
+
+
+def test_display_range_is_the_stretch_or_the_renders_own_span(session):
+    win = Window(0, 0, 64, 64)
+    stretched = session.render(Pipeline(), 0, win)
+    assert stretched.display_range == (stretched.limits.lo, stretched.limits.hi)
+    plain = session.render(Pipeline(stretch=None), 0, win)
+    assert plain.limits is None
+    assert plain.display_range == (float(np.nanmin(plain.values)), float(np.nanmax(plain.values)))
+
+
+def test_streamed_blocks_match_cached_tiles(session):
+    key = session.filter_key(Pipeline())
+    win = Window(90, 30, 100, 70)
+    streamed = session.tiles.submit_block(key, 0, win).result()
+    assert np.allclose(streamed, session.tiles.window(key, 0, win), equal_nan=True)
