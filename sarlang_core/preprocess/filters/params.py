@@ -47,18 +47,23 @@ class Param:
         """Field metadata for a config dataclass (``field(metadata=P.metadata())``)."""
         return {"param": self, "help": self.help}
 
-    def bounds_text(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        kind = "an odd integer" if self.odd else ("an integer" if self.kind is int else "a number")
+    def range_text(self) -> str:
+        """The bounds in words: "from 3 to 31", "> 0", "" when unbounded."""
         if self.min is not None and self.max is not None and not self.min_open:
-            return f"{kind} from {self.min:g} to {self.max:g}"
+            return f"from {self.min:g} to {self.max:g}"
         parts = []
         if self.min is not None:
             parts.append(f"{'>' if self.min_open else '>='} {self.min:g}")
         if self.max is not None:
             parts.append(f"<= {self.max:g}")
-        return f"{kind} " + " and ".join(parts) if parts else kind
+        return " and ".join(parts)
+
+    def bounds_text(self) -> str:
+        """What a valid value is, in words ("an odd integer from 3 to 31")."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        kind = "an odd integer" if self.odd else ("an integer" if self.kind is int else "a number")
+        return f"{kind} {self.range_text()}".strip()
 
     def check(self, value: Any) -> Any:
         """``value`` converted to the parameter's type, or a PipelineError saying what is allowed."""
