@@ -16,12 +16,20 @@ from typing import Any
 from ..atomic import write_text_atomic
 from ..errors import PipelineError
 from .filters.params import DAMPING, LOOKS, SNAP_EXACT, WINDOW, Param
-from .filters.registry import FILTERS
+from .filters.registry import FILTERS, REGISTRY
+from .stretch import EXACT_SOURCE
 
 QUANTITIES = ("auto", "intensity", "amplitude")
 DOMAINS = ("intensity", "amplitude")
 LIMIT_MODES = ("estimate", "exact")
 SCHEMA = "sarlang.pipeline/1"
+# For the GUI, which may import this module but not the filters package: each filter's label and
+# the FilterSpec fields it reads; and how a limits line says "exact" (see StretchLimits.describe).
+FILTER_LABELS = {name: f.label for name, f in REGISTRY.items()}
+FILTER_USES = {name: f.param_names for name, f in REGISTRY.items()}
+__all__ = ["DAMPING", "DB", "DB_FLOOR", "DOMAIN", "EXACT_SOURCE", "FILTERS", "FILTER_LABELS", "FILTER_NAME",
+           "FILTER_USES", "HIGH", "LIMITS", "LOOKS", "LOW", "QUANTITY", "SNAP_EXACT", "WINDOW", "FilterSpec",
+           "Param", "Pipeline", "StretchSpec", "field_params"]
 
 # Every bound and choice of a recipe, once: the dataclasses below validate with them, the
 # pipeline panel builds its controls from them and the CLI its choices and help.

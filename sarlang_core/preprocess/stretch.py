@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 HIST_BINS = 65536
+EXACT_SOURCE = "full scene, exact"  # how describe() says the limits are exact
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class StretchLimits:
     unit: str = "dB"
 
     def describe(self) -> str:
-        source = "full scene, exact" if self.mode == "exact" else f"estimated from overview 1:{self.factor}"
+        source = EXACT_SOURCE if self.mode == "exact" else f"estimated from overview 1:{self.factor}"
         return (f"{self.low_pct:g}–{self.high_pct:g} % → {self.lo:.2f} … {self.hi:.2f} {self.unit} "
                 f"({source}, {self.pixels:,} px)")
 
