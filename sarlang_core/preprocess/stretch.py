@@ -8,7 +8,6 @@ tile through a fine histogram (resolution 1/65536 of the value range, far below 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -34,7 +33,7 @@ class StretchLimits:
                 f"({source}, {self.pixels:,} px)")
 
 
-def percentile_limits(values: np.ndarray, low: float, high: float) -> Optional[tuple]:
+def percentile_limits(values: np.ndarray, low: float, high: float) -> tuple | None:
     """Percentiles of the valid (non-NaN) values, or None when there are none."""
     valid = values[~np.isnan(values)]
     if valid.size == 0:
@@ -76,7 +75,7 @@ class HistogramAccumulator:
     def total(self) -> int:
         return int(self.counts.sum()) + self.below + self.above
 
-    def percentile(self, pct: float) -> Optional[float]:
+    def percentile(self, pct: float) -> float | None:
         """The value at ``pct``; None when it falls outside the histogram's range."""
         total = self.total
         if total == 0:

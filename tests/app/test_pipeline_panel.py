@@ -8,8 +8,19 @@ import argparse
 import pytest
 from gui_helpers import SHOTS, open_and_wait, settle
 
-from sarlang_core.preprocess.pipeline import (DAMPING, DOMAIN, FILTER_NAME, HIGH, LIMITS, LOOKS, LOW, QUANTITY,
-                                              WINDOW, FilterSpec, Pipeline, StretchSpec)
+from sarlang_core.preprocess.pipeline import (
+    DAMPING,
+    DOMAIN,
+    FILTER_NAME,
+    HIGH,
+    LIMITS,
+    LOOKS,
+    LOW,
+    QUANTITY,
+    WINDOW,
+    FilterSpec,
+    Pipeline,
+)
 from sarlang_core.preprocess.stretch import StretchLimits
 
 pytestmark = pytest.mark.gui
