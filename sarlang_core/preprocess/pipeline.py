@@ -216,4 +216,4 @@ def _why(exc: OSError) -> str:
         errno.EEXIST: "part of the path is a file, not a folder",  # mkdir of the parent folder
         errno.EISDIR: "that path is a folder; give a file name",
     }
-    return hints.get(exc.errno, exc.strerror or str(exc))
+    return hints.get(exc.errno or 0, exc.strerror or str(exc))

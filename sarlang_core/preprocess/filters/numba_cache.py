@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ def configure() -> str:
     the folder in use. Idempotent."""
     from numba.core import config
 
-    if not os.environ.get("NUMBA_CACHE_DIR") and not config.CACHE_DIR:
-        config.CACHE_DIR = default_cache_dir()
-        log.debug("numba cache folder: %s", config.CACHE_DIR)
-    return config.CACHE_DIR
+    cfg: Any = config  # its settings are set at run time, out of a type checker's sight
+    if not os.environ.get("NUMBA_CACHE_DIR") and not cfg.CACHE_DIR:
+        cfg.CACHE_DIR = default_cache_dir()
+        log.debug("numba cache folder: %s", cfg.CACHE_DIR)
+    return str(cfg.CACHE_DIR)

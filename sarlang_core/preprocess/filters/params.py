@@ -39,7 +39,7 @@ class Param:
         ``ui_max`` where there is no maximum."""
         low = self.min if self.min is not None else -1e9
         if self.min_open:
-            low += self.step if self.kind is int else 10.0 ** -self.decimals
+            low += (self.step or 1) if self.kind is int else 10.0 ** -self.decimals
         high = self.max if self.max is not None else (self.ui_max if self.ui_max is not None else 1e9)
         return low, high
 
