@@ -76,7 +76,7 @@ class FilterSpec:
 
     @property
     def effective_window(self) -> int:
-        return 7 if self.name == "refined-lee" else self.window
+        return REGISTRY[self.name].fixed_window or self.window
 
     def label(self) -> str:
         if self.name == "none":
