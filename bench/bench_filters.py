@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sarlang_core.preprocess import filters as F  # noqa: E402
-from sarlang_core.preprocess.filters.refined_lee import WINDOW_MASKS  # noqa: E402
+from sarlang_core.preprocess.filters.refined_lee_kernel import WINDOW_MASKS  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- numpy baseline

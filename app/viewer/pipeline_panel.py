@@ -3,25 +3,75 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from sarlang_core.errors import PipelineError
-from sarlang_core.preprocess.pipeline import FilterSpec, Pipeline, StretchSpec
+from sarlang_core.preprocess.pipeline import (
+    DAMPING,
+    DB,
+    DOMAIN,
+    EXACT_SOURCE,
+    FILTER_LABELS,
+    FILTER_NAME,
+    FILTER_USES,
+    HIGH,
+    LIMITS,
+    LOOKS,
+    LOW,
+    QUANTITY,
+    SNAP_EXACT,
+    WINDOW,
+    FilterSpec,
+    Param,
+    Pipeline,
+    StretchSpec,
+)
 
-FILTER_LABELS = [
-    ("none", "None (raw)"),
-    ("refined-lee", "Refined Lee (SNAP, 7×7)"),
-    ("lee", "Lee"),
-    ("frost", "Frost"),
-    ("gamma-map", "Gamma-MAP"),
-    ("boxcar", "Boxcar (mean)"),
-    ("median", "Median"),
-]
-USES = {  # which parameters each filter reads
-    "none": set(), "refined-lee": {"snap"}, "lee": {"window", "looks"}, "frost": {"window", "damping"},
-    "gamma-map": {"window", "looks"}, "boxcar": {"window"}, "median": {"window"},
+# Presentation only: the order filters are offered in and the words shown for each choice.
+# Choices, bounds, steps and help come from the recipe's field metadata (pipeline.py).
+FILTER_ORDER = ("none", "refined-lee", "lee", "frost", "gamma-map", "boxcar", "median")
+CHOICE_TEXT = {
+    "quantity": {"auto": "Auto (from metadata)", "intensity": "Intensity (|S|²)", "amplitude": "Amplitude (|S|)"},
+    "domain": {"intensity": "Intensity", "amplitude": "Amplitude"},
+    "limits": {"estimate": "Estimated (overview)", "exact": "Exact (full scene pass)"},
 }
+SMALL_SCENE_NOTE = "The scene is small enough for the estimate to read every pixel, so these limits are exact."
+
+
+def _combo(param: Param, name: str, texts=None) -> QComboBox:
+    box = QComboBox(objectName=name)
+    for value in param.choices:
+        box.addItem((texts or {}).get(value, value), value)
+    box.setToolTip(param.help)
+    return box
+
+
+def _spin(param: Param, name: str, value: float):
+    """A spin box whose range, step, decimals, unit and tooltip come from ``param``."""
+    low, high = param.ui_range
+    if param.kind is int:
+        box = QSpinBox(objectName=name, minimum=int(low), maximum=int(high), singleStep=int(param.step or 1))
+    else:
+        box = QDoubleSpinBox(objectName=name, decimals=param.decimals, minimum=low, maximum=high,
+                             singleStep=param.step or 1.0)
+    box.setValue(value)
+    if param.unit:
+        box.setSuffix(f" {param.unit}")
+    box.setToolTip(param.help)
+    return box
 
 
 class PipelinePanel(QWidget):
@@ -38,12 +88,9 @@ class PipelinePanel(QWidget):
         src = QGroupBox("Band")
         f = QFormLayout(src)
         self.band = QComboBox(objectName="band")
-        self.quantity = QComboBox(objectName="quantity")
-        for q, text in (("auto", "Auto (from metadata)"), ("intensity", "Intensity (|S|²)"), ("amplitude", "Amplitude (|S|)")):
-            self.quantity.addItem(text, q)
-        self.domain = QComboBox(objectName="domain")
-        self.domain.addItem("Intensity", "intensity")
-        self.domain.addItem("Amplitude", "amplitude")
+        self.band.setToolTip(Pipeline.__dataclass_fields__["band"].metadata["help"])
+        self.quantity = _combo(QUANTITY, "quantity", CHOICE_TEXT["quantity"])
+        self.domain = _combo(DOMAIN, "domain", CHOICE_TEXT["domain"])
         f.addRow("Band", self.band)
         f.addRow("Data holds", self.quantity)
         f.addRow("Filter on", self.domain)
@@ -51,15 +98,16 @@ class PipelinePanel(QWidget):
 
         flt = QGroupBox("Speckle filter")
         f = QFormLayout(flt)
+        defaults = FilterSpec()
         self.filter = QComboBox(objectName="filter")
-        for name, text in FILTER_LABELS:
-            self.filter.addItem(text, name)
-        self.window = QSpinBox(objectName="window", minimum=3, maximum=31, singleStep=2, value=7)
-        self.window.setSuffix(" px")
-        self.looks = QDoubleSpinBox(objectName="looks", minimum=0.1, maximum=100.0, singleStep=0.5, value=1.0, decimals=1)
-        self.damping = QDoubleSpinBox(objectName="damping", minimum=0.0, maximum=20.0, singleStep=0.5, value=2.0, decimals=1)
-        self.snap = QCheckBox("SNAP-exact quirks", objectName="snap")
-        self.snap.setToolTip("Reproduce ESA SNAP exactly: 8-of-9 sub-area sort and black flat windows")
+        for name in FILTER_ORDER + tuple(n for n in FILTER_NAME.choices if n not in FILTER_ORDER):
+            self.filter.addItem(FILTER_LABELS[name], name)
+        self.filter.setToolTip(FILTER_NAME.help)
+        self.window = _spin(WINDOW, "window", defaults.window)
+        self.looks = _spin(LOOKS, "looks", defaults.looks)
+        self.damping = _spin(DAMPING, "damping", defaults.damping)
+        self.snap = QCheckBox(SNAP_EXACT.label, objectName="snap")
+        self.snap.setToolTip(SNAP_EXACT.help)
         f.addRow("Filter", self.filter)
         f.addRow("Window", self.window)
         f.addRow("Looks", self.looks)
@@ -69,17 +117,15 @@ class PipelinePanel(QWidget):
 
         out = QGroupBox("Display")
         f = QFormLayout(out)
-        self.db = QCheckBox("10·log10 (dB)", objectName="db", checked=True)
+        stretch = StretchSpec()
+        self.db = QCheckBox("10·log10 (dB)", objectName="db", checked=Pipeline().db)
+        self.db.setToolTip(DB.help)
         self.stretch_on = QCheckBox("Linear percentile stretch", objectName="stretch_on", checked=True)
-        self.low = QDoubleSpinBox(objectName="low", minimum=0.0, maximum=99.9, singleStep=0.5, value=2.0, decimals=1)
-        self.high = QDoubleSpinBox(objectName="high", minimum=0.1, maximum=100.0, singleStep=0.5, value=98.0, decimals=1)
-        self.low.setSuffix(" %")
-        self.high.setSuffix(" %")
+        self.low = _spin(LOW, "low", stretch.low)
+        self.high = _spin(HIGH, "high", stretch.high)
         self.low.setMaximumWidth(80)
         self.high.setMaximumWidth(80)
-        self.limits_mode = QComboBox(objectName="limits_mode")
-        self.limits_mode.addItem("Estimated (overview)", "estimate")
-        self.limits_mode.addItem("Exact (full scene pass)", "exact")
+        self.limits_mode = _combo(LIMITS, "limits_mode", CHOICE_TEXT["limits"])
         self.limits_label = QLabel("", objectName="limits_label", wordWrap=True)
         self.limits_label.setStyleSheet("color: #9aa3ad; font-size: 9pt;")
         f.addRow(self.db)
@@ -101,14 +147,14 @@ class PipelinePanel(QWidget):
         self.recipe.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.recipe.setStyleSheet("color: #9aa3ad; font-size: 9pt;")
         layout.addWidget(self.recipe)
-        
+
         for w in (self.band, self.quantity, self.domain, self.filter, self.limits_mode):
             w.currentIndexChanged.connect(self._changed)
         for w in (self.window, self.looks, self.damping, self.low, self.high):
             w.valueChanged.connect(self._changed)
         for w in (self.snap, self.db, self.stretch_on):
             w.toggled.connect(self._changed)
-        self._sync_enabled()
+        self.set_pipeline(self._pipeline)  # the controls show the recipe from the start
 
     # -- scene & pipeline -----------------------------------------------------------------
     def set_bands(self, bands) -> None:
@@ -120,6 +166,7 @@ class PipelinePanel(QWidget):
                 label += f" ({b.polarisation})"
             self.band.addItem(label, b.index)
         self._quiet = False
+        self._show_recipe()
 
     def pipeline(self) -> Pipeline:
         return self._pipeline
@@ -144,9 +191,17 @@ class PipelinePanel(QWidget):
         self.limits_mode.setCurrentIndex(max(0, self.limits_mode.findData(s.limits)))
         self._quiet = False
         self._sync_enabled()
-        self.recipe.setText(p.describe())
+        self._show_recipe()
+
+    def _show_recipe(self) -> None:
+        """The recipe in words, naming the band as the band box does."""
+        self.recipe.setText(self._pipeline.describe(self.band.currentText() or None))
 
     def set_limits_text(self, text: str) -> None:
+        """Where the stretch limits came from. On a scene small enough to be its own overview the
+        estimate reads every pixel and is exact: say so, or "Estimated" and "exact" disagree."""
+        if self.limits_mode.currentData() == "estimate" and EXACT_SOURCE in text:
+            text = f"{SMALL_SCENE_NOTE}\n{text}"
         self.limits_label.setText(text)
 
     def _reset(self) -> None:
@@ -177,15 +232,15 @@ class PipelinePanel(QWidget):
             return
         if p != self._pipeline:
             self._pipeline = p
-            self.recipe.setText(p.describe())
+            self._show_recipe()
             self.pipelineChanged.emit(p)
 
     def _sync_enabled(self) -> None:
-        uses = USES.get(self.filter.currentData(), set())
+        uses = FILTER_USES.get(self.filter.currentData(), ())
         self.window.setEnabled("window" in uses)
         self.looks.setEnabled("looks" in uses)
         self.damping.setEnabled("damping" in uses)
-        self.snap.setEnabled("snap" in uses)
+        self.snap.setEnabled("snap_exact" in uses)
         on = self.stretch_on.isChecked()
         for w in (self.low, self.high, self.low_slider, self.high_slider, self.limits_mode):
             w.setEnabled(on)

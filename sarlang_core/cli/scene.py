@@ -5,8 +5,16 @@ from __future__ import annotations
 import json
 
 from ..errors import SarlangError
-from ..preprocess.filters import FILTERS
+from ..preprocess.filters.params import DAMPING, LOOKS, SNAP_EXACT, WINDOW, Param
+from ..preprocess.pipeline import FILTER_NAME, LIMITS, LOW, Pipeline, StretchSpec
 from .common import ProgressBar, parse_band
+
+
+def _help(param: Param) -> str:
+    """A flag's help from the recipe's own description of the value (help text and bounds)."""
+    if param.kind is bool or param.choices:
+        return param.help
+    return f"{param.help} ({param.bounds_text()})"
 
 
 def add_parsers(sub) -> None:
@@ -18,17 +26,20 @@ def add_parsers(sub) -> None:
     pre.add_argument("input")
     pre.add_argument("output")
     pre.add_argument("--pipeline", metavar="FILE.json", help="start from a saved pipeline; flags override it")
-    pre.add_argument("--band", help="band index (0-based) or polarisation name, e.g. VV")
-    pre.add_argument("--filter", choices=FILTERS)
-    pre.add_argument("--window", type=int, help="filter window (odd)")
-    pre.add_argument("--looks", type=float, help="looks for Lee / Gamma-MAP")
-    pre.add_argument("--damping", type=float, help="Frost damping factor")
-    pre.add_argument("--snap-exact", action="store_true", default=None, help="SNAP's refined-Lee quirks")
+    pre.add_argument("--band", help=Pipeline.__dataclass_fields__["band"].metadata["help"])
+    pre.add_argument("--filter", choices=FILTER_NAME.choices, help=_help(FILTER_NAME))
+    pre.add_argument("--window", type=int, help=_help(WINDOW))
+    pre.add_argument("--looks", type=float, help=_help(LOOKS))
+    pre.add_argument("--damping", type=float, help=_help(DAMPING))
+    pre.add_argument("--snap-exact", action="store_true", default=None, help=_help(SNAP_EXACT))
     db = pre.add_mutually_exclusive_group()
     db.add_argument("--db", dest="db", action="store_true", default=None, help="10 log10 (default)")
     db.add_argument("--no-db", dest="db", action="store_false", help="keep linear values")
-    pre.add_argument("--stretch", metavar="LO,HI|none", help="percentile stretch to uint8 (default 2,98)")
-    pre.add_argument("--exact-limits", action="store_true", help="exact scene-wide percentiles (a full extra pass)")
+    pre.add_argument("--stretch", metavar="LO,HI|none",
+                     help=f"percentile stretch to uint8, percentiles {LOW.range_text()} "
+                          f"(default {StretchSpec().low:g},{StretchSpec().high:g})")
+    pre.add_argument("--exact-limits", action="store_true",
+                     help=f"stretch limits {LIMITS.choices[-1]!r} instead of {LIMITS.choices[0]!r}: {LIMITS.help}")
     pre.add_argument("--compress", choices=("zstd", "deflate", "lzw", "none"), default="zstd",
                      help="GeoTIFF compression (default zstd; deflate for older GIS tools)")
     pre.add_argument("--no-overviews", dest="overviews", action="store_false",
@@ -39,8 +50,6 @@ def add_parsers(sub) -> None:
 
 
 def pipeline_from_args(args):
-    from ..preprocess.pipeline import Pipeline, StretchSpec
-
     pipe = Pipeline.load(args.pipeline) if args.pipeline else Pipeline()
     if args.band is not None:
         pipe = pipe.with_(band=parse_band(args.band))

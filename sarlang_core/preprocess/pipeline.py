@@ -7,54 +7,84 @@ benchmarks, and is written beside every artefact it produced.
 
 from __future__ import annotations
 
+import errno
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
+from ..atomic import write_text_atomic
 from ..errors import PipelineError
-from .filters import FILTERS
+from .filters.params import DAMPING, LOOKS, SNAP_EXACT, WINDOW, Param
+from .filters.registry import FILTERS, REGISTRY
+from .stretch import EXACT_SOURCE
 
 QUANTITIES = ("auto", "intensity", "amplitude")
 DOMAINS = ("intensity", "amplitude")
 LIMIT_MODES = ("estimate", "exact")
 SCHEMA = "sarlang.pipeline/1"
+# For the GUI, which may import this module but not the filters package: each filter's label and
+# the FilterSpec fields it reads; and how a limits line says "exact" (see StretchLimits.describe).
+FILTER_LABELS = {name: f.label for name, f in REGISTRY.items()}
+FILTER_USES = {name: f.param_names for name, f in REGISTRY.items()}
+__all__ = ["DAMPING", "DB", "DB_FLOOR", "DOMAIN", "EXACT_SOURCE", "FILTERS", "FILTER_LABELS", "FILTER_NAME",
+           "FILTER_USES", "HIGH", "LIMITS", "LOOKS", "LOW", "QUANTITY", "SNAP_EXACT", "WINDOW", "FilterSpec",
+           "Param", "Pipeline", "StretchSpec", "field_params"]
+
+# Every bound and choice of a recipe, once: the dataclasses below validate with them, the
+# pipeline panel builds its controls from them and the CLI its choices and help.
+FILTER_NAME = Param("name", str, "speckle filter", label="filter", choices=FILTERS)
+QUANTITY = Param("quantity", str, "what the band holds: auto reads the scene's metadata", label="quantity",
+                 choices=QUANTITIES)
+DOMAIN = Param("domain", str, "filter on intensity or amplitude", label="filter domain", choices=DOMAINS)
+DB = Param("db", bool, "10 log10 of intensity (dB) before the stretch", label="dB")
+DB_FLOOR = Param("db_floor", float, "dB value given to zero or negative intensity", label="dB floor",
+                 min=-200.0, max=0.0, unit="dB")
+LOW = Param("low", float, "lower percentile of the scene mapped to black", label="lower stretch percentile",
+            min=0.0, max=100.0, step=0.5, unit="%")
+HIGH = Param("high", float, "upper percentile of the scene mapped to white", label="upper stretch percentile",
+             min=0.0, max=100.0, step=0.5, unit="%")
+LIMITS = Param("limits", str, "estimate the percentiles from an overview, or compute them exactly over the "
+               "full scene (an extra pass)", label="stretch limits", choices=LIMIT_MODES)
 
 
-def _meta(help: str, **bounds: Any) -> dict:
-    return {"help": help, **bounds}
+def _validate(obj: Any) -> None:
+    """Check (and normalise: numpy scalars -> Python numbers) every field that carries a Param."""
+    for f in fields(obj):
+        param = f.metadata.get("param")
+        if param is not None:
+            object.__setattr__(obj, f.name, param.check(getattr(obj, f.name)))
+
+
+def field_params(cls: type) -> dict[str, Param]:
+    """Field name -> its Param for a config dataclass (the fields that have one)."""
+    return {f.name: f.metadata["param"] for f in fields(cls) if "param" in f.metadata}
 
 
 @dataclass(frozen=True)
 class FilterSpec:
     """A speckle filter and its parameters (unused parameters are ignored by a filter)."""
 
-    name: str = field(default="refined-lee", metadata=_meta("speckle filter", choices=FILTERS))
-    window: int = field(default=7, metadata=_meta("window size (odd); refined Lee is fixed at 7", min=3, max=31))
-    looks: float = field(default=1.0, metadata=_meta("equivalent number of looks (Lee, Gamma-MAP)", min=0.1, max=100.0))
-    damping: float = field(default=2.0, metadata=_meta("Frost damping factor", min=0.0, max=20.0))
-    snap_exact: bool = field(default=False, metadata=_meta("reproduce ESA SNAP's two refined-Lee quirks"))
+    name: str = field(default="refined-lee", metadata=FILTER_NAME.metadata())
+    window: int = field(default=7, metadata=WINDOW.metadata())
+    looks: float = field(default=1.0, metadata=LOOKS.metadata())
+    damping: float = field(default=2.0, metadata=DAMPING.metadata())
+    snap_exact: bool = field(default=False, metadata=SNAP_EXACT.metadata())
 
     def __post_init__(self) -> None:
-        if self.name not in FILTERS:
-            raise PipelineError(f"unknown filter {self.name!r}; choose one of {', '.join(FILTERS)}")
-        if not isinstance(self.window, int) or self.window < 3 or self.window > 31 or self.window % 2 == 0:
-            raise PipelineError(f"filter window must be an odd integer from 3 to 31, got {self.window!r}")
-        if not (self.looks > 0):
-            raise PipelineError(f"looks must be > 0, got {self.looks!r}")
-        if not (self.damping >= 0):
-            raise PipelineError(f"Frost damping must be >= 0, got {self.damping!r}")
+        _validate(self)
 
     @property
     def effective_window(self) -> int:
-        return 7 if self.name == "refined-lee" else self.window
+        return REGISTRY[self.name].fixed_window or self.window
 
     def label(self) -> str:
         if self.name == "none":
             return "no filter"
         if self.name == "refined-lee":
             return "refined Lee 7x7" + (" (SNAP exact)" if self.snap_exact else "")
-        extra = {"lee": f", L={self.looks:g}", "gamma-map": f", L={self.looks:g}", "frost": f", damping={self.damping:g}"}
+        extra = {"lee": f", L={self.looks:g}", "gamma-map": f", L={self.looks:g}",
+                 "frost": f", damping={self.damping:g}"}
         return f"{self.name} {self.window}x{self.window}{extra.get(self.name, '')}"
 
 
@@ -62,49 +92,45 @@ class FilterSpec:
 class StretchSpec:
     """Linear stretch between two scene-wide percentiles, to uint8 0..255."""
 
-    low: float = field(default=2.0, metadata=_meta("lower percentile", min=0.0, max=100.0))
-    high: float = field(default=98.0, metadata=_meta("upper percentile", min=0.0, max=100.0))
-    limits: str = field(default="estimate", metadata=_meta("estimate from an overview, or exact over the full scene", choices=LIMIT_MODES))
+    low: float = field(default=2.0, metadata=LOW.metadata())
+    high: float = field(default=98.0, metadata=HIGH.metadata())
+    limits: str = field(default="estimate", metadata=LIMITS.metadata())
 
     def __post_init__(self) -> None:
-        if not (0.0 <= self.low < self.high <= 100.0):
-            raise PipelineError(f"stretch percentiles need 0 <= low < high <= 100, got {self.low}, {self.high}")
-        if self.limits not in LIMIT_MODES:
-            raise PipelineError(f"stretch limits must be one of {LIMIT_MODES}, got {self.limits!r}")
+        _validate(self)
+        if not self.low < self.high:
+            raise PipelineError(f"stretch percentiles need low < high, got {self.low:g}, {self.high:g}")
 
 
 @dataclass(frozen=True)
 class Pipeline:
-    band: Union[int, str] = field(default=0, metadata=_meta("band index (0-based) or polarisation name, e.g. VV"))
-    quantity: str = field(default="auto", metadata=_meta("what the band holds", choices=QUANTITIES))
-    domain: str = field(default="intensity", metadata=_meta("filter on intensity or amplitude", choices=DOMAINS))
+    band: int | str = field(default=0, metadata={"help": "band index (0-based) or polarisation name, e.g. VV"})
+    quantity: str = field(default="auto", metadata=QUANTITY.metadata())
+    domain: str = field(default="intensity", metadata=DOMAIN.metadata())
     filter: FilterSpec = field(default_factory=FilterSpec)
-    db: bool = field(default=True, metadata=_meta("10 log10 of intensity"))
-    db_floor: float = field(default=-50.0, metadata=_meta("dB value given to zero/negative intensity", min=-200.0, max=0.0))
-    stretch: Optional[StretchSpec] = field(default_factory=StretchSpec)
+    db: bool = field(default=True, metadata=DB.metadata())
+    db_floor: float = field(default=-50.0, metadata=DB_FLOOR.metadata())
+    stretch: StretchSpec | None = field(default_factory=StretchSpec)
 
     def __post_init__(self) -> None:
         if isinstance(self.band, bool) or not isinstance(self.band, (int, str)):
             raise PipelineError(f"band must be an index or a name, got {self.band!r}")
         if isinstance(self.band, int) and self.band < 0:
             raise PipelineError(f"band index must be >= 0, got {self.band}")
-        if self.quantity not in QUANTITIES:
-            raise PipelineError(f"quantity must be one of {QUANTITIES}, got {self.quantity!r}")
-        if self.domain not in DOMAINS:
-            raise PipelineError(f"filter domain must be one of {DOMAINS}, got {self.domain!r}")
+        _validate(self)
         if not isinstance(self.filter, FilterSpec):
             raise PipelineError("filter must be a FilterSpec")
         if self.stretch is not None and not isinstance(self.stretch, StretchSpec):
             raise PipelineError("stretch must be a StretchSpec or None")
 
     # -- derived recipes ------------------------------------------------------------------
-    def with_(self, **changes: Any) -> "Pipeline":
+    def with_(self, **changes: Any) -> Pipeline:
         return replace(self, **changes)
 
-    def with_filter(self, **changes: Any) -> "Pipeline":
+    def with_filter(self, **changes: Any) -> Pipeline:
         return replace(self, filter=replace(self.filter, **changes))
 
-    def raw(self) -> "Pipeline":
+    def raw(self) -> Pipeline:
         """The same chain without the speckle filter: what the 'before' view shows."""
         return self.with_filter(name="none")
 
@@ -112,8 +138,9 @@ class Pipeline:
     def output_unit(self) -> str:
         return "dB" if self.db else ("intensity" if self.domain == "intensity" else "amplitude")
 
-    def describe(self) -> str:
-        parts = [f"band {self.band}", self.filter.label()]
+    def describe(self, band_name: str | None = None) -> str:
+        """One line for people; ``band_name`` (what the scene calls the band) replaces "band N"."""
+        parts = [band_name or f"band {self.band}", self.filter.label()]
         if self.db:
             parts.append("10·log10")
         if self.stretch is not None:
@@ -124,11 +151,11 @@ class Pipeline:
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, **asdict(self)}
 
-    def to_json(self, indent: Optional[int] = 2) -> str:
+    def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Pipeline":
+    def from_dict(cls, data: dict) -> Pipeline:
         if not isinstance(data, dict):
             raise PipelineError("a pipeline must be a JSON object")
         data = dict(data)
@@ -149,15 +176,23 @@ class Pipeline:
             raise PipelineError(f"invalid pipeline: {exc}") from None
 
     @classmethod
-    def from_json(cls, text: str) -> "Pipeline":
+    def from_json(cls, text: str) -> Pipeline:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PipelineError(f"pipeline is not valid JSON: {exc}") from None
         return cls.from_dict(data)
 
+    def save(self, path: str | Path) -> Path:
+        """Write the recipe as JSON, whole or not at all (the old file survives a failure)."""
+        path = Path(path)
+        try:
+            return write_text_atomic(path, self.to_json() + "\n")
+        except OSError as exc:
+            raise PipelineError(f"{path}: cannot save the pipeline: {_why(exc)}") from None
+
     @classmethod
-    def load(cls, path: Union[str, Path]) -> "Pipeline":
+    def load(cls, path: str | Path) -> Pipeline:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -167,3 +202,18 @@ class Pipeline:
             return cls.from_json(text)
         except PipelineError as exc:
             raise PipelineError(f"{path}: {exc}") from None
+
+
+def _why(exc: OSError) -> str:
+    hints = {
+        errno.ENOSPC: "the disk is full; free some space or choose another folder",
+        errno.EDQUOT: "the disk quota is used up; free some space or choose another folder",
+        errno.EACCES: "permission denied; choose a folder you can write to",
+        errno.EPERM: "permission denied; choose a folder you can write to",
+        errno.EROFS: "the folder is on a read-only disk; choose another folder",
+        errno.ENOENT: "the folder does not exist",
+        errno.ENOTDIR: "part of the path is a file, not a folder",
+        errno.EEXIST: "part of the path is a file, not a folder",  # mkdir of the parent folder
+        errno.EISDIR: "that path is a folder; give a file name",
+    }
+    return hints.get(exc.errno or 0, exc.strerror or str(exc))

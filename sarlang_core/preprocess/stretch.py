@@ -8,11 +8,11 @@ tile through a fine histogram (resolution 1/65536 of the value range, far below 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
 HIST_BINS = 65536
+EXACT_SOURCE = "full scene, exact"  # how describe() says the limits are exact
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,12 @@ class StretchLimits:
     unit: str = "dB"
 
     def describe(self) -> str:
-        source = "full scene, exact" if self.mode == "exact" else f"estimated from overview 1:{self.factor}"
+        source = EXACT_SOURCE if self.mode == "exact" else f"estimated from overview 1:{self.factor}"
         return (f"{self.low_pct:g}–{self.high_pct:g} % → {self.lo:.2f} … {self.hi:.2f} {self.unit} "
                 f"({source}, {self.pixels:,} px)")
 
 
-def percentile_limits(values: np.ndarray, low: float, high: float) -> Optional[tuple]:
+def percentile_limits(values: np.ndarray, low: float, high: float) -> tuple | None:
     """Percentiles of the valid (non-NaN) values, or None when there are none."""
     valid = values[~np.isnan(values)]
     if valid.size == 0:
@@ -75,7 +75,7 @@ class HistogramAccumulator:
     def total(self) -> int:
         return int(self.counts.sum()) + self.below + self.above
 
-    def percentile(self, pct: float) -> Optional[float]:
+    def percentile(self, pct: float) -> float | None:
         """The value at ``pct``; None when it falls outside the histogram's range."""
         total = self.total
         if total == 0:

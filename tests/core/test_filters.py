@@ -15,8 +15,17 @@ from hypothesis import strategies as st
 
 from sarlang_core.errors import PipelineError
 from sarlang_core.preprocess import filters as F
-from sarlang_core.preprocess.filters import (FILTERS, apply_filter, boxcar, filter_halo, frost,
-                                             gamma_map, lee, median, refined_lee)
+from sarlang_core.preprocess.filters import (
+    FILTERS,
+    apply_filter,
+    boxcar,
+    filter_halo,
+    frost,
+    gamma_map,
+    lee,
+    median,
+    refined_lee,
+)
 
 
 def small_image(seed=0, h=23, w=19):
@@ -107,7 +116,7 @@ def test_against_brute_force(window):
 
 
 def test_median_networks_select_the_median():
-    classic = sys.modules["sarlang_core.preprocess.filters.classic"]
+    from sarlang_core.preprocess.filters import classic
     rng = np.random.default_rng(0)
     for window in (3, 5, 7):
         net_a, net_b, size = classic.median_network(window)
@@ -255,17 +264,49 @@ def test_concurrent_calls_from_threads():
         np.testing.assert_array_equal(g, w)
 
 
-def test_warmup_and_cache_dir():
-    F.warmup()
-    assert os.environ.get("NUMBA_CACHE_DIR")
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    code = ("import os, sarlang_core.preprocess.filters, numba.core.config as c;"
-            "print(os.environ['NUMBA_CACHE_DIR'] == c.CACHE_DIR, c.CACHE_DIR)")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+def _python(code, env):
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    ok, path = out.stdout.split()
-    assert ok == "True" and path.replace(os.sep, "/").endswith("sarlang-studio/numba")
+    return out.stdout.split()
+
+
+def test_import_changes_no_environment_and_first_use_caches_in_the_user_folder(tmp_path):
+    """Importing the package leaves os.environ, numba and threads alone; the first filter call
+    compiles into the user's cache folder (not the package folder, which may be read-only)."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)  # where platformdirs puts the user cache on Linux
+    code = ("import os, sys, threading, numpy as np\n"
+            "before = dict(os.environ); threads = threading.active_count()\n"
+            "import sarlang_core.preprocess.filters as F\n"
+            "print('numba' not in sys.modules, dict(os.environ) == before, threading.active_count() == threads,"
+            " not F.POOL.started)\n"
+            "F.apply_filter('boxcar', np.ones((9, 9), np.float32), window=3, device='cpu')\n"
+            "import numba.core.config as c\n"
+            "print(dict(os.environ) == before, c.CACHE_DIR)")
+    *checks, path = _python(code, env)
+    assert checks == ["True"] * 5
+    assert path == str(tmp_path / "sarlang-studio" / "numba")
+    assert list((tmp_path / "sarlang-studio" / "numba").rglob("classic*.nbi"))  # the kernel was cached there
+
+
+def test_a_cache_folder_the_user_chose_is_kept(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    code = "from sarlang_core.preprocess.filters import numba_cache; print(numba_cache.configure())"
+    assert _python(code, env) == [str(tmp_path)]
+
+
+def test_warmup_runs_every_filter():
+    F.warmup()
+
+
+def test_the_pool_starts_lazily_and_resets():
+    pool = F.pool.RowPool(threads=2)
+    assert not pool.started
+    pool.run_rows(lambda lo, hi: None, 16 * 8)
+    assert pool.started
+    pool.reset()
+    assert not pool.started
+    pool.shutdown()
 
 
 # ----------------------------------------------------------------------------- tiling
@@ -316,3 +357,12 @@ def test_tiled_equals_whole(case, tile, offset):
     if case not in WHOLE:
         WHOLE[case] = apply_filter(name, SCENE, **kw)
     np.testing.assert_array_equal(tiled(name, SCENE, tile, offset, **kw), WHOLE[case])
+
+
+def test_registry_entries_point_at_real_functions():
+    for name, fdef in F.REGISTRY.items():
+        assert callable(fdef.numba_function()), name
+        assert set(fdef.param_names) <= {"window", "looks", "damping", "snap_exact"}
+    assert F.TORCH_FILTERS == tuple(n for n, f in F.REGISTRY.items() if f.torch)
+    torch_backend = pytest.importorskip("sarlang_core.preprocess.filters.torch_backend")
+    assert set(torch_backend.TORCH_FUNCTIONS) == set(F.TORCH_FILTERS)

@@ -136,3 +136,72 @@ def test_histogram_says_when_a_percentile_is_out_of_range():
     acc.add(np.array([5.0] * 10 + [0.5], np.float32))
     assert acc.percentile(50) is None
     assert percentile_limits(np.array([np.nan], np.float32), 2, 98) is None
+
+
+@pytest.mark.parametrize("make, msg", [
+    (lambda: FilterSpec(name="lee", window=33), r"filter window must be an odd integer from 3 to 31, got 33"),
+    (lambda: FilterSpec(name="lee", window=1), r"from 3 to 31, got 1"),
+    (lambda: FilterSpec(name="lee", looks=float("nan")), r"number of looks must be a number > 0, got nan"),
+    (lambda: FilterSpec(name="lee", looks="2"), r"number of looks must be a number > 0, got '2'"),
+    (lambda: FilterSpec(snap_exact="yes"), r"SNAP-exact quirks must be true or false"),
+    (lambda: StretchSpec(-1, 98), r"lower stretch percentile must be a number from 0 to 100, got -1"),
+    (lambda: StretchSpec(2, 101), r"upper stretch percentile must be a number from 0 to 100, got 101"),
+    (lambda: Pipeline(db_floor=10.0), r"dB floor must be a number from -200 to 0, got 10"),
+    (lambda: Pipeline(domain="power"), r"unknown filter domain 'power'; choose one of intensity, amplitude"),
+    (lambda: Pipeline.from_json('{"filter": {"name": "lee", "window": 41}}'), "from 3 to 31, got 41"),
+])
+def test_out_of_bounds_values_are_refused_with_the_bounds(make, msg):
+    with pytest.raises(PipelineError, match=msg):
+        make()
+
+
+def test_bounds_live_in_the_field_metadata():
+    from sarlang_core.preprocess.filters.params import Param
+    from sarlang_core.preprocess.pipeline import field_params
+
+    for cls in (FilterSpec, StretchSpec, Pipeline):
+        params = field_params(cls)
+        assert params and all(isinstance(p, Param) and p.help for p in params.values())
+    assert field_params(FilterSpec)["name"].choices == FILTERS
+    window = field_params(FilterSpec)["window"]
+    window.check(window.max)
+    with pytest.raises(PipelineError):
+        window.check(window.max + 2)
+
+
+def test_numpy_numbers_are_normalised_and_serialise():
+    p = Pipeline(filter=FilterSpec(name="lee", window=np.int64(5), looks=np.float32(2.0)), db_floor=np.float64(-40))
+    assert type(p.filter.window) is int and type(p.filter.looks) is float and type(p.db_floor) is float
+    assert Pipeline.from_json(p.to_json()) == p
+
+
+def test_files_written_before_still_load():
+    text = ('{"schema": "sarlang.pipeline/1", "band": "VV", "quantity": "auto", "domain": "intensity", '
+            '"filter": {"name": "lee", "window": 5, "looks": 2, "damping": 2.0, "snap_exact": false}, '
+            '"db": true, "db_floor": -50.0, "stretch": {"low": 2.0, "high": 98.0, "limits": "estimate"}}')
+    p = Pipeline.from_json(text)
+    assert p.band == "VV" and p.filter.looks == 2.0 and p.stretch == StretchSpec()
+
+
+def test_save_is_atomic_and_round_trips(tmp_path):
+    p = Pipeline().with_filter(name="frost", damping=3.0)
+    target = p.save(tmp_path / "p.json")
+    assert Pipeline.load(target) == p
+    Pipeline().save(target)  # replaces it
+    assert Pipeline.load(target) == Pipeline()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["p.json"]  # no temp file left
+
+
+def test_save_errors_say_what_to_do(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(PipelineError, match=r"a_file.*cannot save the pipeline: .*not a folder"):
+        Pipeline().save(tmp_path / "a_file" / "p.json")
+    (tmp_path / "a_dir").mkdir()
+    with pytest.raises(PipelineError, match=r"cannot save the pipeline: that path is a folder"):
+        Pipeline().save(tmp_path / "a_dir")
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a_dir", "a_file"]  # no temp file left
+
+
+def test_describe_names_the_band():
+    assert Pipeline(band=0).describe().startswith("band 0 → ")
+    assert Pipeline(band=0).describe("Sigma0_VV").startswith("Sigma0_VV → ")

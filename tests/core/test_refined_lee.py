@@ -3,12 +3,15 @@ quirks, float32 tolerance, the torch backend, and its behaviour on synthetic spe
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sarlang_core.preprocess.filters import apply_filter, boxcar, refined_lee
+from sarlang_core.preprocess.filters import apply_filter, boxcar, cuda_available, refined_lee
 
 # ----------------------------------------------------------------------------- reference
 # Offsets k = 0..8 of the nine 3 x 3 sub-areas, row-major: sub-area (j, i) covers window rows
@@ -261,9 +264,28 @@ def test_boxcar_blurs_the_edge_that_refined_lee_keeps():
 
 
 # ----------------------------------------------------------------------------- torch backend
-pytest.importorskip("torch")
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
+needs_torch = pytest.mark.skipif(not _has_torch(), reason="torch is not installed")
+
+
+def test_oracle_tests_run_without_torch():
+    """Only the torch tests skip where torch is missing; the oracle tests above still run."""
+    code = ("import sys; sys.modules['torch'] = None; import pytest; "
+            f"sys.exit(pytest.main(['-q', '--collect-only', '-p', 'no:cacheprovider', {__file__!r}]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "test_float64_matches_reference" in out.stdout
+    assert "test_torch_cpu_matches_numba_float32" in out.stdout  # collected, skipped when run
+
+
+@needs_torch
 @pytest.mark.parametrize("snap_exact", [False, True])
 def test_torch_cpu_matches_numba_float64(snap_exact):
     img = crop(seed=9)
@@ -272,6 +294,7 @@ def test_torch_cpu_matches_numba_float64(snap_exact):
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
+@needs_torch
 def test_torch_cpu_matches_numba_float32():
     img, _ = speckle_scene(1, seed=2, n=256)
     img[10:14, 20:30] = np.nan
@@ -281,11 +304,8 @@ def test_torch_cpu_matches_numba_float32():
 
 
 @pytest.mark.cuda
+@pytest.mark.skipif(not cuda_available(), reason="no CUDA GPU")
 def test_torch_cuda_matches_numba():
-    import torch
-
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU")
     img64 = crop(seed=9)
     got = apply_filter("refined-lee", img64, nodata=-9999.0, device="cuda")
     np.testing.assert_allclose(got, refined_lee(img64, nodata=-9999.0), rtol=1e-9, atol=1e-12)

@@ -25,7 +25,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from .refined_lee import ROWS_PER_TASK, load_rows
+from .pool import ROWS_PER_TASK
+from .refined_lee_kernel import load_rows
 
 MODE_BOXCAR = 0
 MODE_LEE = 1

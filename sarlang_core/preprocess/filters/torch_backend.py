@@ -1,6 +1,6 @@
 """Torch versions of refined Lee, boxcar, Lee, Frost and Gamma-MAP (used on CUDA; runs on CPU).
 
-Same semantics and formulas as the numba kernels (see ``refined_lee.py`` and ``classic.py``):
+Same semantics and formulas as the numba kernels (see ``refined_lee_kernel.py`` and ``classic.py``):
 invalid pixels become NaN, the image is padded with NaN, and every statistic is accumulated
 offset by offset over whole-image shifted views, in the same order as the numba kernels, so
 float64 results agree to rounding. Computation is float64 for float64 bands and float32
@@ -9,12 +9,14 @@ otherwise (GPU speed), so float32 results may differ where a direction choice is
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
-from . import check_band, check_damping, check_looks, check_window, _nodata_scalar
+from .checks import check_band, check_damping, check_looks, check_window, nodata_scalar
 from .classic import frost_tables
-from .refined_lee import WINDOW_MASKS
+from .refined_lee_kernel import WINDOW_MASKS
 
 # bit k of WINDOW_MASKS[kind] -> table[kind, k]: is offset k (row-major in 7 x 7) in the window
 _WINDOW_TABLE = ((WINDOW_MASKS[:, None] >> np.arange(49)) & 1).astype(bool)
@@ -27,7 +29,7 @@ def _to_tensor(band, nodata, pad, device):
     arr = check_band(band)
     out_dtype = np.float64 if arr.dtype == np.float64 else np.float32
     work = arr.astype(out_dtype, copy=True)
-    nd = _nodata_scalar(arr, nodata)
+    nd = nodata_scalar(arr, nodata)
     invalid = ~np.isfinite(work)
     if nd is not None:
         invalid |= arr == nd
@@ -210,11 +212,15 @@ def frost(band, *, window=5, damping=2.0, nodata=None, device="cpu"):
     return _finish(torch.where(torch.isnan(c), c, num / den), band, out_dtype)
 
 
-def apply(name, band, *, window=5, looks=1.0, damping=2.0, snap_exact=False, nodata=None,
-          device="cpu"):
-    """Dispatch for ``apply_filter`` (names in TORCH_FILTERS)."""
-    if name == "refined-lee":
-        return refined_lee(band, nodata=nodata, snap_exact=snap_exact, device=device)
-    if name == "frost":
-        return frost(band, window=window, damping=damping, nodata=nodata, device=device)
-    return moment_filter(name, band, window=window, looks=looks, nodata=nodata, device=device)
+TORCH_FUNCTIONS = {
+    "refined-lee": refined_lee,
+    "frost": frost,
+    "boxcar": functools.partial(moment_filter, "boxcar"),
+    "lee": functools.partial(moment_filter, "lee"),
+    "gamma-map": functools.partial(moment_filter, "gamma-map"),
+}
+
+
+def apply(name, band, *, nodata=None, device="cpu", **params):
+    """Run ``name`` (a filter of the registry with ``torch=True``) with the parameters it takes."""
+    return TORCH_FUNCTIONS[name](band, nodata=nodata, device=device, **params)

@@ -1,21 +1,23 @@
 """Compile (or load from numba's disk cache) every filter kernel before it is first needed.
 
 The GUI calls ``warmup()`` in a background thread at start-up, so the first live preview never
-waits for the JIT; with ``cache=True`` a later start only loads the compiled kernels from
-``NUMBA_CACHE_DIR`` (set by the package ``__init__``).
+waits for the JIT; with ``cache=True`` a later start only loads the compiled kernels from the
+cache folder (see ``numba_cache``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .cuda import cuda_available
+from .dispatch import apply_filter
+from .registry import FILTERS
+
 
 def warmup() -> None:
     """Run each kernel once on tiny float32 and float64 arrays (with a NaN, for the slow paths).
     Integer bands reuse the float32 kernels. Takes ~25 s on two cores the very first time,
     ~1-2 s (mostly importing torch for the CUDA check) once numba's cache is filled."""
-    from . import FILTERS, apply_filter, cuda_available
-
     for dtype in (np.float32, np.float64):
         tiny = np.linspace(1.0, 2.0, 12 * 11, dtype=dtype).reshape(12, 11)
         tiny[5, 5] = np.nan

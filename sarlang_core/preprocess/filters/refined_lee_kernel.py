@@ -36,6 +36,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .numba_cache import configure
+from .pool import ROWS_PER_TASK
+
+configure()  # before the cache=True decorations below: numba picks the cache folder there
+
 _INF = np.inf
 
 
@@ -53,7 +58,6 @@ def _window_masks():
 
 
 WINDOW_MASKS = _window_masks()
-ROWS_PER_TASK = 16
 
 
 @njit(inline="always")

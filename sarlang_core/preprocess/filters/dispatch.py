@@ -1,0 +1,35 @@
+"""``apply_filter`` and ``filter_halo``: run a filter by name, on the device the policy picks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import registry
+from .cuda import resolve_device
+
+
+def filter_halo(name, window=5) -> int:
+    """Pixels of context a tile needs on each side for ``name`` to equal whole-image output."""
+    return registry.get(name).halo(window)
+
+
+def apply_filter(name, band, *, window=5, looks=1.0, damping=2.0, snap_exact=False, nodata=None,
+                 device="auto") -> np.ndarray:
+    """Run filter ``name`` (one of FILTERS); parameters a filter does not take are ignored.
+
+    device: "auto" uses torch on CUDA when it is available, the filter has a torch path
+    (TORCH_FILTERS) and the CPU is small enough for the GPU to win (see ``cuda.choose_device``),
+    else the numba kernels; "cpu" always numba; "cuda" torch on CUDA (PipelineError when CUDA is
+    unavailable; filters without a torch path, i.e. median, run on numba); "torch-cpu" the torch
+    path on the CPU (tests), median again on numba.
+    """
+    fdef = registry.get(name)
+    where = resolve_device(device, fdef.torch)
+    values = {"window": window, "looks": looks, "damping": damping, "snap_exact": snap_exact}
+    kwargs = {p: values[p] for p in fdef.param_names}
+    if where == "numba":
+        return fdef.numba_function()(band, nodata=nodata, **kwargs)
+    from . import torch_backend
+
+    return torch_backend.apply(name, band, nodata=nodata, device="cpu" if where == "torch-cpu" else "cuda",
+                               **kwargs)
