@@ -236,7 +236,16 @@ class MainWindow(QMainWindow):
     def save_pipeline_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save pipeline", "pipeline.json", "Pipeline (*.json)")
         if path:
-            Path(path).write_text(self.pipeline_panel.pipeline().to_json(), encoding="utf-8")
+            self.save_pipeline(path)
+
+    def save_pipeline(self, path: str) -> bool:
+        """Write the current pipeline atomically; a failure (disk full, no permission) is shown."""
+        try:
+            self.pipeline_panel.pipeline().save(path)
+        except SarlangError as exc:
+            self.show_error("Cannot save pipeline", str(exc))
+            return False
+        return True
 
     def load_pipeline_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load pipeline", "", "Pipeline (*.json)")

@@ -229,3 +229,18 @@ def test_export_can_be_cancelled_from_the_status_bar(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.jobs.message, timeout=60000, check_params_cb=lambda m: m.endswith("cancelled")):
         window.jobs.export(window.session, window.pipeline_panel.pipeline(), str(out))
     assert not out.exists() and not [p.name for p in tmp_path.iterdir() if "out" in p.name]
+
+
+def test_saving_a_pipeline_is_atomic_and_a_failure_is_shown(qtbot, window, tmp_path):
+    """File > Save pipeline: the file loads back as the same recipe; an unwritable place gives a
+    dialog naming the file, the window stays up and nothing is left half-written."""
+    open_sample(qtbot, window)
+    good = tmp_path / "recipe.json"
+    assert window.save_pipeline(str(good))
+    from sarlang_core.preprocess.pipeline import Pipeline
+    assert Pipeline.load(str(good)) == window.pipeline_panel.pipeline()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")                 # a file where the folder should be: cannot be written
+    assert not window.save_pipeline(str(blocked / "recipe.json"))
+    assert "recipe.json" in window.last_error
+    assert blocked.read_text() == "x"

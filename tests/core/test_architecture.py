@@ -40,13 +40,11 @@ def test_core_source_names_no_qt():
     assert bad == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: the services facades are being built")
 def test_app_reaches_the_core_only_through_services():
     violations = app_core_violations(project_imports(ROOT))
     assert violations == [], "\n".join(f"{m} imports {t}" for m, t in violations)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: four cycles are being untied")
 def test_no_import_cycles():
     cycles = import_cycles(project_imports(ROOT))
     assert cycles == [], "\n".join(" -> ".join(c) for c in cycles)
