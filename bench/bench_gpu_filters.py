@@ -13,9 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import machine, median_ms, speckled  # noqa: E402
-
 import numpy as np  # noqa: E402
+from common import machine, median_ms, speckled  # noqa: E402
 
 from sarlang_core.preprocess.filters import TORCH_FILTERS, apply_filter, warmup  # noqa: E402
 

@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import big_scene, machine, median_ms, peak_rss_mb, speckled  # noqa: E402
-
 import numpy as np  # noqa: E402
+from common import big_scene, machine, median_ms, peak_rss_mb, speckled  # noqa: E402
 
 from sarlang_core.preprocess import Pipeline, StretchSpec, output_values, refined_lee, stretch_to_uint8  # noqa: E402
 from sarlang_core.preprocess.filters import warmup  # noqa: E402

@@ -29,9 +29,10 @@ def main() -> None:
     os.environ.setdefault("SARLANG_SETTINGS_DIR", tempfile.mkdtemp())
 
     from PySide6.QtCore import QElapsedTimer, QRectF, QTimer
+
+    from app import workers
     from app.main import make_app, warm_up_kernels
     from app.main_window import MainWindow
-    from app import workers
 
     app = make_app()
     warm_up_kernels()

@@ -15,12 +15,12 @@ import argparse
 import json
 import signal
 import sys
-from typing import Optional
 
 from ..errors import CancelledError, SarlangError
 from ..evaluate.scoring import headline
 from . import score
 from .common import ProgressBar, UsageParser, emit_json_line
+
 
 def add_parsers(sub) -> None:
     bench = sub.add_parser("bench", help="benchmark runs: generate, score and report as in the paper")
@@ -79,9 +79,9 @@ def progress_event(p) -> dict:
 def _config_from_args(args):
     from dataclasses import replace
 
+    from ..evaluate.run_config import BackendSpec, BenchmarkError, DatasetSpec, JudgeSpec, PromptSpec, RunConfig
     from ..preprocess.pipeline import Pipeline
     from ..vlm.backend import GenerationConfig
-    from ..evaluate.run_config import BackendSpec, BenchmarkError, DatasetSpec, JudgeSpec, PromptSpec, RunConfig
 
     if args.config_json:
         try:

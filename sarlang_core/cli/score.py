@@ -6,10 +6,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from typing import List, Optional
+from typing import List
 
 from ..errors import SarlangError
 

@@ -85,7 +85,7 @@ def _load_json(path) -> object:
 
 
 def _header_size(path: Path) -> Tuple[int, int]:
-    from PIL import Image   # header only: no pixels are decoded
+    from PIL import Image  # header only: no pixels are decoded
 
     with Image.open(path) as im:
         return int(im.width), int(im.height)

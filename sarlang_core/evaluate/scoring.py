@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from ..progress import CancelToken, ProgressCallback, report
 from ..atomic import write_text_atomic
+from ..progress import CancelToken, ProgressCallback, report
 from .run_config import CAPTION_TYPES, RunConfig
 
 SCHEMA = "sarlang.bench-metrics/1"

@@ -8,7 +8,7 @@ prediction, as in VRSBench's script; ``mode="strict"`` uses ``strict_prejudge`` 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 

@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 from typing import Optional, Union
 
-
+from .. import __version__
 from ..io import write_geotiff_atomic
 from ..preprocess.pipeline import Pipeline
 from ..preprocess.radiometry import stretch_to_uint8
 from ..progress import CancelToken, ProgressCallback
-from .. import __version__
 
 PIPELINE_TAG = "SARLANG_PIPELINE"
 

@@ -30,9 +30,22 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from ..errors import CancelledError, EndpointError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from .backend import ChatTurn, GenerationConfig, check_turns
-from .openai_support import (KEYRING_SERVICE, POLL, Secret, abort_stream, connection_reason, delta_text,
-                             error_detail, fit_size, keyring_key, retry_after_seconds, safe_url, sleep_cancellable,
-                             store_api_key, to_pil)
+from .openai_support import (
+    KEYRING_SERVICE,
+    POLL,
+    Secret,
+    abort_stream,
+    connection_reason,
+    delta_text,
+    error_detail,
+    fit_size,
+    keyring_key,
+    retry_after_seconds,
+    safe_url,
+    sleep_cancellable,
+    store_api_key,
+    to_pil,
+)
 
 __all__ = ["Completion", "OpenAIBackend", "KEYRING_SERVICE", "fit_size", "store_api_key"]
 

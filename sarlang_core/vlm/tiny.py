@@ -138,8 +138,14 @@ def build_tiny_llava(folder: PathLike, *, seed: int = 0) -> Path:
     """Write a randomly initialised tiny LLaVA-1.5 (CLIP vision tower 112 px + Llama decoder) in
     the llava-hf folder layout and return its path."""
     import torch
-    from transformers import (CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import (
+        CLIPImageProcessorPil,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from support.import_graph import ROOT, app_core_violations, import_cycles, project_imports
 
 CHECK = r"""

@@ -13,7 +13,6 @@ from sarlang_core.datasets.records import ImageRecord, Item
 from sarlang_core.datasets.splits import apply_splits, split_by_image
 from sarlang_core.errors import ExportError, SarlangError
 
-
 # ----------------------------------------------------------------------------- splits
 IDS = [f"img_{i:05d}.png" for i in range(2000)]
 

@@ -6,7 +6,13 @@ import pytest
 from PIL import Image
 
 from sarlang_core.datasets.importers import (
-    CAPTION_PROMPTS, DatasetError, Problem, guess_type, import_coco, import_pairs, import_sarlang_csv,
+    CAPTION_PROMPTS,
+    DatasetError,
+    Problem,
+    guess_type,
+    import_coco,
+    import_pairs,
+    import_sarlang_csv,
     import_sarlang_json,
 )
 from sarlang_core.errors import SarlangError

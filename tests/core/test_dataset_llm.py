@@ -9,7 +9,12 @@ import pytest
 from PIL import Image
 
 from sarlang_core.datasets.llm_generation import (
-    DEFAULT_PROMPTS, PromptSet, cost_of, generate_from_optical, parse_inquiries)
+    DEFAULT_PROMPTS,
+    PromptSet,
+    cost_of,
+    generate_from_optical,
+    parse_inquiries,
+)
 from sarlang_core.datasets.records import ImageRecord
 from sarlang_core.vlm.openai_backend import OpenAIBackend
 from support import chat_server

@@ -11,7 +11,14 @@ import pytest
 
 from sarlang_core.datasets.records import ITEM_TYPES, SARDET_CATEGORIES, BoxRecord, ImageRecord
 from sarlang_core.datasets.templates import (
-    CLASSES_PREFIX, POOLS, TEMPLATE_TYPES, TemplateConfig, format_region, generate, group_boxes, plural,
+    CLASSES_PREFIX,
+    POOLS,
+    TEMPLATE_TYPES,
+    TemplateConfig,
+    format_region,
+    generate,
+    group_boxes,
+    plural,
     position_of,
 )
 

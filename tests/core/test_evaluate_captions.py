@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sarlang_core.errors import SarlangError
-from sarlang_core.evaluate import CAPTION_KEYS, score_captions, score_captions_detailed
-from sarlang_core.evaluate import ptb_tokenizer
+from sarlang_core.evaluate import CAPTION_KEYS, ptb_tokenizer, score_captions, score_captions_detailed
 from sarlang_core.evaluate.caption_fast import lcs_lengths
 from sarlang_core.evaluate.ptb_tokenizer import PUNCTUATIONS, ptb_tokenize, ptb_tokens
 

@@ -10,8 +10,7 @@ from sarlang_core.datasets.records import ImageRecord, Item
 from sarlang_core.datasets.store import Store
 from sarlang_core.errors import CancelledError
 from sarlang_core.evaluate.reports import caption_table, compare_table, vqa_table
-from sarlang_core.evaluate.run_config import (BackendSpec, BenchmarkError, DatasetSpec, JudgeSpec, PromptSpec,
-                                              RunConfig)
+from sarlang_core.evaluate.run_config import BackendSpec, BenchmarkError, DatasetSpec, JudgeSpec, PromptSpec, RunConfig
 from sarlang_core.evaluate.runner import BenchmarkRun
 from sarlang_core.progress import CancelToken
 from sarlang_core.services import benchmarks

@@ -3,8 +3,17 @@
 import pytest
 
 from sarlang_core.errors import SarlangError
-from sarlang_core.evaluate import (JUDGE_PROMPT, VerdictCache, VqaSample, classify, paper_prejudge,
-                                   parse_number, parse_verdict, score_vqa, strict_prejudge)
+from sarlang_core.evaluate import (
+    JUDGE_PROMPT,
+    VerdictCache,
+    VqaSample,
+    classify,
+    paper_prejudge,
+    parse_number,
+    parse_verdict,
+    score_vqa,
+    strict_prejudge,
+)
 
 
 @pytest.mark.parametrize("label,predict,want", [

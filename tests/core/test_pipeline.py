@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sarlang_core.errors import PipelineError
 from sarlang_core.preprocess import FILTERS, FilterSpec, Pipeline, StretchSpec, stretch_to_uint8, to_db, to_domain

@@ -10,7 +10,6 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from support.chat_server import serve
 
 from sarlang_core.errors import ModelError, RequestError
 from sarlang_core.services import SceneSession
@@ -27,6 +26,7 @@ from sarlang_core.services.ask import (
 )
 from sarlang_core.services.models import GenerationConfig, open_backend, registered_models
 from sarlang_core.vlm.prompts import caption_prompt
+from support.chat_server import serve
 
 SHIP = ['{"bbox_2d": [10, 20, 30, 40], ', '"label": "ship"}']
 

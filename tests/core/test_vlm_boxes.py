@@ -13,9 +13,19 @@ from hypothesis import strategies as st
 from sarlang_core import synthetic as syn
 from sarlang_core.errors import RequestError
 from sarlang_core.io import open_scene
-from sarlang_core.vlm.boxes import (CONVENTIONS, ModelView, box_to_geojson_feature, boxes_to_feature_collection,
-                                    canonical_convention, canonical_position, convention_for_model,
-                                    from_scene, parse_answer, position_region, to_scene)
+from sarlang_core.vlm.boxes import (
+    CONVENTIONS,
+    ModelView,
+    box_to_geojson_feature,
+    boxes_to_feature_collection,
+    canonical_convention,
+    canonical_position,
+    convention_for_model,
+    from_scene,
+    parse_answer,
+    position_region,
+    to_scene,
+)
 
 FAST = settings(max_examples=150, deadline=None)
 

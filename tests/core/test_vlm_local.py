@@ -11,6 +11,7 @@ from sarlang_core.progress import CancelToken
 from sarlang_core.vlm.backend import ChatTurn, GenerationConfig, VLMBackend
 from sarlang_core.vlm.local import LocalBackend, _IncrementalDecoder
 from sarlang_core.vlm.processors import ensure_processor, load_processor
+
 from .vlm_fixtures import sar_image, tiny_llava, tiny_lora, tiny_qwen  # noqa: F401
 
 Q = [ChatTurn("user", "How many ships are there in the image?")]

@@ -17,12 +17,11 @@ import pytest
 from keyring.backend import KeyringBackend
 from PIL import Image
 
-from support.chat_server import ANSWER_PIECES, serve
-
 from sarlang_core.errors import CancelledError, EndpointError, RequestError
 from sarlang_core.progress import CancelToken
 from sarlang_core.vlm.backend import ChatTurn, GenerationConfig, VLMBackend
 from sarlang_core.vlm.openai_backend import KEYRING_SERVICE, OpenAIBackend, fit_size, store_api_key
+from support.chat_server import ANSWER_PIECES, serve
 
 SECRET = "sk-test-0123456789abcdef"
 

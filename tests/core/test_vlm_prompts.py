@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from sarlang_core.errors import RequestError
-from sarlang_core.vlm.prompts import (ACTIONS, CAPTION_PROMPT, CLASSES_PREFIX, VQA_TEMPLATE, action,
-                                      caption_prompt, format_region, vqa_prompt)
+from sarlang_core.vlm.prompts import (
+    ACTIONS,
+    CAPTION_PROMPT,
+    CLASSES_PREFIX,
+    VQA_TEMPLATE,
+    action,
+    caption_prompt,
+    format_region,
+    vqa_prompt,
+)
 
 PAPER = Path("/work/shared/paper/SARLANG-1M.txt")
 

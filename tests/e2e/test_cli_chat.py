@@ -8,9 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from support.chat_server import serve
-
 from sarlang_core import synthetic as syn
+from support.chat_server import serve
 
 CLI = [sys.executable, "-m", "sarlang_core.cli"]
 
