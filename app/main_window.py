@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QRectF, Qt, Signal
+from PySide6.QtCore import QByteArray, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QToolButton)
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QScrollArea, QToolButton)
 
 from sarlang_core.errors import PipelineError, SarlangError
 from sarlang_core.io import Window
@@ -35,6 +35,7 @@ class MainWindow(QMainWindow):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._open_request = 0
+        self._shown_once = False
         self.setObjectName("MainWindow")
         self.setWindowTitle("SARLANG Studio")
         self.resize(1500, 900)
@@ -48,8 +49,10 @@ class MainWindow(QMainWindow):
 
         self.pipeline_panel = PipelinePanel()
         self.stats_panel = RegionStatsPanel()
-        self._dock("Pipeline", self.pipeline_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Region statistics", self.stats_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # The two left panels stacked are taller than a 768-px screen: they scroll instead of
+        # forcing the window's minimum height.
+        self._dock("Pipeline", _scrolling(self.pipeline_panel), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Region statistics", _scrolling(self.stats_panel), Qt.DockWidgetArea.LeftDockWidgetArea)
         self.chat_panel = ChatPanel()
         chat_dock = self._dock("Chat", self.chat_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([chat_dock], [360], Qt.Orientation.Horizontal)
@@ -387,6 +390,7 @@ class MainWindow(QMainWindow):
         state = s.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        self._fit_to_screen()
         text = s.value("pipeline")
         if text:
             try:
@@ -395,6 +399,41 @@ class MainWindow(QMainWindow):
                 pass  # an old or hand-edited recipe: start from the defaults
         if s.value("compare_mode") == SWIPE:
             self.set_compare_mode(SWIPE)
+
+    def _fit_to_screen(self) -> None:
+        """A geometry saved on a bigger screen is shrunk to this one's available area."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        avail = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
+        w = min(self.width(), avail.width() - extra_w)
+        h = min(self.height(), avail.height() - extra_h)
+        if (w, h) != (self.width(), self.height()):
+            self.resize(max(w, self.minimumSizeHint().width()), max(h, self.minimumSizeHint().height()))
+        frame = self.frameGeometry()
+        if not avail.contains(frame):
+            x = min(max(frame.x(), avail.x()), avail.right() - frame.width() + 1)
+            y = min(max(frame.y(), avail.y()), avail.bottom() - frame.height() + 1)
+            self.move(max(x, avail.x()), max(y, avail.y()))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            QTimer.singleShot(0, self._keep_views_usable)
+
+    def _keep_views_usable(self) -> None:
+        """Docks restored from a wider screen may leave the images a sliver: give the images at
+        least half the width back by shrinking the side docks to their natural widths."""
+        if self.compare.width() >= self.width() // 2:
+            return
+        docks = [d for d in self.findChildren(QDockWidget) if d.isVisible() and not d.isFloating()
+                 and self.dockWidgetArea(d) in (Qt.DockWidgetArea.LeftDockWidgetArea,
+                                                Qt.DockWidgetArea.RightDockWidgetArea)]
+        if docks:
+            self.resizeDocks(docks, [max(d.minimumSizeHint().width(), 300) for d in docks], Qt.Orientation.Horizontal)
 
     def save_settings(self) -> None:
         s = app_settings.settings()
@@ -426,3 +465,13 @@ class MainWindow(QMainWindow):
                           "SARLANG Studio — SAR image interpretation with vision-language models.\n"
                           "Preprocessing after the SARLANG-1M paper: band selection, refined Lee "
                           "despeckling, 10·log10 and a linear percentile stretch.")
+
+
+def _scrolling(panel) -> QScrollArea:
+    area = QScrollArea(objectName=f"scroll:{panel.objectName()}")
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(panel.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
+    return area
