@@ -390,7 +390,6 @@ class MainWindow(QMainWindow):
         state = s.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        self._fit_to_screen()
         text = s.value("pipeline")
         if text:
             try:
@@ -417,12 +416,13 @@ class MainWindow(QMainWindow):
             x = min(max(frame.x(), avail.x()), avail.right() - frame.width() + 1)
             y = min(max(frame.y(), avail.y()), avail.bottom() - frame.height() + 1)
             self.move(max(x, avail.x()), max(y, avail.y()))
+        self._keep_views_usable()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True
-            QTimer.singleShot(0, self._keep_views_usable)
+            QTimer.singleShot(0, self._fit_to_screen)     # once shown: the frame's size is known then
 
     def _keep_views_usable(self) -> None:
         """Docks restored from a wider screen may leave the images a sliver: give the images at

@@ -58,35 +58,66 @@ def test_main_window_fits_a_1366x768_screen(qtbot, window):
     shots(qtbot, window, "main_window")
 
 
-def test_an_oversized_saved_geometry_keeps_the_views_usable(qtbot):
-    from app import workers
-    from app.main_window import MainWindow
-    from app.viewer.compare_view import MIN_VIEW_WIDTH
+LAPTOP_RUN = r"""
+import json, sys
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QDockWidget
+app = QApplication([])
+from app.main import apply_style
+from app.main_window import MainWindow
+apply_style(app)
 
-    first = MainWindow()
-    qtbot.addWidget(first)
-    first.show()
-    first.resize(3000, 2000)
-    chat = next(d for d in first.findChildren(QDockWidget) if d.windowTitle() == "Chat")
-    first.resizeDocks([chat], [2500], Qt.Orientation.Horizontal)   # a chat dock as wide as a 4K screen allows
-    qtbot.wait(50)
-    first.save_settings()
-    first.close()
+def settle():
+    for _ in range(20):
+        app.processEvents()
 
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.wait(100)
-    avail = win.screen().availableGeometry()
-    assert win.height() <= avail.height()
-    if win.minimumSizeHint().width() <= avail.width():
-        assert win.width() <= avail.width()
-    assert win.compare.width() >= MIN_VIEW_WIDTH and win.compare.height() >= 300
-    for view in (win.compare.raw_view, win.compare.proc_view):
-        assert view.width() >= MIN_VIEW_WIDTH // 2 - 5 and view.height() >= 300
-    win.close()
-    workers.wait_all(5000)
+first = MainWindow()
+first.show()
+first.resize(3840, 2160)                 # a 4K session: the window and a very wide chat dock
+settle()
+chat = next(d for d in first.findChildren(QDockWidget) if d.windowTitle() == "Chat")
+first.resizeDocks([chat], [2500], Qt.Orientation.Horizontal)
+settle()
+first.save_settings()
+first.close()
+
+win = MainWindow()                        # restored on the 1366 x 768 laptop
+win.show()
+settle()
+frame, avail = win.frameGeometry(), win.screen().availableGeometry()
+print(json.dumps({"min_h": win.minimumSizeHint().height(), "min_w": win.minimumSizeHint().width(),
+                  "frame": [frame.x(), frame.y(), frame.width(), frame.height()],
+                  "avail": [avail.x(), avail.y(), avail.width(), avail.height()],
+                  "views": [[v.width(), v.height()] for v in (win.compare.raw_view, win.compare.proc_view)]}))
+win.close()
+"""
+
+
+def test_a_4k_geometry_restored_on_a_1366x768_laptop_keeps_the_views_usable(tmp_path):
+    """In a process of its own, with a 1366 x 768 offscreen screen: the window fits it, and the
+    images are not squeezed by docks saved on a bigger screen (they were 56 px wide)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    screens = tmp_path / "screens.json"
+    screens.write_text(json.dumps({"screens": [{"name": "laptop", "x": 0, "y": 0, "width": 1366, "height": 768,
+                                                "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={screens}",
+               PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", LAPTOP_RUN], env=env, cwd=root, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["avail"] == [0, 0, 1366, 768]
+    assert r["min_h"] <= 768 and r["min_w"] <= 1366
+    x, y, w, h = r["frame"]
+    assert x >= 0 and y >= 0 and x + w <= 1366 and y + h <= 768, r
+    for vw, vh in r["views"]:
+        assert vw >= 300 and vh >= 450, r
 
 
 # -- status bar values -----------------------------------------------------------------------------
