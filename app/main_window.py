@@ -7,8 +7,8 @@ from typing import Optional
 
 from PySide6.QtCore import QByteArray, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QScrollArea, QToolButton)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QToolButton)
 
 from sarlang_core.errors import PipelineError, SarlangError
 from sarlang_core.io import Window
@@ -24,6 +24,7 @@ from app.viewer.pipeline_panel import PipelinePanel
 from app.viewer.render_controller import RenderController
 from app.viewer.scene_jobs import SceneJobs
 from app.viewer.stats_panel import RegionStatsPanel
+from app.window_geometry import fit_to_screen, scrolling
 
 OPEN_FILTER = "SAR scenes (*.tif *.tiff *.TIF *.TIFF *.vrt *.img *.npy *.png *.jpg *.jpeg);;All files (*)"
 
@@ -35,7 +36,7 @@ class MainWindow(QMainWindow):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._open_request = 0
-        self._shown_once = False
+        self._shown_once = self._restored_geometry = False
         self.setObjectName("MainWindow")
         self.setWindowTitle("SARLANG Studio")
         self.resize(1500, 900)
@@ -51,8 +52,8 @@ class MainWindow(QMainWindow):
         self.stats_panel = RegionStatsPanel()
         # The two left panels stacked are taller than a 768-px screen: they scroll instead of
         # forcing the window's minimum height.
-        self._dock("Pipeline", _scrolling(self.pipeline_panel), Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Region statistics", _scrolling(self.stats_panel), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Pipeline", scrolling(self.pipeline_panel), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Region statistics", scrolling(self.stats_panel), Qt.DockWidgetArea.LeftDockWidgetArea)
         self.chat_panel = ChatPanel()
         chat_dock = self._dock("Chat", self.chat_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([chat_dock], [360], Qt.Orientation.Horizontal)
@@ -387,6 +388,7 @@ class MainWindow(QMainWindow):
         geometry = s.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            self._restored_geometry = True
         state = s.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -399,41 +401,12 @@ class MainWindow(QMainWindow):
         if s.value("compare_mode") == SWIPE:
             self.set_compare_mode(SWIPE)
 
-    def _fit_to_screen(self) -> None:
-        """A geometry saved on a bigger screen is shrunk to this one's available area."""
-        screen = self.screen() or QApplication.primaryScreen()
-        if screen is None:
-            return
-        avail = screen.availableGeometry()
-        frame = self.frameGeometry()
-        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
-        w = min(self.width(), avail.width() - extra_w)
-        h = min(self.height(), avail.height() - extra_h)
-        if (w, h) != (self.width(), self.height()):
-            self.resize(max(w, self.minimumSizeHint().width()), max(h, self.minimumSizeHint().height()))
-        frame = self.frameGeometry()
-        if not avail.contains(frame):
-            x = min(max(frame.x(), avail.x()), avail.right() - frame.width() + 1)
-            y = min(max(frame.y(), avail.y()), avail.bottom() - frame.height() + 1)
-            self.move(max(x, avail.x()), max(y, avail.y()))
-        self._keep_views_usable()
-
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if not self._shown_once:
+        if not self._shown_once and self._restored_geometry:
             self._shown_once = True
-            QTimer.singleShot(0, self._fit_to_screen)     # once shown: the frame's size is known then
-
-    def _keep_views_usable(self) -> None:
-        """Docks restored from a wider screen may leave the images a sliver: give the images at
-        least half the width back by shrinking the side docks to their natural widths."""
-        if self.compare.width() >= self.width() // 2:
-            return
-        docks = [d for d in self.findChildren(QDockWidget) if d.isVisible() and not d.isFloating()
-                 and self.dockWidgetArea(d) in (Qt.DockWidgetArea.LeftDockWidgetArea,
-                                                Qt.DockWidgetArea.RightDockWidgetArea)]
-        if docks:
-            self.resizeDocks(docks, [max(d.minimumSizeHint().width(), 300) for d in docks], Qt.Orientation.Horizontal)
+            # once shown (the frame's size is known then): a geometry saved on a bigger screen comes inside this one
+            QTimer.singleShot(0, lambda: fit_to_screen(self, self.compare))
 
     def save_settings(self) -> None:
         s = app_settings.settings()
@@ -466,12 +439,3 @@ class MainWindow(QMainWindow):
                           "Preprocessing after the SARLANG-1M paper: band selection, refined Lee "
                           "despeckling, 10·log10 and a linear percentile stretch.")
 
-
-def _scrolling(panel) -> QScrollArea:
-    area = QScrollArea(objectName=f"scroll:{panel.objectName()}")
-    area.setWidget(panel)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    area.setMinimumWidth(panel.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
-    return area

@@ -9,7 +9,7 @@ import pytest
 import rasterio
 from gui_helpers import open_and_wait, screenshot, settle, write_coco_chips
 from PIL import Image
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QApplication, QDockWidget
 from test_benchmark_samples import caption_run  # noqa: F401  (a fixture: a real scored caption run)
 from test_chat import chat_window  # noqa: F401  (a fixture: the sample scene and a model at a local server)
