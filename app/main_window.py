@@ -52,8 +52,12 @@ class MainWindow(QMainWindow):
         self.stats_panel = RegionStatsPanel()
         # The two left panels stacked are taller than a 768-px screen: they scroll instead of
         # forcing the window's minimum height.
-        self._dock("Pipeline", scrolling(self.pipeline_panel), Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Region statistics", scrolling(self.stats_panel), Qt.DockWidgetArea.LeftDockWidgetArea)
+        # Where there is room (1080 px), each gets its natural height rather than half.
+        left = [self._dock("Pipeline", scrolling(self.pipeline_panel), Qt.DockWidgetArea.LeftDockWidgetArea),
+                self._dock("Region statistics", scrolling(self.stats_panel), Qt.DockWidgetArea.LeftDockWidgetArea)]
+        wrap = 60   # the pipeline's wrapped limits and recipe lines are taller than its hint says
+        self.resizeDocks(left, [self.pipeline_panel.sizeHint().height() + wrap, self.stats_panel.sizeHint().height()],
+                         Qt.Orientation.Vertical)
         self.chat_panel = ChatPanel()
         chat_dock = self._dock("Chat", self.chat_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([chat_dock], [360], Qt.Orientation.Horizontal)

@@ -56,6 +56,11 @@ def test_main_window_fits_a_1366x768_screen(qtbot, window):
     for view in (window.compare.raw_view, window.compare.proc_view):
         assert view.width() >= 200 and view.height() >= 400
     shots(qtbot, window, "main_window")
+    # where there is room (1080 px), neither left panel needs its scroll bar
+    from PySide6.QtWidgets import QScrollArea
+    for panel in (window.pipeline_panel, window.stats_panel):
+        area = next(a for a in window.findChildren(QScrollArea) if a.widget() is panel)
+        assert not area.verticalScrollBar().isVisible(), panel.objectName()
 
 
 LAPTOP_RUN = r"""
