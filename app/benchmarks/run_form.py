@@ -120,6 +120,7 @@ class RunFormPanel(QScrollArea):
         self.set_models([])
         self.model.currentIndexChanged.connect(self._model_changed)
         self.model.currentIndexChanged.connect(self._model_activated)   # set_models blocks signals
+        self.model.activated.connect(self._model_activated)             # the user re-picked the same one
         self.model_folder = QLineEdit(objectName="model_folder", placeholderText="folder with config.json")
         self.adapter = QLineEdit(objectName="adapter", placeholderText="optional LoRA adapter folder")
         self.endpoint = QLineEdit(objectName="endpoint", placeholderText="http://gpu-host:8000/v1")
@@ -152,7 +153,7 @@ class RunFormPanel(QScrollArea):
         self.limit = QSpinBox(objectName="limit", minimum=0, maximum=10_000_000, specialValueText="all samples")
         self.limit.setToolTip("Evaluate the first N samples only (0 = all)")
         self.types_box = QWidget()
-        # two columns: one column of seven made the Dataset box taller than the form's room above the queue
+        # two columns: one column of types made the Dataset box taller than the room above the queue
         self.types_layout = QGridLayout(self.types_box)
         self.types_layout.setContentsMargins(0, 0, 0, 0)
         self.types_layout.setHorizontalSpacing(8)
