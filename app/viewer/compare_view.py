@@ -45,6 +45,7 @@ class CompareView(QWidget):
             v.viewportChanged.connect(self._viewport_changed)
             v.hovered.connect(self.hovered)
             v.regionChanged.connect(lambda rect, src=v: self._region_changed(src, rect))
+            v.regionMoving.connect(lambda rect, src=v: self._region_moving(src, rect))
             v.vb.sigRangeChangedManually.connect(self._user_moved)
 
     # -- modes --------------------------------------------------------------------------------
@@ -120,6 +121,15 @@ class CompareView(QWidget):
         if self.mode != SIDE:
             return None
         return {self.raw_view: self.proc_view, self.proc_view: self.raw_view}.get(view)
+
+    def _region_moving(self, src: SceneView, rect: QRectF) -> None:
+        partner = self._partner(src)
+        if partner is not None and not self._mirroring:
+            self._mirroring = True
+            try:
+                partner.follow_region(rect)
+            finally:
+                self._mirroring = False
 
     def _region_changed(self, src: SceneView, rect: QRectF) -> None:
         if self._mirroring:

@@ -322,10 +322,13 @@ def test_the_region_shows_on_both_views_and_once_in_swipe(qtbot, window):
     qtbot.waitUntil(lambda: window.stats_panel.last is not None, timeout=10000)
     assert len(rois(compare.raw_view)) == 1 and len(rois(compare.proc_view)) == 1
     assert compare.raw_view.region_rect() == compare.proc_view.region_rect() == QRectF(40, 420, 60, 60)
-    # moved on the raw view, the processed one follows and the statistics are for the new place
+    # dragged on the raw view, the processed one follows as it moves, and the statistics follow the drop
+    compare.raw_view.region.setPos(QPointF(100, 150), finish=False)
+    assert compare.proc_view.region_rect() == QRectF(100, 150, 60, 60)
     compare.raw_view.region.setPos(QPointF(200, 300))
     assert compare.proc_view.region_rect() == QRectF(200, 300, 60, 60)
     assert compare.region_rect() == QRectF(200, 300, 60, 60)
+    qtbot.waitUntil(lambda: "at (200, 300)" in window.stats_panel.summary.text(), timeout=10000)
     shots(qtbot, window, "region_side_by_side")
 
     window.set_compare_mode("swipe")
