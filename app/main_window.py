@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QRectF, Qt, Signal
+from PySide6.QtCore import QByteArray, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
                                QToolButton)
@@ -25,6 +25,7 @@ from app.viewer.pipeline_panel import PipelinePanel
 from app.viewer.render_controller import RenderController
 from app.viewer.scene_jobs import SceneJobs
 from app.viewer.stats_panel import RegionStatsPanel
+from app.window_geometry import fit_to_screen, scrolling
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class MainWindow(QMainWindow):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._open_request = 0
+        self._shown_once = self._restored_geometry = False
         self.setObjectName("MainWindow")
         self.setWindowTitle("SARLANG Studio")
         self.resize(1500, 900)
@@ -51,8 +53,14 @@ class MainWindow(QMainWindow):
 
         self.pipeline_panel = PipelinePanel()
         self.stats_panel = RegionStatsPanel()
-        self._dock("Pipeline", self.pipeline_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Region statistics", self.stats_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # The two left panels stacked are taller than a 768-px screen: they scroll instead of
+        # forcing the window's minimum height.
+        # Where there is room (1080 px), each gets its natural height rather than half.
+        left = [self._dock("Pipeline", scrolling(self.pipeline_panel), Qt.DockWidgetArea.LeftDockWidgetArea),
+                self._dock("Region statistics", scrolling(self.stats_panel), Qt.DockWidgetArea.LeftDockWidgetArea)]
+        wrap = 60   # the pipeline's wrapped limits and recipe lines are taller than its hint says
+        self.resizeDocks(left, [self.pipeline_panel.sizeHint().height() + wrap, self.stats_panel.sizeHint().height()],
+                         Qt.Orientation.Vertical)
         self.chat_panel = ChatPanel()
         chat_dock = self._dock("Chat", self.chat_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([chat_dock], [360], Qt.Orientation.Horizontal)
@@ -396,6 +404,7 @@ class MainWindow(QMainWindow):
         geometry = s.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            self._restored_geometry = True
         state = s.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -407,6 +416,13 @@ class MainWindow(QMainWindow):
                 log.warning("the saved pipeline is not restored: %s", exc)
         if s.value("compare_mode") == SWIPE:
             self.set_compare_mode(SWIPE)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._shown_once and self._restored_geometry:
+            self._shown_once = True
+            # once shown (the frame's size is known then): a geometry saved on a bigger screen comes inside this one
+            QTimer.singleShot(0, lambda: fit_to_screen(self, self.compare))
 
     def save_settings(self) -> None:
         s = app_settings.settings()
@@ -438,3 +454,4 @@ class MainWindow(QMainWindow):
                           "SARLANG Studio — SAR image interpretation with vision-language models.\n"
                           "Preprocessing after the SARLANG-1M paper: band selection, refined Lee "
                           "despeckling, 10·log10 and a linear percentile stretch.")
+

@@ -55,7 +55,9 @@ class BarChart(pg.PlotWidget):
         self.values: List[Tuple[str, List[Optional[float]]]] = []
 
     def show_bars(self, groups: Sequence[str], series: Sequence[Tuple[str, Sequence[Optional[float]]]],
-                  xlabel: str, ylabel: str, title: Optional[str] = None) -> None:
+                  xlabel: str, ylabel: str, title: Optional[str] = None, percent: bool = True) -> None:
+        """Values are fractions (0-1) drawn ×100. With ``percent`` the axis is a fixed 0-100 % scale, so a
+        run scoring under 1 % does not get an axis reading 0-1 under a "(%)" label."""
         item = self.getPlotItem()
         item.clear()
         if title:
@@ -82,7 +84,13 @@ class BarChart(pg.PlotWidget):
                 item.addItem(label)
         item.getAxis("bottom").setTicks([[(i, g) for i, g in enumerate(groups)]])
         item.setXRange(-0.6, len(groups) - 0.4, padding=0)
-        item.setYRange(0, max(1.0, top) * 1.12, padding=0)
+        left = item.getAxis("left")
+        if percent:
+            left.setTicks([[(v, f"{v}") for v in range(0, 101, 20)], [(v, "") for v in range(10, 100, 20)]])
+            item.setYRange(0, 100 * 1.08, padding=0)   # headroom for the value printed over a 100 % bar
+        else:
+            left.setTicks(None)
+            item.setYRange(0, max(1.0, top) * 1.12, padding=0)
 
     def clear_bars(self, message: str = "") -> None:
         item = self.getPlotItem()
@@ -179,7 +187,7 @@ class BenchmarkChartsView(QWidget):
             self.per_app.show_bars([lab for _, lab in kinds],
                                    [(run_label(m), [m["caption"].get("by_type", {}).get(c, {}).get(key) for c, _ in kinds])
                                     for m in metrics], "caption kind", f"{label} (×100)" if key == "CIDEr" else
-                                   f"{label} (%)", f"{label} per caption kind")
+                                   f"{label} (%)", f"{label} per caption kind", percent=key != "CIDEr")
             return
         self.per_metric.show_bars(["Accuracy", "Decided only"],
                                   [(run_label(m), [m["vqa"].get("accuracy"), m["vqa"].get("accuracy_decided")])

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
@@ -115,8 +116,11 @@ class RunFormPanel(QScrollArea):
     def _model_box(self) -> QGroupBox:
         box, form = self._form("Model")
         self.model = QComboBox(objectName="model_source")
+        self._model_picked = False
         self.set_models([])
         self.model.currentIndexChanged.connect(self._model_changed)
+        self.model.currentIndexChanged.connect(self._model_activated)   # set_models blocks signals
+        self.model.activated.connect(self._model_activated)             # the user re-picked the same one
         self.model_folder = QLineEdit(objectName="model_folder", placeholderText="folder with config.json")
         self.adapter = QLineEdit(objectName="adapter", placeholderText="optional LoRA adapter folder")
         self.endpoint = QLineEdit(objectName="endpoint", placeholderText="http://gpu-host:8000/v1")
@@ -149,9 +153,11 @@ class RunFormPanel(QScrollArea):
         self.limit = QSpinBox(objectName="limit", minimum=0, maximum=10_000_000, specialValueText="all samples")
         self.limit.setToolTip("Evaluate the first N samples only (0 = all)")
         self.types_box = QWidget()
-        self.types_layout = QVBoxLayout(self.types_box)
+        # two columns: one column of types made the Dataset box taller than the room above the queue
+        self.types_layout = QGridLayout(self.types_box)
         self.types_layout.setContentsMargins(0, 0, 0, 0)
-        self.types_layout.setSpacing(1)
+        self.types_layout.setHorizontalSpacing(8)
+        self.types_layout.setVerticalSpacing(1)
         self.type_checks = {}
         self.preprocess = QComboBox(objectName="preprocess")
         self.preprocess.addItem("The current Pipeline (main window)", PRE_CURRENT)
@@ -205,7 +211,9 @@ class RunFormPanel(QScrollArea):
 
     def set_models(self, choices) -> None:
         """``choices``: (label, registry name) pairs; the folder and endpoint choices follow them."""
-        key = self.model.currentData()
+        # Keep what the user picked; the "Model folder…" placeholder shown before the registry was
+        # read is not a choice, so the first registered model replaces it.
+        key = self.model.currentData() if self._model_picked else None
         self.model.blockSignals(True)
         self.model.clear()
         for label, name in choices:
@@ -217,13 +225,16 @@ class RunFormPanel(QScrollArea):
         self.model.blockSignals(False)
         self._model_changed()
 
+    def _model_activated(self) -> None:
+        self._model_picked = True
+
     def _task_changed(self) -> None:
         for cb in self.type_checks.values():
             cb.deleteLater()
         self.type_checks = {}
-        for t in (CAPTION_TYPES if self.task.currentData() == "caption" else VQA_TYPES):
+        for i, t in enumerate(CAPTION_TYPES if self.task.currentData() == "caption" else VQA_TYPES):
             cb = QCheckBox(t.replace("_", " "), checked=True, objectName=f"type_{t}")
-            self.types_layout.addWidget(cb)
+            self.types_layout.addWidget(cb, i // 2, i % 2)
             self.type_checks[t] = cb
         if hasattr(self, "_judge_group"):
             self._judge_group.setEnabled(self.task.currentData() == "vqa")

@@ -72,6 +72,9 @@ def render_sample(path: str, pipeline) -> QImage:
     return QImage(data, im.width, im.height, 3 * im.width, QImage.Format.Format_RGB888).copy()
 
 
+MAX_ID_WIDTH = 320
+
+
 class MiddleElide(QStyledItemDelegate):
     def initStyleOption(self, option, index) -> None:
         super().initStyleOption(option, index)
@@ -163,6 +166,15 @@ class SampleBrowserPanel(QWidget):
         for col, width in enumerate(CAPTION_WIDTHS if self.task == "caption" else VQA_WIDTHS):
             self.table.setColumnWidth(col, width)
 
+    def _fit_id_column(self, rows) -> None:
+        """Sample ids (``caption_concise:P0012.png``) are longer than the preset width: fit the longest."""
+        col = self.model.column_of("ID")
+        if col < 0 or not rows:
+            return
+        metrics = self.table.fontMetrics()
+        longest = max(metrics.horizontalAdvance(str(r["id"])) for r in rows)
+        self.table.setColumnWidth(col, min(max(self.table.columnWidth(col), longest + 16), MAX_ID_WIDTH))
+
     def _show_filter_changed(self) -> None:
         """The worst-by-CIDEr views list the lowest CIDEr first (the user can sort otherwise after)."""
         col = self.model.column_of(RANK_KEY)
@@ -217,6 +229,7 @@ class SampleBrowserPanel(QWidget):
         self.type_filter.blockSignals(False)
         self.model.rows = rows
         self.apply_filters()
+        self._fit_id_column(rows)
 
     # -- filtering ----------------------------------------------------------------------------------
     def apply_filters(self) -> None:

@@ -127,7 +127,11 @@ class BenchmarkWindow(QMainWindow):
         self.queue.queueFinished.connect(self._queue_done)
         self.queue.runActivated.connect(lambda d: self.runs.select_runs([d]))
         left.addWidget(self.queue)
-        left.setSizes([560, 260])
+        # The form is the taller need (its types list was cut by the queue at 900 px): the queue starts
+        # at its natural height, and a taller window gives the form the extra.
+        left.setStretchFactor(0, 1)
+        left.setStretchFactor(1, 0)
+        left.setSizes([620, max(170, self.queue.minimumSizeHint().height())])
         split.addWidget(left)
 
         right = QSplitter(Qt.Orientation.Vertical)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import io
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
                                QTextBrowser, QVBoxLayout, QWidget)
@@ -35,7 +35,6 @@ class ChatPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("ChatPanel")
-        self.setMinimumWidth(300)
         lay = QVBoxLayout(self)
 
         row = QHBoxLayout()
@@ -50,15 +49,20 @@ class ChatPanel(QWidget):
         self.model_status.setStyleSheet("color: #9aa3ad; font-size: 9pt;")
         lay.addWidget(self.model_status)
 
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Ask about"))
+        # "Ask about" and "Max tokens" on one row squeezed the source box to "Whole scer" in a
+        # 300-px dock: each gets its own row and the box never gets narrower than its longest choice.
+        row = QGridLayout()
+        row.addWidget(QLabel("Ask about"), 0, 0)
         self.source = QComboBox(objectName="image_source")
         for key, label in SOURCE_LABELS:
             self.source.addItem(label, key)
-        row.addWidget(self.source, 1)
-        row.addWidget(QLabel("Max tokens"))
+        self.source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.source.setMinimumWidth(self.source.sizeHint().width())
+        row.addWidget(self.source, 0, 1)
+        row.addWidget(QLabel("Max tokens"), 1, 0)
         self.max_tokens = QSpinBox(objectName="max_tokens", minimum=1, maximum=4096, value=256)
-        row.addWidget(self.max_tokens)
+        row.addWidget(self.max_tokens, 1, 1, Qt.AlignmentFlag.AlignLeft)
+        row.setColumnStretch(1, 1)
         lay.addLayout(row)
 
         actions = QGridLayout()
@@ -69,7 +73,7 @@ class ChatPanel(QWidget):
             b.setToolTip(action.template + (f"\n(type the {action.input_hint} in the box below first)"
                                             if action.needs_input else ""))
             b.clicked.connect(lambda _=False, a=action: self._action(a))
-            actions.addWidget(b, i // 4, i % 4)
+            actions.addWidget(b, i // 3, i % 3)   # three a row: four overflowed the 300-px dock
             self.action_buttons[action.key] = b
         lay.addLayout(actions)
 
@@ -118,6 +122,7 @@ class ChatPanel(QWidget):
         """Show the question; its thumbnail and the answer follow (appended, never re-rendered,
         so a long conversation stays as cheap to extend as a short one)."""
         self._question, self._caption = question, caption
+        self.input.clear()          # asked: the box is ready for the next question (a refused ask keeps it)
         self._head_shown = False
         self._current_answer = ""
         self.set_busy(True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
 
@@ -21,6 +21,7 @@ from sarlang_core.services.dataset_review import (ITEM_TYPES, SARDET_CATEGORIES,
                                                   matching_ids, project_counts, render_chip)
 
 from app import workers
+from app.datasets.review_actions import ReviewActionBar, build_dataset_menu
 from app.viewer.box_overlay import BoxOverlay
 from app.viewer.scene_view import SceneView
 
@@ -84,6 +85,7 @@ class ReviewWindow(QMainWindow):
         self.overlay = BoxOverlay(self.sar_view)
         self.optical = QLabel("no optical pair", objectName="optical", alignment=Qt.AlignmentFlag.AlignCenter)
         self.optical.setMinimumWidth(200)
+        self.optical.hide()     # shown with the first optical pair: most projects have none
         split.addWidget(self.sar_view)
         split.addWidget(self.optical)
         right = QWidget()
@@ -94,10 +96,9 @@ class ReviewWindow(QMainWindow):
         self.question.setMaximumHeight(90)
         self.flags = QLabel("", objectName="flags", wordWrap=True)
         self.flags.setStyleSheet("color: #ffb000;")
-        self.help = QLabel("A accept · X reject · E edit (Ctrl+Enter saves, Esc cancels) · →/N next · ←/P previous · "
-                           "Ctrl+Z undo", wordWrap=True)
-        self.help.setStyleSheet("color: #7a828c; font-size: 9pt;")
-        for w in (self.meta, QLabel("Question"), self.question, QLabel("Answer"), self.answer, self.flags, self.help):
+        self.actions_bar = ReviewActionBar(self)      # the buttons, and the keys (A, X, E, ...)
+        for w in (self.meta, QLabel("Question"), self.question, QLabel("Answer"), self.answer, self.flags,
+                  self.actions_bar):
             rl.addWidget(w)
         rl.addStretch(1)
         split.addWidget(right)
@@ -115,34 +116,7 @@ class ReviewWindow(QMainWindow):
         dock.setObjectName("dock:dataset-stats")
         dock.setWidget(self.stats_view)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self._build_actions()
-        for key, slot in (("A", lambda: self.decide("accepted")), ("X", lambda: self.decide("rejected")),
-                          ("E", self.start_edit), ("Right", self.next), ("N", self.next), ("Left", self.previous),
-                          ("P", self.previous), ("Ctrl+Z", self.undo), ("Ctrl+Return", self.save_edit),
-                          ("Escape", self.cancel_edit)):
-            QShortcut(QKeySequence(key), self, slot)
-
-    def _build_actions(self) -> None:
-        menu = self.menuBar().addMenu("&Dataset")
-        self.act_llm = QAction("Generate captions and questions with an &LLM…", self, objectName="act_llm")
-        self.act_llm.setToolTip("Captions and general questions written from each pair's optical image")
-        self.act_llm.triggered.connect(self.open_llm_dialog)
-        self.step_actions = {}
-        for key, text in (("import", "&Import more…"), ("templates", "Generate &template questions…"),
-                          ("qc", "Run &quality checks"), ("split", "&Split train/test…"),
-                          ("export", "&Export training set…")):
-            act = self.step_actions[key] = QAction(text, self, objectName=f"act_{key}")
-            act.triggered.connect(lambda _checked=False, k=key: self.open_step(k))
-        for key in ("import", "templates", "llm", "qc", "split", "export"):
-            menu.addAction(self.act_llm if key == "llm" else self.step_actions[key])
-        menu.addSeparator()
-        self.act_use_pipeline = menu.addAction("Use the main window's &Pipeline for this project",
-                                               self.use_main_pipeline)
-        self.act_use_pipeline.setEnabled(hasattr(self.parent(), "pipeline_panel"))
-        self.act_use_pipeline.setToolTip("The chips here and the exported images go through it from now on")
-        bar = self.addToolBar("Dataset")
-        bar.setObjectName("toolbar:dataset")
-        bar.addAction(self.act_llm)
+        self.act_llm, self.step_actions, self.act_use_pipeline = build_dataset_menu(self)
 
     def use_main_pipeline(self) -> None:
         """Record the main window's current Pipeline as the project's, and show the chips through it."""
@@ -282,6 +256,7 @@ class ReviewWindow(QMainWindow):
             return
         for w in (self.question, self.answer):
             w.setReadOnly(False)
+        self.actions_bar.update_state()
         self.answer.setFocus()
 
     def save_edit(self) -> None:
@@ -329,6 +304,7 @@ class ReviewWindow(QMainWindow):
     def show_item(self, item) -> None:
         self.current = item
         self._show_progress()
+        self.actions_bar.update_state()
         if item is None:
             self.meta.setText("Nothing to review with these filters.")
             self.question.setPlainText("")
@@ -367,6 +343,7 @@ class ReviewWindow(QMainWindow):
         self.overlay.set_boxes(boxes)
         optical = self._resolve(rec.optical_path)
         if optical:
+            self.optical.show()
             self.optical.setPixmap(QPixmap(optical).scaled(self.optical.size(), Qt.AspectRatioMode.KeepAspectRatio))
         else:
             self.optical.setText("no optical pair")

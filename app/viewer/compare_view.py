@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QSplitter, QStackedWidget, QWidget, QVBoxLayout
 from .scene_view import SceneView, SwipeOverlay
 
 SIDE, SWIPE = "side", "swipe"
+MIN_VIEW_WIDTH, MIN_VIEW_HEIGHT = 240, 200
 
 
 class CompareView(QWidget):
@@ -18,6 +19,8 @@ class CompareView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("CompareView")
+        # Without a floor, docks restored from a bigger screen can squeeze the images to a sliver.
+        self.setMinimumSize(MIN_VIEW_WIDTH, MIN_VIEW_HEIGHT)
         self.raw_view = SceneView("Before: raw")
         self.proc_view = SceneView("After: processed")
         # pyqtgraph's axis links align views by their screen position (made for stacked plots);
@@ -37,10 +40,12 @@ class CompareView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.stack)
         self.mode = SIDE
+        self._mirroring = False
         for v in (self.raw_view, self.proc_view, self.swipe_view):
             v.viewportChanged.connect(self._viewport_changed)
             v.hovered.connect(self.hovered)
-            v.regionChanged.connect(self._region_changed)
+            v.regionChanged.connect(lambda rect, src=v: self._region_changed(src, rect))
+            v.regionMoving.connect(lambda rect, src=v: self._region_moving(src, rect))
             v.vb.sigRangeChangedManually.connect(self._user_moved)
 
     # -- modes --------------------------------------------------------------------------------
@@ -105,15 +110,40 @@ class CompareView(QWidget):
 
     # -- region -------------------------------------------------------------------------------
     def start_region(self, rect: QRectF = None) -> None:
-        if self.mode == SIDE:
-            self.proc_view.start_region(rect)
-        else:
-            self.swipe_view.start_region(rect)
+        """Side by side, the rectangle shows on both views (the raw one mirrors the processed one);
+        in swipe mode on the one view."""
+        self.active_view().start_region(rect)
 
     def region_rect(self) -> QRectF:
         return self.active_view().region_rect()
 
-    def _region_changed(self, rect: QRectF) -> None:
+    def _partner(self, view: SceneView):
+        if self.mode != SIDE:
+            return None
+        return {self.raw_view: self.proc_view, self.proc_view: self.raw_view}.get(view)
+
+    def _region_moving(self, src: SceneView, rect: QRectF) -> None:
+        partner = self._partner(src)
+        if partner is not None and not self._mirroring:
+            self._mirroring = True
+            try:
+                partner.follow_region(rect)
+            finally:
+                self._mirroring = False
+
+    def _region_changed(self, src: SceneView, rect: QRectF) -> None:
+        if self._mirroring:
+            return
+        partner = self._partner(src)
+        if partner is not None:
+            self._mirroring = True
+            try:
+                if rect.isEmpty():
+                    partner.clear_region()
+                else:
+                    partner.start_region(rect)
+            finally:
+                self._mirroring = False
         self.regionChanged.emit(rect)
 
     def _viewport_changed(self) -> None:

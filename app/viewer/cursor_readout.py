@@ -23,12 +23,44 @@ def cursor_text(scene, renderer, x: float, y: float) -> str:
         pipeline = renderer.pipeline
         if math.isnan(raw):
             parts.append("raw: nodata")
-        elif pipeline.db:
-            parts.append(f"raw {10 ** (raw / 10):.4g} ({raw:.2f} dB)")
         else:
-            parts.append(f"raw {raw:.4g}")
+            quantity = renderer.session.filter_key(pipeline).quantity
+            parts.extend(raw_parts(raw, pipeline, quantity, scene, level))
         if not math.isnan(proc):
             parts.append(f"filtered {proc:.2f} {pipeline.output_unit}")
         if level:
             parts.append(f"(overview 1:{scene.levels[level].factor})")
     return "   ".join(parts)
+
+
+def raw_parts(value: float, pipeline, quantity: str, scene, level: int) -> list[str]:
+    """The unfiltered render value at a pixel, as the stored sample and the intensity derived from it.
+
+    ``value`` is in the pipeline's output unit (dB, or linear in the filter domain); ``quantity`` is
+    what the band stores. 8-bit chips store amplitude, so a pixel of 168 has intensity 168².
+    """
+    floored = pipeline.db and value <= pipeline.db_floor
+    if pipeline.db:
+        intensity = 0.0 if floored else 10.0 ** (value / 10.0)
+    else:
+        intensity = value if pipeline.domain == "intensity" else value * value
+    db = ""
+    if floored:
+        db = f" (≤ {pipeline.db_floor:g} dB floor)"
+    elif pipeline.db:
+        db = f" ({value:.2f} dB)"
+    if scene.is_complex:      # the stored sample is complex: show its modulus
+        return [f"|z| {_num(math.sqrt(max(intensity, 0.0)))}", f"intensity {_num(intensity)}{db}"]
+    if quantity == "amplitude":
+        stored = math.sqrt(max(intensity, 0.0))
+        exact = level == 0 and _is_integer(scene.dtype)     # an overview pixel is an average
+        return [f"raw {_num(stored, exact)}", f"intensity {_num(intensity)}{db}"]
+    return [f"raw {_num(intensity)} intensity{db}"]
+
+
+def _is_integer(dtype: str) -> bool:
+    return str(dtype).startswith(("uint", "int"))
+
+
+def _num(value: float, exact: bool = False) -> str:
+    return f"{round(value):d}" if exact else f"{value:.4g}"

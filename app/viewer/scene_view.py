@@ -20,6 +20,7 @@ class SceneView(pg.GraphicsLayoutWidget):
     viewportChanged = Signal()
     hovered = Signal(float, float)          # scene x (col), y (row), full-resolution pixels
     regionChanged = Signal(QRectF)          # the region-statistics rectangle, scene pixels
+    regionMoving = Signal(QRectF)           # the same, while it is being dragged or resized
 
     def __init__(self, title: str = "", parent=None, with_histogram: bool = True):
         super().__init__(parent=parent)
@@ -118,12 +119,19 @@ class SceneView(pg.GraphicsLayoutWidget):
             self.region.setZValue(20)
             self.vb.addItem(self.region)
             self.region.sigRegionChangeFinished.connect(lambda *_: self.regionChanged.emit(self.region_rect()))
+            self.region.sigRegionChanged.connect(lambda *_: self.regionMoving.emit(self.region_rect()))
             self.region.sigRemoveRequested.connect(lambda *_: self.clear_region())
         elif rect is not None:
             self.region.setPos(rect.topLeft(), finish=False)
             self.region.setSize(rect.size())
         self.regionChanged.emit(self.region_rect())
         return self.region
+
+    def follow_region(self, rect: QRectF) -> None:
+        """Move an existing rectangle along with another view's drag, without announcing it."""
+        if self.region is not None and rect != self.region_rect():
+            self.region.setPos(rect.topLeft(), update=False, finish=False)
+            self.region.setSize(rect.size(), finish=False)
 
     def region_rect(self) -> QRectF:
         if self.region is None:
