@@ -83,8 +83,8 @@ class Task(QRunnable):
         try:
             result = self._fn(*self._args, **self._kwargs)
         except BaseException as exc:  # delivered to the UI, which shows it; the app stays up
-            exc.__traceback_text__ = traceback.format_exc()
-            _log_failure(self.request_id, self._fn, exc)
+            exc.__traceback_text__ = trace = traceback.format_exc()
+            _log_failure(self.request_id, self._fn, exc, trace)
             try:
                 self.signals.failed.emit(self.request_id, exc)
             except RuntimeError:
@@ -96,16 +96,18 @@ class Task(QRunnable):
             log.debug("task %r finished after its receiver was gone", self.request_id)
 
 
-def _log_failure(request_id: Any, fn: Callable, exc: BaseException) -> None:
+def _log_failure(request_id: Any, fn: Callable, exc: BaseException, trace: str) -> None:
     """Cancelled work is routine; a typed error is shown to the user (logged as a warning);
-    anything else is a bug (an error), each with its traceback."""
+    anything else is a bug (an error), each with its traceback. The traceback goes in as text:
+    a record holding the exception would keep the task's frames (and the Qt objects they
+    reference) alive in log handlers, to be freed later at an arbitrary point."""
     name = getattr(fn, "__qualname__", repr(fn))
     if isinstance(exc, CancelledError):
         log.debug("task %r (%s) cancelled", request_id, name)
     elif isinstance(exc, SarlangError):
-        log.warning("task %r (%s) failed: %s", request_id, name, exc, exc_info=exc)
+        log.warning("task %r (%s) failed: %s\n%s", request_id, name, exc, trace)
     else:
-        log.error("task %r (%s) failed", request_id, name, exc_info=exc)
+        log.error("task %r (%s) failed\n%s", request_id, name, trace)
 
 
 def submit(lane: str, request_id: Any, fn: Callable, *args, on_result: Callable | None = None,
