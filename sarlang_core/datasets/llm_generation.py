@@ -280,7 +280,8 @@ def generate_from_optical(pairs: Sequence[ImageRecord], backend: Any, *, prompts
             if kind in _ITEM_TYPE:
                 answer = res["text"].strip()
                 if not answer:
-                    summary.problems.append({"image_id": rec.id, "kind": kind, "error": "the model gave an empty answer"})
+                    summary.problems.append({"image_id": rec.id, "kind": kind,
+                                             "error": "the model gave an empty answer"})
                     continue
                 question = prompts.concise_question if kind == "concise" else prompts.detailed_question
                 summary.items.append(Item(rec.id, _ITEM_TYPE[kind], question, answer, source="llm",

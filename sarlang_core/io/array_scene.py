@@ -151,7 +151,8 @@ def open_image(path: Path) -> ArrayScene:
     except UnidentifiedImageError:
         raise SceneError(path, f"not a readable {path.suffix.lstrip('.').upper()} image") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise SceneError(path, f"cannot decode the image (truncated or corrupt?): {' '.join(str(exc).split())}") from None
+        reason = " ".join(str(exc).split())
+        raise SceneError(path, f"cannot decode the image (truncated or corrupt?): {reason}") from None
     mask = None
     if arr.ndim == 3:
         nchan = arr.shape[2]

@@ -169,7 +169,8 @@ class GdalScene(Scene):
         if factors:
             source = "sidecar" if any(str(f).lower().endswith(".ovr") for f in ds.files) else "internal"
         if source is None:
-            fs = default_factors(self.width, self.height) if self.width * self.height <= MEMORY_PYRAMID_MAX_PIXELS else ()
+            small = self.width * self.height <= MEMORY_PYRAMID_MAX_PIXELS
+            fs = default_factors(self.width, self.height) if small else ()
             source = "memory" if fs else "none"
             if fs:
                 pyramid = MemoryPyramid(self._read_full_rows, self.width, self.height, fs)

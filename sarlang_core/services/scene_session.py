@@ -119,7 +119,8 @@ class SceneSession:
         complex_as = "amplitude" if (scene.is_complex and quantity == "amplitude") else "intensity"
         return FilterKey(band, complex_as, quantity, pipeline.domain, pipeline.filter)
 
-    def values(self, pipeline: Pipeline, level: int, window: Window, cancel: Optional[CancelToken] = None) -> np.ndarray:
+    def values(self, pipeline: Pipeline, level: int, window: Window,
+               cancel: Optional[CancelToken] = None) -> np.ndarray:
         with self._in_use():
             filtered = self.tiles.window(self.filter_key(pipeline), level, window, cancel)
         return output_values(filtered, pipeline.domain, pipeline.db, pipeline.db_floor)
@@ -172,7 +173,7 @@ class SceneSession:
         # repeats the pass, so the result is exact to 1/65536 of the range either way.
         span = max(estimate.hi - estimate.lo, 1e-6)
         lo, hi = estimate.lo - 2 * span, estimate.hi + 2 * span
-        for attempt in range(3):
+        for _attempt in range(3):
             acc = HistogramAccumulator(lo, hi)
             for vals in self.iter_values(pipeline, progress=progress, cancel=cancel, stage="exact limits"):
                 acc.add(vals)
@@ -189,7 +190,7 @@ class SceneSession:
 
     def iter_values(self, pipeline: Pipeline, *, block: int = 1024, progress=None, cancel=None, stage="processing"):
         """Full-resolution output values block by block (memory set by ``block``, not the scene)."""
-        for win, vals in self.iter_blocks(pipeline, block=block, progress=progress, cancel=cancel, stage=stage):
+        for _win, vals in self.iter_blocks(pipeline, block=block, progress=progress, cancel=cancel, stage=stage):
             yield vals
 
     def iter_blocks(self, pipeline: Pipeline, *, block: int = 1024, progress=None, cancel=None, stage="processing"):

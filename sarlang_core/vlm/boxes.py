@@ -71,7 +71,8 @@ class ModelView:
         x, y, w, h = (float(v) for v in self.crop)
         W, H = (float(v) for v in self.input_size)
         if not all(math.isfinite(v) for v in (x, y, w, h, W, H)) or w <= 0 or h <= 0 or W <= 0 or H <= 0:
-            raise RequestError(f"a model view needs a non-empty crop and input size, got {self.crop} / {self.input_size}")
+            raise RequestError("a model view needs a non-empty crop and input size, "
+                               f"got {self.crop} / {self.input_size}")
 
     @classmethod
     def whole(cls, width: float, height: float, input_size: Tuple[int, int]) -> "ModelView":

@@ -1,5 +1,6 @@
 """The Pipeline recipe and the per-pixel steps of the chain (no I/O, no Qt)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -41,8 +42,8 @@ def test_pipeline_json_round_trip(p):
 
 def test_pipeline_is_immutable_and_derivable():
     p = Pipeline()
-    with pytest.raises(Exception):
-        p.db = False  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.db = False  # type: ignore[misc]  # frozen
     q = p.with_filter(name="lee", window=5)
     assert q.filter.name == "lee" and p.filter.name == "refined-lee"
     assert p.raw().filter.name == "none" and p.raw().stretch == p.stretch
