@@ -193,7 +193,7 @@ def build_tiny_lora(base_folder: PathLike, out_folder: PathLike, *, seed: int = 
         for name, param in peft_model.named_parameters():
             if "lora_B" in name:
                 param.copy_(torch.randn(param.shape, generator=gen) * scale)
-    peft_model.save_pretrained(out_folder, safe_serialization=True)
+    peft_model.save_pretrained(str(out_folder), safe_serialization=True)
     # Point the adapter at the folder it was made for, the way a hub adapter names its base repo.
     cfg_path = out_folder / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())
