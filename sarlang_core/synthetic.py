@@ -98,7 +98,7 @@ def reflectivity_scene(h: int, w: int, seed: int = 0, *, pol: str = "VV",
     refl *= np.exp(0.25 * _smooth_noise(rng, h, w, max(4.0, min(h, w) / 16)))
 
     # town on the coast: blocks of buildings (bright, varied) separated by dark streets
-    cy, cx = rng.uniform(0.3, 0.7) * h, 0
+    cy = rng.uniform(0.3, 0.7) * h
     cx = float(np.interp(cy, np.arange(h), coast)) + 0.12 * w
     radius = 0.11 * min(h, w)
     dist = np.sqrt((rows - cy) ** 2 + (cols - cx) ** 2) / radius

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -200,7 +201,7 @@ class SceneSession:
         # Read-ahead of one block on the pool overlaps I/O with filtering of the previous block.
         submit = lambda w: self.tiles.submit_block(key, 0, w)  # noqa: E731
         with self._in_use():
-            inflight = []
+            inflight: List[Future] = []
             try:
                 for i, win in enumerate(wins):
                     check(cancel)
