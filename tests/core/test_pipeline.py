@@ -43,7 +43,7 @@ def test_pipeline_json_round_trip(p):
 def test_pipeline_is_immutable_and_derivable():
     p = Pipeline()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        p.db = False  # type: ignore[misc]  # frozen
+        p.db = False  # frozen
     q = p.with_filter(name="lee", window=5)
     assert q.filter.name == "lee" and p.filter.name == "refined-lee"
     assert p.raw().filter.name == "none" and p.raw().stretch == p.stretch
