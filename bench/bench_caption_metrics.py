@@ -53,7 +53,8 @@ def make_set(n: int, seed: int = 0):
         ref = caption(rng, detailed)
         words = ref.split()
         # a prediction: about half of the reference's words kept in order, the rest new
-        pred = [w if rng.random() < 0.5 else rng.choice(NOUNS + ADJ) for w in words[: max(4, int(len(words) * rng.uniform(0.7, 1.2)))]]
+        keep = max(4, int(len(words) * rng.uniform(0.7, 1.2)))
+        pred = [w if rng.random() < 0.5 else rng.choice(NOUNS + ADJ) for w in words[:keep]]
         preds.append(" ".join(pred))
         refs.append(ref)
     return preds, refs

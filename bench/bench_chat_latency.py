@@ -54,7 +54,7 @@ def main() -> None:
         win.chat_panel.input.setText("Describe the content of this image in one sentence.")
         n = len(done)
         win.chat_panel.ask_button.click()
-        pump_until(lambda: len(done) > n)
+        pump_until(lambda n=n: len(done) > n)
         samples += win.chat._t_piece
     samples.sort()
     print(f"token -> panel latency over {len(samples)} pieces: median {statistics.median(samples):.2f} ms, "

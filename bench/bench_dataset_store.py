@@ -65,7 +65,8 @@ def gen_items(images, n: int, seed: int):
             elif kind < 0.9:
                 t = rng.choice(("counting", "identification", "classification", "positioning", "referring"))
                 yield Item(img.id, t, f"How many {cat}s are there {rng.choice(PLACES)}?",
-                           f"There are {rng.randint(0, 30)} {cat}s.", "template", {"template": f"{t}_{rng.randint(1, 9)}"})
+                           f"There are {rng.randint(0, 30)} {cat}s.", "template",
+                           {"template": f"{t}_{rng.randint(1, 9)}"})
             else:
                 yield Item(img.id, "general", f"What could the {cat} {rng.choice(PLACES)} be used for?",
                            f"It is probably used for {rng.choice(('transport', 'fishing', 'defence', 'storage'))}.",

@@ -46,9 +46,9 @@ def main() -> None:
             assert np.array_equal(valid, ~np.isnan(gpu)), f"{name}: nodata differs"
             rel = float(np.max(np.abs(gpu[valid] - cpu[valid]) / np.maximum(np.abs(cpu[valid]), 1e-12)))
             agree = uint8_agreement(cpu[valid], gpu[valid])
-            t_cpu = median_ms(lambda: apply_filter(name, band, device="cpu", **params), runs=5)
+            t_cpu = median_ms(lambda name=name, band=band: apply_filter(name, band, device="cpu", **params), runs=5)
 
-            def on_gpu():
+            def on_gpu(name=name, band=band):
                 apply_filter(name, band, device="cuda", **params)
                 torch.cuda.synchronize()
 

@@ -115,7 +115,8 @@ def main() -> None:
 
     lv = open_scene(path).levels
     print(f"scene {args.size} x {args.size} float32, levels {[x.factor for x in lv]}; first screen = level "
-          f"{level} (1:{lv[level].factor}, {shape[1]} x {shape[0]}) for a {VIEW[0]} x {VIEW[1]} view; {args.runs} runs, "
+          f"{level} (1:{lv[level].factor}, {shape[1]} x {shape[0]}) for a {VIEW[0]} x {VIEW[1]} view; "
+          f"{args.runs} runs, "
           "fresh open_scene each")
     print(f"open_scene                   {fmt(opens)}")
     print(f"open + first screen          {fmt(screens)}   target <= 1000 ms")
@@ -150,7 +151,8 @@ def bench_build(size: int) -> None:
             levels = [lv.factor for lv in s.levels]
         size_mb = sum(p.stat().st_size for p in vrt.parent.iterdir()) / 2**20
         print(f"build_overviews {size} x {size} (cache, levels {levels[1:]}, {size_mb:.0f} MiB)  "
-              f"{t:6.1f} s  ({size * size / t / 1e6:.0f} Mpx/s); coarsest level read {1000 * (time.perf_counter() - t1):.1f} ms")
+              f"{t:6.1f} s  ({size * size / t / 1e6:.0f} Mpx/s); "
+              f"coarsest level read {1000 * (time.perf_counter() - t1):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def main() -> None:
     t_chain = median_ms(lambda: viewport_chain(band, lo, hi))
     filtered = refined_lee(band)
     t_restretch = median_ms(lambda: stretch_to_uint8(output_values(filtered, "intensity", True, -50.0), lo, hi))
-    print(f"refined Lee 1024²            {t_filter:7.1f} ms  ({1.048576 / t_filter * 1000:5.1f} MP/s)   target <= 40 ms")
+    print(f"refined Lee 1024²            {t_filter:7.1f} ms  ({1.048576 / t_filter * 1000:5.1f} MP/s)   "
+          "target <= 40 ms")
     print(f"filter + dB + stretch 1024²  {t_chain:7.1f} ms                       target <= 100 ms")
     print(f"re-stretch only (cached)     {t_restretch:7.1f} ms")
 

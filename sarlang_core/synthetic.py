@@ -98,7 +98,7 @@ def reflectivity_scene(h: int, w: int, seed: int = 0, *, pol: str = "VV",
     refl *= np.exp(0.25 * _smooth_noise(rng, h, w, max(4.0, min(h, w) / 16)))
 
     # town on the coast: blocks of buildings (bright, varied) separated by dark streets
-    cy, cx = rng.uniform(0.3, 0.7) * h, 0
+    cy = rng.uniform(0.3, 0.7) * h
     cx = float(np.interp(cy, np.arange(h), coast)) + 0.12 * w
     radius = 0.11 * min(h, w)
     dist = np.sqrt((rows - cy) ** 2 + (cols - cx) ** 2) / radius
@@ -137,7 +137,8 @@ def reflectivity_scene(h: int, w: int, seed: int = 0, *, pol: str = "VV",
 
     # point targets: ships (small blobs) at sea, corner reflectors (single pixels) on fields
     targets = []
-    for kind, n, where in (("ship", max(1, h * w // 40000), sea), ("reflector", max(1, h * w // 150000), labels == FIELD)):
+    for kind, n, where in (("ship", max(1, h * w // 40000), sea),
+                           ("reflector", max(1, h * w // 150000), labels == FIELD)):
         cand = np.flatnonzero(where[2:-2, 2:-2]) if h > 4 and w > 4 else np.array([], dtype=int)
         for idx in rng.choice(cand, size=min(n, cand.size), replace=False) if cand.size else []:
             r, c = divmod(int(idx), w - 4)
@@ -188,7 +189,8 @@ def complex_slc(reflectivity: np.ndarray, seed: int = 0) -> np.ndarray:
     r = np.asarray(reflectivity, dtype=np.float32)
     rng = np.random.default_rng(seed)
     s = np.sqrt(r / 2)
-    out = (rng.standard_normal(r.shape) * s).astype(np.float32) + 1j * (rng.standard_normal(r.shape) * s).astype(np.float32)
+    real = (rng.standard_normal(r.shape) * s).astype(np.float32)
+    out = real + 1j * (rng.standard_normal(r.shape) * s).astype(np.float32)
     return out.astype(np.complex64)
 
 

@@ -154,7 +154,8 @@ def _execute(run, args) -> int:
 
 def _finish(run, status, args) -> int:
     if args.progress_jsonl:
-        emit_json_line({"event": "done", "run_dir": str(run.dir), **status.to_dict(), "headline": headline(run.metrics())})
+        emit_json_line({"event": "done", "run_dir": str(run.dir), **status.to_dict(),
+                        "headline": headline(run.metrics())})
     else:
         print(f"{run.dir}: {status.state}, {status.done}/{status.total} predicted"
               + (f", {status.failed} failed (resume retries them)" if status.failed else ""), file=sys.stderr)

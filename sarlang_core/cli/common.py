@@ -14,7 +14,7 @@ from ..errors import SarlangError
 class UsageParser(argparse.ArgumentParser):
     """Usage errors as one line on stderr and exit status 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         self.exit(2, f"{self.prog}: usage error: {message}\n")
 
 

@@ -166,5 +166,6 @@ def _lengths(t: str, hist: List[Tuple[int, int]]) -> AnswerDistribution:
     bins = [[lo + k * width, lo + (k + 1) * width - 1, 0] for k in range((hi - lo) // width + 1)]
     for w, n in hist:
         bins[(w - lo) // width][2] += n
-    stats = LengthStats(mean, median, at_rank(math.ceil(0.95 * total)), lo, hi, tuple(map(tuple, bins)))
+    bin_rows = tuple((b_lo, b_hi, count) for b_lo, b_hi, count in bins)
+    stats = LengthStats(mean, median, at_rank(math.ceil(0.95 * total)), lo, hi, bin_rows)
     return AnswerDistribution(t, "length", total, len(hist), length=stats)

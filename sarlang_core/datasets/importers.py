@@ -20,7 +20,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, TypeGuard, Union
 
 from ..errors import SarlangError
 from .records import BoxRecord, ImageRecord, Item
@@ -95,7 +95,7 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v) -> bool:
+def _is_num(v: object) -> TypeGuard[Union[int, float]]:
     return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
 
 
@@ -315,6 +315,7 @@ def import_sarlang_csv(path, images_dir=None, caption_type: Optional[str] = None
             else:
                 raise DatasetError(f"{src}: not a SARLANG CSV (header {header!r}; expected "
                                    "'Image Name, Caption' or 'Image Name, Question, Answer')")
+            assert header is not None   # the columns matched, so there was a header row
             ctype = caption_type or ("caption_detailed" if "detail" in p.stem.lower() else "caption_concise")
             line = reader.line_num + 1
             for row in reader:

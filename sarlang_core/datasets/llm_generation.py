@@ -171,12 +171,15 @@ class _Run:
         """{text, usage, cached} for one (pair, kind); raises on failure."""
         check(self.cancel)
         prompt = self.prompts.text(kind)
-        path = _cache_path(self.cache_dir, cache_key(self.image_hash(rec.optical_path), prompt, self.model))
+        optical = rec.optical_path
+        if not optical:
+            raise RequestError(f"{rec.id}: no optical image paired")
+        path = _cache_path(self.cache_dir, cache_key(self.image_hash(optical), prompt, self.model))
         hit = _read_cache(path)
         if hit is not None:
             return {"text": hit["text"], "usage": hit.get("usage") or {}, "cached": True}
         from PIL import Image
-        with Image.open(rec.optical_path) as im:
+        with Image.open(optical) as im:
             im.load()
             image = im.convert("RGB") if im.mode not in ("L", "RGB") else im.copy()
         text, usage = _ask(self.backend, image, prompt, self.config, self.cancel)
@@ -280,7 +283,8 @@ def generate_from_optical(pairs: Sequence[ImageRecord], backend: Any, *, prompts
             if kind in _ITEM_TYPE:
                 answer = res["text"].strip()
                 if not answer:
-                    summary.problems.append({"image_id": rec.id, "kind": kind, "error": "the model gave an empty answer"})
+                    summary.problems.append({"image_id": rec.id, "kind": kind,
+                                             "error": "the model gave an empty answer"})
                     continue
                 question = prompts.concise_question if kind == "concise" else prompts.detailed_question
                 summary.items.append(Item(rec.id, _ITEM_TYPE[kind], question, answer, source="llm",

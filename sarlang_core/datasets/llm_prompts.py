@@ -109,8 +109,9 @@ def parse_inquiries(text: str) -> List[Dict[str, str]]:
             raise ValueError("no JSON array in the answer") from None
         try:
             data = json.loads(s[start:end + 1])
-        except ValueError as e:
-            raise ValueError(f"the JSON array does not parse ({e.msg})") from None
+        except ValueError as e:   # JSONDecodeError, or a plain ValueError (e.g. a too-long integer)
+            detail = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
+            raise ValueError(f"the JSON array does not parse ({detail})") from None
     if isinstance(data, dict):   # {"questions": [...]} and similar wrappers
         lists = [v for v in data.values() if isinstance(v, list)]
         data = lists[0] if len(lists) == 1 else None

@@ -119,6 +119,7 @@ def pairwise_cosine_stats(vectors: ArrayOrChunks, *, chunk_rows: int = CHUNK_ROW
     m = _moments(vectors, chunk_rows)
     if m.n < 2:
         raise SarlangError(f"similarity needs at least two feature vectors, got {m.n}")
+    assert m.s is not None and m.g is not None   # set by the first non-empty chunk
     pairs = m.n * (m.n - 1) // 2
     total = (float(m.s @ m.s) - m.diag1) / 2.0
     total_sq = (float(np.einsum("ij,ij->", m.g, m.g)) - m.diag2) / 2.0
@@ -133,6 +134,7 @@ def cross_set_stats(a: ArrayOrChunks, b: ArrayOrChunks, *, chunk_rows: int = CHU
         raise SarlangError("cross-set similarity needs at least one feature vector in each set")
     if ma.d != mb.d:
         raise SarlangError(f"the two sets have feature vectors of different lengths: {ma.d} and {mb.d}")
+    assert ma.s is not None and ma.g is not None and mb.s is not None and mb.g is not None   # n > 0
     pairs = ma.n * mb.n
     total = float(ma.s @ mb.s)
     total_sq = float(np.einsum("ij,ij->", ma.g, mb.g))

@@ -23,7 +23,7 @@ from array import array
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .records import ITEM_TYPES, SOURCES, STATUSES, BoxRecord, ImageRecord, Item
 from .review_queue import ReviewQueue
@@ -257,7 +257,8 @@ class Store(ReviewMixin, AnswerQueriesMixin):
                 item.id = first + k
             total += len(chunk)
 
-    def _where(self, status=None, type=None, flag=None, category=None, source=None, image_id=None):
+    def _where(self, status=None, type=None, flag=None, category=None, source=None,
+               image_id=None) -> Tuple[str, List[Any]]:
         """SQL WHERE clause and parameters for the item filters (each a value or a list of values)."""
         clauses: List[str] = []
         params: List[Any] = []

@@ -5,7 +5,9 @@ every write is one transaction and every status change or edit lands in the hist
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .records import STATUSES
 from .store_common import StoreError, _check, _now, _values
@@ -14,11 +16,20 @@ from .store_common import StoreError, _check, _now, _values
 class ReviewMixin:
     """Status, edits, history/undo and flags of ``Store``."""
 
+    if TYPE_CHECKING:   # provided by Store
+        path: Path
+
+        def _read(self, sql: str, params=()) -> list: ...
+        def _tx(self) -> AbstractContextManager: ...
+        def _where(self, status=None, type=None, flag=None, category=None, source=None,
+                   image_id=None) -> Tuple[str, List[Any]]: ...
+
     # ---------------------------------------------------------------- review: status, edits, history, undo
     def _record(self, c, change_set: int, item_id: int, reviewer: str, action: str, before: dict, after: dict):
         c.execute("INSERT INTO history (change_set, item_id, time, reviewer, action, before, after) "
                   "VALUES (?,?,?,?,?,?,?)", (change_set, item_id, _now(), reviewer, action,
-                                             json.dumps(before, ensure_ascii=False), json.dumps(after, ensure_ascii=False)))
+                                             json.dumps(before, ensure_ascii=False),
+                                             json.dumps(after, ensure_ascii=False)))
 
     @staticmethod
     def _next_set(c) -> int:
@@ -82,8 +93,8 @@ class ReviewMixin:
             cond = f"{where} {'AND' if where else 'WHERE'} status != ?"
             n = c.execute("INSERT INTO history (change_set, item_id, time, reviewer, action, before, after) "
                           "SELECT ?, id, ?, ?, 'bulk_status', json_object('status', status), json_object('status', ?) "
-                          f"FROM items{cond} ORDER BY id", [self._next_set(c), _now(), reviewer, status, *params, status]
-                          ).rowcount
+                          f"FROM items{cond} ORDER BY id",
+                          [self._next_set(c), _now(), reviewer, status, *params, status]).rowcount
             c.execute(f"UPDATE items SET status = ?{cond}", [status, *params, status])
             return n
 
@@ -91,14 +102,15 @@ class ReviewMixin:
         """Revert the most recent change not undone yet (of ``reviewer`` when given): a status change, an
         edit or a whole bulk change. Returns the item id (the first one of a bulk change), None if nothing."""
         with self._tx() as c:
-            sql = "SELECT MAX(change_set) FROM history WHERE undone = 0" + ("" if reviewer is None else " AND reviewer = ?")
+            sql = "SELECT MAX(change_set) FROM history WHERE undone = 0"
+            sql += "" if reviewer is None else " AND reviewer = ?"
             cs = c.execute(sql, () if reviewer is None else (reviewer,)).fetchone()[0]
             if cs is None:
                 return None
             rows = c.execute("SELECT id, item_id, reviewer, before, after FROM history WHERE change_set = ? "
                              "ORDER BY id", (cs,)).fetchall()
             new_set, now = self._next_set(c), _now()
-            for hid, item_id, who, before, after in rows:
+            for _hid, item_id, who, before, after in rows:
                 fields = json.loads(before)
                 c.execute(f"UPDATE items SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
                           [*fields.values(), item_id])

@@ -37,7 +37,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from hashlib import blake2b
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .records import SARDET_CATEGORIES, BoxRecord, ImageRecord, Item
 
@@ -237,10 +237,12 @@ def generate(images: Iterable[ImageRecord], boxes_by_image: Mapping[str, Sequenc
         geo = bool(iw and ih)
 
         # candidates per type (light tuples), then the allocation
-        cands: Dict[str, object] = {}
+        # per type: (yes, no) candidate lists, (kind, answer) pairs, or category / region names
+        cands: Dict[str, Any] = {}
         for t in types:
             if t == "identification":
-                yes, no = [], []
+                yes: List[Tuple[str, str, Optional[str], str]] = []
+                no: List[Tuple[str, str, Optional[str], str]] = []
                 for c in present:
                     yes.append(("presence", c, None, "yes"))
                     if len(present) > 1:
@@ -249,8 +251,8 @@ def generate(images: Iterable[ImageRecord], boxes_by_image: Mapping[str, Sequenc
                         no.append(("other", c, None, "no"))
                     if geo:
                         s = stats[c]
-                        for k, half in enumerate(HALVES):
-                            (yes if s[3 + k] else no).append(("position", c, half, "yes" if s[3 + k] else "no"))
+                        for k, side in enumerate(HALVES):
+                            (yes if s[3 + k] else no).append(("position", c, side, "yes" if s[3 + k] else "no"))
                 if cfg.negatives:
                     for c in universe:
                         if c not in stats:
@@ -293,9 +295,9 @@ def generate(images: Iterable[ImageRecord], boxes_by_image: Mapping[str, Sequenc
         for t, n in zip(types, take):
             if not n:
                 continue
-            c = cands[t]
+            cand = cands[t]
             if t == "identification":
-                yes, no = c
+                yes, no = cand
                 ny = min((n + 1) // 2, len(yes))
                 nn = min(n - ny, len(no))
                 ny = min(n - nn, len(yes))
@@ -307,19 +309,19 @@ def generate(images: Iterable[ImageRecord], boxes_by_image: Mapping[str, Sequenc
                     q = tpl.format(cat=w.cat, cats=w.cats, a_cat=w.a_cat, half=half)
                     yield Item(iid, t, prefix + q if use_prefix else q, ans, "template", {"template": tid})
             elif t == "classification":
-                for kind, ans in c[:n]:
+                for kind, ans in cand[:n]:
                     pool = pools["classification." + kind]
                     tid, q = pool[int(rnd() * len(pool))]
                     yield Item(iid, t, prefix + q if use_prefix else q, ans, "template", {"template": tid})
             elif t == "counting":
                 pool = pools["counting"]
-                for cat in (rng.sample(c, n) if n < len(c) else c):
+                for cat in (rng.sample(cand, n) if n < len(cand) else cand):
                     tid, tpl = pool[int(rnd() * len(pool))]
                     q = tpl.format(cats=W(cat).cats)
                     yield Item(iid, t, prefix + q if use_prefix else q, str(stats[cat][0]), "template",
                                {"template": tid})
             elif t == "positioning":
-                for cat in (rng.sample(c, n) if n < len(c) else c):
+                for cat in (rng.sample(cand, n) if n < len(cand) else cand):
                     s = stats[cat]
                     pool = pools["positioning.one" if s[0] == 1 else "positioning"]
                     tid, tpl = pool[int(rnd() * len(pool))]
@@ -329,7 +331,7 @@ def generate(images: Iterable[ImageRecord], boxes_by_image: Mapping[str, Sequenc
                                "template", {"template": tid})
             else:  # referring
                 pool = pools["referring"]
-                for key in (rng.sample(c, n) if n < len(c) else c):
+                for key in (rng.sample(cand, n) if n < len(cand) else cand):
                     tid, tpl = pool[int(rnd() * len(pool))]
                     q = tpl.format(region=key)
                     yield Item(iid, t, prefix + q if use_prefix else q, regions[key][0], "template",

@@ -12,7 +12,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence, Union
 
 from ..errors import CancelledError, SarlangError
 from ..progress import CancelToken, check
@@ -56,8 +56,8 @@ def answer_all(backend, samples: Sequence[Sample], prepare: Job, config: Generat
         yield from _concurrent(backend, samples, prepare, config, max(1, concurrency), cancel)
 
 
-def _prepare_many(prepare: Job, chunk: Sequence[Sample]) -> list:
-    out = []
+def _prepare_many(prepare: Job, chunk: Sequence[Sample]) -> List[Union[tuple, SarlangError]]:
+    out: List[Union[tuple, SarlangError]] = []
     for s in chunk:
         try:
             out.append(prepare(s))
@@ -74,6 +74,7 @@ def _batched(backend, samples, prepare, config, batch_size, cancel) -> Iterator[
         pending: Optional[Future] = loader.submit(_prepare_many, prepare, chunks[0]) if chunks else None
         for k, chunk in enumerate(chunks):
             check(cancel)
+            assert pending is not None   # submitted for chunks[k] before this step
             inputs = pending.result()
             pending = loader.submit(_prepare_many, prepare, chunks[k + 1]) if k + 1 < len(chunks) else None
             ready = [(s, x) for s, x in zip(chunk, inputs) if not isinstance(x, Exception)]

@@ -69,6 +69,8 @@ class JsonlAppender:
         self._f: Optional[IO[bytes]] = open(self.path, "ab")
 
     def write(self, record: dict) -> None:
+        if self._f is None:
+            raise ValueError(f"{self.path}: write to a closed log")
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         self._f.write(line.encode("utf-8"))
         self._f.flush()

@@ -114,6 +114,7 @@ def _scan(line: str, pos: int, end: int, out: List[str]) -> None:
     the rules may look at the text around it)."""
     while pos < end:
         m = _SCAN.match(line, pos)
+        assert m is not None   # (?P<other>\S) matches any character of a whitespace-free stretch
         kind, text = m.lastgroup, m.group()
         pos = m.end()
         if kind == "word":

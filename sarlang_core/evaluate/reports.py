@@ -72,7 +72,7 @@ def _vqa_values(m: dict, apps: Sequence[str]) -> List[Optional[float]]:
     return [v.get("accuracy")] + [by_app.get(a, {}).get("accuracy") for a in apps]
 
 
-def _task(metrics: Sequence[dict]) -> str:
+def _task(metrics: Sequence[dict]) -> Optional[str]:   # None: old metrics without a task
     tasks = {_run(m).get("task") for m in metrics}
     if len(tasks) != 1:
         raise BenchmarkError(f"runs of different tasks cannot share a table ({', '.join(sorted(map(str, tasks)))})")

@@ -161,8 +161,15 @@ class RunConfig:
 
     # ------------------------------------------------------------------ derived
     @property
+    def dataset_spec(self) -> DatasetSpec:
+        """``dataset``, never None: __post_init__ refuses a run without one (the field defaults to
+        None only so that it can follow fields with defaults)."""
+        assert self.dataset is not None
+        return self.dataset
+
+    @property
     def types(self) -> Tuple[str, ...]:
-        return self.dataset.types or (CAPTION_TYPES if self.task == "caption" else VQA_TYPES)
+        return self.dataset_spec.types or (CAPTION_TYPES if self.task == "caption" else VQA_TYPES)
 
     def pipeline_object(self):
         """The Pipeline, or None when images go to the model as stored."""
@@ -182,8 +189,8 @@ class RunConfig:
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
-        data["dataset"]["types"] = list(self.dataset.types)
-        data["dataset"]["status"] = list(self.dataset.status)
+        data["dataset"]["types"] = list(self.dataset_spec.types)
+        data["dataset"]["status"] = list(self.dataset_spec.status)
         return {"schema": SCHEMA, **data}
 
     def to_json(self) -> str:

@@ -85,7 +85,7 @@ class BenchmarkRun:
             raise BenchmarkError(f"{run_dir}: already holds a run; resume it (`bench resume`) or choose another folder")
         if run_dir.exists() and not run_dir.is_dir():
             raise BenchmarkError(f"{run_dir}: is a file, not a folder")
-        selected = load_samples(config.dataset, config.types)
+        selected = load_samples(config.dataset_spec, config.types)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / SAMPLES, "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n"
                                                 for s in selected.samples))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from ..atomic import write_text_atomic
 from ..progress import CancelToken, ProgressCallback, report
@@ -37,7 +37,7 @@ def run_identity(config: RunConfig, manifest: Optional[dict] = None) -> dict:
             "train_strategy": "LoRA Finetune" if b.fine_tuned else "Without Finetune",
             "adapter": b.adapter, "backend": b.kind, "endpoint": b.endpoint,
             "pipeline": pipe.describe() if pipe is not None else None,
-            "dataset": config.dataset.source, "split": config.dataset.split,
+            "dataset": config.dataset_spec.source, "split": config.dataset_spec.split,
             "types": list(config.types), "created": (manifest or {}).get("created")}
 
 
@@ -67,7 +67,7 @@ def _captions(run, predicted, preds, progress) -> dict:
 
     tokenize = "whitespace"
     report(progress, "score", 0, 1, "caption metrics")
-    out = {"tokenize": tokenize, "by_type": {}}
+    out: Dict[str, Any] = {"tokenize": tokenize, "by_type": {}}
     groups = [(t, [s for s in predicted if s.type == t]) for t in CAPTION_TYPES]
     for name, group in groups + [("all", predicted)]:
         if not group:

@@ -8,7 +8,7 @@ prediction, as in VRSBench's script; ``mode="strict"`` uses ``strict_prejudge`` 
 
 from __future__ import annotations
 
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -125,24 +125,25 @@ def score_vqa(samples: Sequence[VqaSample], *, mode: str = "paper", judge=None, 
     if judge is not None and pending:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="judge") as pool:
             queue = iter(pending)
-            running = {}
+            running: Dict[Future, int] = {}
             try:
                 while True:
                     while len(running) < concurrency * 2:   # bounded: never the whole set in memory
-                        i = next(queue, None)
-                        if i is None:
+                        nxt = next(queue, None)
+                        if nxt is None:
                             break
                         check(cancel)
-                        running[pool.submit(_judge_one, judge, samples[i], mode == "paper", cancel)] = i
+                        running[pool.submit(_judge_one, judge, samples[nxt], mode == "paper", cancel)] = nxt
                     if not running:
                         break
                     finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                     check(cancel)
                     for fut in finished:
                         i = running.pop(fut)
-                        verdicts[i] = fut.result()
-                        calls += verdicts[i].how == "judge" or verdicts[i].how == "judge-error"
-                        hits += verdicts[i].how == "cached"
+                        verdict: VqaVerdict = fut.result()
+                        verdicts[i] = verdict
+                        calls += verdict.how == "judge" or verdict.how == "judge-error"
+                        hits += verdict.how == "cached"
                         done += 1
                         report(progress, "judge", done, total, f"{done:,} of {total:,} scored")
             finally:

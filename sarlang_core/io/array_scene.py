@@ -25,7 +25,7 @@ from typing import Optional
 import numpy as np
 from affine import Affine
 
-from ..errors import SceneError, UnsupportedSceneError
+from ..errors import SarlangError, SceneError, UnsupportedSceneError
 from .base import Scene
 from .meta import Level, Window, guess_quantity, make_bands
 from .pyramid import MemoryPyramid, default_factors
@@ -51,7 +51,7 @@ class ArrayScene(Scene):
             self._layout, self.dtype = "bhw", str(data.dtype)
         else:
             self._layout, self.dtype = self._layout_of(path, data)
-        self._data = data
+        self._data: Optional[np.ndarray] = data   # None once closed
         if self._layout == "iq":
             self.height, self.width, self.count = data.shape[0], data.shape[1], 1
         elif self._layout == "hwb":
@@ -99,14 +99,17 @@ class ArrayScene(Scene):
         if level > 0:
             return np.array(self._pyramid.level(band, level)[window.slices()])
         rs, cs = window.slices()
+        data = self._data
+        if data is None:   # closed while this read was on its way
+            raise SarlangError(f"{self.name} is closed")
         try:
             if self._layout == "iq":
-                iq = np.asarray(self._data[rs, cs, :], dtype=np.float32)
+                iq = np.asarray(data[rs, cs, :], dtype=np.float32)
                 raw = iq[..., 0] + np.complex64(1j) * iq[..., 1]
             elif self._layout == "hwb":
-                raw = np.asarray(self._data[rs, cs, band])
+                raw = np.asarray(data[rs, cs, band])
             else:
-                raw = np.asarray(self._data[band, rs, cs])
+                raw = np.asarray(data[band, rs, cs])
         except (OSError, ValueError) as exc:  # e.g. a memory-mapped file truncated after opening
             raise SceneError(self.path, f"cannot read pixel data: {exc}") from None
         if np.iscomplexobj(raw):
@@ -151,7 +154,8 @@ def open_image(path: Path) -> ArrayScene:
     except UnidentifiedImageError:
         raise SceneError(path, f"not a readable {path.suffix.lstrip('.').upper()} image") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise SceneError(path, f"cannot decode the image (truncated or corrupt?): {' '.join(str(exc).split())}") from None
+        reason = " ".join(str(exc).split())
+        raise SceneError(path, f"cannot decode the image (truncated or corrupt?): {reason}") from None
     mask = None
     if arr.ndim == 3:
         nchan = arr.shape[2]

@@ -64,7 +64,9 @@ class Scene(ABC):
     def close(self) -> None:
         self._closed = True
 
-    def refresh_overviews(self) -> None:
+    # A no-op by design, not an abstract method: scenes without file overviews (in-memory arrays)
+    # have nothing to re-discover; only the GDAL scene overrides it.
+    def refresh_overviews(self) -> None:  # noqa: B027
         """Re-discover levels (after ``build_overviews``). Call when no reads are in flight."""
 
     # ---- reading ------------------------------------------------------------------------------

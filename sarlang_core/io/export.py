@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import rasterio
@@ -90,7 +90,7 @@ def write_geotiff_atomic(path: Union[str, os.PathLike],
     done/total in pixels. On any error or cancellation the temp file is removed; ExportError when
     the output is one of ``forbid`` (the inputs) or exists and ``overwrite`` is False.
     """
-    geo = {k: (profile or {}).get(k) for k in _PROFILE_KEYS}
+    geo: Dict[str, Any] = {k: (profile or {}).get(k) for k in _PROFILE_KEYS}   # rasterio profile values
     given = {"width": width, "height": height, "count": count, "dtype": dtype, "crs": crs,
              "transform": transform, "nodata": nodata}
     geo.update({k: v for k, v in given.items() if v is not None})

@@ -41,8 +41,11 @@ def gdal_message(exc: BaseException) -> str:
     # rasterio wraps the real cause ("TIFFReadEncodedTile ... Read error") in "Read failed. See
     # previous exception for details": report the cause
     seen = 0
-    while "previous exception" in str(exc) and (exc.__cause__ or exc.__context__) and seen < 5:
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    while "previous exception" in str(exc) and seen < 5:
+        cause = exc.__cause__ or exc.__context__
+        if cause is None:
+            break
+        exc, seen = cause, seen + 1
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text.rstrip(".")
 
@@ -58,7 +61,7 @@ class Handles:
         self._closed = False
 
     def get(self, key: Tuple[str, Optional[int]]):
-        cache: Dict = getattr(self._local, "datasets", None)
+        cache: Optional[Dict] = getattr(self._local, "datasets", None)
         if cache is None:
             cache = self._local.datasets = {}
         ds = cache.get(key)
@@ -169,7 +172,8 @@ class GdalScene(Scene):
         if factors:
             source = "sidecar" if any(str(f).lower().endswith(".ovr") for f in ds.files) else "internal"
         if source is None:
-            fs = default_factors(self.width, self.height) if self.width * self.height <= MEMORY_PYRAMID_MAX_PIXELS else ()
+            small = self.width * self.height <= MEMORY_PYRAMID_MAX_PIXELS
+            fs = default_factors(self.width, self.height) if small else ()
             source = "memory" if fs else "none"
             if fs:
                 pyramid = MemoryPyramid(self._read_full_rows, self.width, self.height, fs)

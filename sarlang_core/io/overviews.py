@@ -56,8 +56,10 @@ def build_overviews(scene_or_path: Union[Scene, str, os.PathLike], *, factors: O
     ``refresh_overviews()`` (or reopen it) to use the new levels."""
     if resampling not in RESAMPLINGS:
         raise SarlangError(f"overview resampling must be one of {RESAMPLINGS}, got {resampling!r}")
-    own = not isinstance(scene_or_path, Scene)
-    scene = open_scene(scene_or_path) if own else scene_or_path
+    if isinstance(scene_or_path, Scene):
+        scene, own = scene_or_path, False
+    else:
+        scene, own = open_scene(scene_or_path), True
     try:
         if not isinstance(scene, GdalScene):
             raise UnsupportedSceneError(scene.path, "levels of .npy/PNG/JPEG scenes are computed in memory; "
@@ -133,7 +135,7 @@ def _vrt_xml(scene: GdalScene, level_files: Sequence[str]) -> str:
                  "band": str(i + 1)}
         if scene.is_complex:
             attrs["subClass"] = "VRTDerivedRasterBand"
-        el = ET.SubElement(root, "VRTRasterBand", **attrs)
+        el = ET.SubElement(root, "VRTRasterBand", attrs)
         if band.description:
             ET.SubElement(el, "Description").text = band.description
         if scene.nodata is not None:

@@ -115,7 +115,7 @@ class MemoryPyramid:
             if band not in self._levels:
                 h = [level_shape(self.width, self.height, f) for f in self.factors]
                 arrays = [np.empty(s, dtype=np.float32) for s in h]
-                for row, n, parts in iter_reduced(lambda r, k: self._read(band, r, k), self.width,
+                for row, _n, parts in iter_reduced(lambda r, k: self._read(band, r, k), self.width,
                                                   self.height, self.factors):
                     for f, arr, part in zip(self.factors, arrays, parts):
                         arr[row // f: row // f + part.shape[0]] = part

@@ -46,7 +46,7 @@ def list_runs(folder: PathLike) -> List[RunSummary]:
     from ..evaluate.scoring import headline, run_identity
 
     root = Path(folder)
-    out = []
+    out: List[RunSummary] = []
     if not root.is_dir():
         return out
     for d in sorted((p for p in root.iterdir() if (p / CONFIG).is_file()),

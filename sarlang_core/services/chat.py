@@ -122,7 +122,7 @@ def ask(backend, conversation: Conversation, model_img: ModelImage, question: st
         raise RequestError("the question is empty")
     turns = conversation.history_for(model_img.crop, model_img.source) + [ChatTurn("user", question)]
     check_turns(turns)
-    ex = Exchange(question=question, source=model_img.source, crop=tuple(model_img.crop),
+    ex = Exchange(question=question, source=model_img.source, crop=model_img.crop,
                   input_size=tuple(backend.model_input_size(*model_img.image.size)),
                   backend=backend.identity(), config=config.to_dict(), started=_now())
     conversation.exchanges.append(ex)
@@ -155,7 +155,7 @@ def answer_boxes(answer: str, model_img: ModelImage, input_size, convention: str
     """Boxes and position words of an answer, in scene pixels."""
     from ..vlm.boxes import ModelView, parse_answer, position_region, to_scene
 
-    view = ModelView(crop=tuple(model_img.crop), input_size=tuple(input_size))
+    view = ModelView(crop=model_img.crop, input_size=tuple(input_size))
     parsed = parse_answer(answer)
     out: List[SceneBox] = []
     for pb in parsed.boxes:
@@ -167,7 +167,8 @@ def answer_boxes(answer: str, model_img: ModelImage, input_size, convention: str
         except Exception:  # a malformed box in free text is skipped, never fatal
             log.debug("skipped a box the answer wrote as %r", pb.coords, exc_info=True)
             continue
-        out.append(SceneBox(tuple(float(v) for v in box), pb.label or "", conv))
+        x0, y0, x1, y1 = box
+        out.append(SceneBox((float(x0), float(y0), float(x1), float(y1)), pb.label or "", conv))
     x, y, w, h = model_img.crop
     for word in parsed.positions:
         x0, y0, x1, y1 = position_region(word, w, h)

@@ -19,7 +19,7 @@ from .dataset_similarity import PAPER_SIMILARITY, TEXT_KINDS, similarity_stats  
 
 @dataclass
 class StepSummary:
-    done: Dict[str, int] = field(default_factory=dict)
+    done: Dict[str, float] = field(default_factory=dict)   # counts, and the run's cost in USD
     problems: List[str] = field(default_factory=list)
     files: List[str] = field(default_factory=list)      # what the step wrote (export)
 
@@ -152,7 +152,7 @@ def split_images(store_path, *, ratio: float = 0.7, seed: int = 0) -> StepSummar
         assignment = split_by_image([img.id for img in images], ratio=ratio, seed=seed, keep=keep or None)
         for name in ("train", "test"):
             store.set_split([i for i, s in assignment.items() if s == name], name)
-    counts = defaultdict(int)
+    counts: Dict[str, int] = defaultdict(int)
     for s in assignment.values():
         counts[s] += 1
     return StepSummary({f"{k} images": v for k, v in counts.items()})
@@ -177,7 +177,7 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
     summary = export_dataset(items, images, Path(out_dir), format=fmt, image_writer=writer,
                              pipeline_json=pipeline.to_dict() if preprocess else recorded, statuses=statuses,
                              progress=progress, cancel=cancel)
-    done = {"items exported": summary.items_written, "images written": summary.images_written}
+    done: Dict[str, float] = {"items exported": summary.items_written, "images written": summary.images_written}
     done.update({f"{split} items": n for split, n in summary.items_by_split.items()})
     return StepSummary(done, files=list(summary.files))
 

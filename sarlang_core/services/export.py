@@ -19,7 +19,8 @@ COMPRESSIONS = ("zstd", "deflate", "lzw", "none")
 
 
 def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, overwrite: bool = False,
-                     block: int = 1024, compress: str = "zstd", overviews: bool = True, progress: Optional[ProgressCallback] = None,
+                     block: int = 1024, compress: str = "zstd", overviews: bool = True,
+                     progress: Optional[ProgressCallback] = None,
                      cancel: Optional[CancelToken] = None) -> Path:
     """Write the full-resolution result of ``pipeline``: uint8 when it stretches, else float32.
 
@@ -56,7 +57,8 @@ def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, over
         width=scene.width, height=scene.height, count=1,
         dtype="uint8" if stretched else "float32",
         crs=scene.crs, transform=None if (scene.gcps and scene.crs is None) else scene.transform,
-        gcps=scene.gcps, gcps_crs=scene.gcps_crs, overviews=overview_factors(scene.width, scene.height) if overviews else (),
+        gcps=scene.gcps, gcps_crs=scene.gcps_crs,
+        overviews=overview_factors(scene.width, scene.height) if overviews else (),
         nodata=None if stretched else float("nan"),
         tags=tags, band_descriptions=[f"{band_name} {pipeline.describe()}"],
         overwrite=overwrite, forbid=[scene.path], progress=None, cancel=cancel, compress=compress,

@@ -73,7 +73,8 @@ def model_image(session, pipeline: Pipeline, *, source: str = "scene", rect=None
         img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.Resampling.LANCZOS)
     # the crop actually rendered (window edges snap to the level's pixel grid)
     crop = (c0 * f, r0 * f, min(scene.width, c1 * f) - c0 * f, min(scene.height, r1 * f) - r0 * f)
-    return ModelImage(img.convert("RGB"), tuple(float(v) for v in crop), source, level)
+    x, y, w, h = crop
+    return ModelImage(img.convert("RGB"), (float(x), float(y), float(w), float(h)), source, level)
 
 
 def _level_for(scene, crop_pixels: float, max_pixels: int) -> int:

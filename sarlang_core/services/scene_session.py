@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -119,7 +120,8 @@ class SceneSession:
         complex_as = "amplitude" if (scene.is_complex and quantity == "amplitude") else "intensity"
         return FilterKey(band, complex_as, quantity, pipeline.domain, pipeline.filter)
 
-    def values(self, pipeline: Pipeline, level: int, window: Window, cancel: Optional[CancelToken] = None) -> np.ndarray:
+    def values(self, pipeline: Pipeline, level: int, window: Window,
+               cancel: Optional[CancelToken] = None) -> np.ndarray:
         with self._in_use():
             filtered = self.tiles.window(self.filter_key(pipeline), level, window, cancel)
         return output_values(filtered, pipeline.domain, pipeline.db, pipeline.db_floor)
@@ -172,7 +174,7 @@ class SceneSession:
         # repeats the pass, so the result is exact to 1/65536 of the range either way.
         span = max(estimate.hi - estimate.lo, 1e-6)
         lo, hi = estimate.lo - 2 * span, estimate.hi + 2 * span
-        for attempt in range(3):
+        for _attempt in range(3):
             acc = HistogramAccumulator(lo, hi)
             for vals in self.iter_values(pipeline, progress=progress, cancel=cancel, stage="exact limits"):
                 acc.add(vals)
@@ -189,7 +191,7 @@ class SceneSession:
 
     def iter_values(self, pipeline: Pipeline, *, block: int = 1024, progress=None, cancel=None, stage="processing"):
         """Full-resolution output values block by block (memory set by ``block``, not the scene)."""
-        for win, vals in self.iter_blocks(pipeline, block=block, progress=progress, cancel=cancel, stage=stage):
+        for _win, vals in self.iter_blocks(pipeline, block=block, progress=progress, cancel=cancel, stage=stage):
             yield vals
 
     def iter_blocks(self, pipeline: Pipeline, *, block: int = 1024, progress=None, cancel=None, stage="processing"):
@@ -199,7 +201,7 @@ class SceneSession:
         # Read-ahead of one block on the pool overlaps I/O with filtering of the previous block.
         submit = lambda w: self.tiles.submit_block(key, 0, w)  # noqa: E731
         with self._in_use():
-            inflight = []
+            inflight: List[Future] = []
             try:
                 for i, win in enumerate(wins):
                     check(cancel)

@@ -71,7 +71,8 @@ class ModelView:
         x, y, w, h = (float(v) for v in self.crop)
         W, H = (float(v) for v in self.input_size)
         if not all(math.isfinite(v) for v in (x, y, w, h, W, H)) or w <= 0 or h <= 0 or W <= 0 or H <= 0:
-            raise RequestError(f"a model view needs a non-empty crop and input size, got {self.crop} / {self.input_size}")
+            raise RequestError("a model view needs a non-empty crop and input size, "
+                               f"got {self.crop} / {self.input_size}")
 
     @classmethod
     def whole(cls, width: float, height: float, input_size: Tuple[int, int]) -> "ModelView":
@@ -86,7 +87,7 @@ def _four(box: Sequence[float]) -> Box:
     vals = tuple(float(v) for v in box)
     if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
         raise RequestError(f"a box is four finite numbers, got {box!r}")
-    return vals  # type: ignore[return-value]
+    return vals
 
 
 def to_scene(box: Sequence[float], convention: str, view: ModelView) -> Box:
@@ -211,7 +212,7 @@ def _parse_tags(text: str, boxes: List[ParsedBox]) -> str:
             if text[last_end:start].strip(" \t\r\n,;:.") not in ("", "and"):
                 label = None          # free text between the ref and this box: not its label
             for b in _box_contents(m.group(1)):
-                boxes.append(ParsedBox(b, "qwen2-vl", label, None, (start, end)))  # type: ignore[arg-type]
+                boxes.append(ParsedBox(b, "qwen2-vl", label, None, (start, end)))
         last_end = end
     for start, end, _, _ in tokens:
         text = _mask(text, start, end)
@@ -306,6 +307,8 @@ def position_region(word: str, width: float, height: float) -> Box:
     if canon is None:
         raise RequestError(f"{word!r} is not a position (top, bottom, left, right, center, 'top left', ...)")
     parts = canon.split()
+    v: Optional[str]
+    h: Optional[str]
     if canon == "center":
         v = h = "center"
     else:  # 'top center' / 'center left': the word 'center' names the other axis

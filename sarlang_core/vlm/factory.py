@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..errors import ModelError
 
@@ -26,11 +26,11 @@ def make_backend(model: Optional[str] = None, *, adapter: Optional[str] = None, 
 
 def resolve_model(model: Optional[str], registry: Optional[str] = None):
     """(model folder, adapter folder or None) for a folder path or a registry entry name."""
-    from .models import load_registry
+    from .models import RegistryEntry, load_registry
 
-    entries = []
+    entries: Sequence[RegistryEntry] = ()
     try:
-        entries = load_registry(registry)
+        entries = load_registry(registry).entries
     except ModelError:
         if registry:
             raise

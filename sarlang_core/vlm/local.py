@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 from ..errors import CancelledError, ModelError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from .backend import ChatTurn, GenerationConfig, check_turns
-from .models import SUPPORTED_FAMILIES, inspect_model
+from .models import SUPPORTED_FAMILIES, ModelInfo, inspect_model
 from .processors import load_processor, model_input_size
 
 _END = object()
@@ -60,7 +60,8 @@ class _IncrementalDecoder:
     token. The context token keeps SentencePiece leading spaces right."""
 
     def __init__(self, tokenizer) -> None:
-        self.tok, self.ids, self.prefix, self.read = tokenizer, [], 0, 0
+        self.tok, self.prefix, self.read = tokenizer, 0, 0
+        self.ids: List[int] = []
 
     def _decode(self, ids: List[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -79,7 +80,8 @@ class _CancelCriteria:
     """StoppingCriteria: stop all sequences once the user's token or the stream's own stop is set."""
 
     def __init__(self, cancel: Optional[CancelToken], stop: threading.Event) -> None:
-        self.cancel, self.stop, self._flags = cancel, stop, {}
+        self.cancel, self.stop = cancel, stop
+        self._flags: Dict[tuple, Any] = {}   # (flag, batch, device) -> bool tensor
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
@@ -115,18 +117,19 @@ class LocalBackend:
     def __init__(self, model_path: Union[str, Path], adapter_path: Union[str, Path, None] = None, *,
                  device: str = "auto", dtype: Any = "auto") -> None:
         # Cheap file checks only (no torch): a bad folder fails here, before any long load.
-        self.info = inspect_model(model_path)
+        self.info: Optional[ModelInfo] = inspect_model(model_path)
         if self.info.kind != "base":
             raise ModelError(f"{model_path}: is a LoRA adapter; give its base model as model_path")
+        assert self.info.family is not None   # inspect_model reads it from config.json for every base
         self.adapter_info = inspect_model(adapter_path, base=self.info) if adapter_path else None
         self.model_path = self.info.path
         self.adapter_path = self.adapter_info.path if self.adapter_info else None
-        self.family = self.info.family
+        self.family: str = self.info.family
         self._device_req, self._dtype_req = device, dtype
         self.device: Optional[str] = None
-        self.dtype = None
-        self.model = None
-        self.processor = None
+        self.dtype: Any = None       # a torch.dtype once loaded
+        self.model: Any = None       # the transformers model (PEFT-wrapped with an adapter), once loaded
+        self.processor: Any = None   # its transformers processor, once loaded
         self._pool: Optional[ThreadPoolExecutor] = None   # the generation thread, made on first use
 
     @classmethod
@@ -174,7 +177,8 @@ class LocalBackend:
                                       trust_remote_code=False)
             if self.device.startswith("cuda"):
                 kw["device_map"] = {"": self.device}   # straight to the GPU, no full copy in host RAM
-            model = AutoModelForImageTextToText.from_pretrained(self.model_path, **kw)
+            # Any: transformers types .to() and the PEFT wrapper below as unrelated classes
+            model: Any = AutoModelForImageTextToText.from_pretrained(self.model_path, **kw)
             if not self.device.startswith("cuda"):
                 model = model.to(self.device)
             if self.adapter_path:

@@ -21,7 +21,7 @@ import os
 import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from ..errors import ModelError
 
@@ -199,7 +199,7 @@ def check_adapter(adapter: ModelInfo, base: ModelInfo) -> ModelInfo:
         what = (f"{len(unknown)} of its layers do not exist in the base (e.g. {unknown[0]})" if unknown
                 else f"{len(misfit)} layer shapes differ (e.g. {misfit[0]})")
         raise ModelError(f"{adapter.path}: this adapter was made for another base model ({trained_on!r}), "
-                         f"not {base.path.name!r} ({SUPPORTED_FAMILIES.get(base.family, base.family)}): {what}")
+                         f"not {base.path.name!r} ({SUPPORTED_FAMILIES.get(base.family or '', base.family)}): {what}")
     problems = list(adapter.problems)
     if trained_on.lower() != base.path.name.lower():
         problems.append(f"adapter was trained on {trained_on!r}; base folder is {base.path.name!r} "
@@ -298,9 +298,9 @@ class RegistryCheck(NamedTuple):
 
     def to_dict(self) -> dict:
         e, r = self.entry, self.result
-        d = {"name": e.name, "path": str(e.path), "adapter": str(e.adapter) if e.adapter else None,
-             "notes": e.notes, "ok": self.ok}
-        if self.ok:
+        d: Dict[str, Any] = {"name": e.name, "path": str(e.path), "adapter": str(e.adapter) if e.adapter else None,
+                             "notes": e.notes, "ok": self.ok}
+        if isinstance(r, ModelInfo):
             d.update(family=r.family, kind=r.kind, base_model=r.base_model, size_bytes=r.size_bytes,
                      problems=list(r.problems))
         else:
@@ -310,9 +310,9 @@ class RegistryCheck(NamedTuple):
     def describe(self) -> str:
         """One line (plus indented problems) for a terminal."""
         e, r = self.entry, self.result
-        if not self.ok:
+        if not isinstance(r, ModelInfo):
             return f"FAIL {e.name}: {r}"
-        fam = SUPPORTED_FAMILIES.get(r.family, r.family)
+        fam = SUPPORTED_FAMILIES.get(r.family or "", r.family)
         adapter = f" + LoRA {e.adapter.name}" if e.adapter else ""
         size = f"{r.size_bytes / 2**30:.2f} GiB" if r.size_bytes >= 2**30 else f"{r.size_bytes / 2**20:.1f} MiB"
         lines = [f"ok   {e.name}: {fam}, {e.path.name}{adapter}, {size}"

@@ -40,10 +40,13 @@ def _qwen_processor_class(family: str):
     ``video_processor`` parameter is what keeps torchvision out (and keeps save/load symmetric)."""
     if family in _QWEN_CLASSES:
         return _QWEN_CLASSES[family]
+    base: type
     if family == "qwen2_5_vl":
-        from transformers import Qwen2_5_VLProcessor as base
+        from transformers import Qwen2_5_VLProcessor
+        base = Qwen2_5_VLProcessor
     elif family == "qwen2_vl":
-        from transformers import Qwen2VLProcessor as base
+        from transformers import Qwen2VLProcessor
+        base = Qwen2VLProcessor
     else:
         raise ModelError(f"no Qwen processor for family {family!r}")
 

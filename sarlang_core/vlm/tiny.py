@@ -29,7 +29,8 @@ QWEN_SPECIAL_TOKENS = (
 # A Qwen2-VL style chat template (system prompt by default, image placeholders inside user turns).
 QWEN_CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
     "<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}"
     "{% else %}{% for content in message['content'] %}"
@@ -192,7 +193,7 @@ def build_tiny_lora(base_folder: PathLike, out_folder: PathLike, *, seed: int = 
         for name, param in peft_model.named_parameters():
             if "lora_B" in name:
                 param.copy_(torch.randn(param.shape, generator=gen) * scale)
-    peft_model.save_pretrained(out_folder, safe_serialization=True)
+    peft_model.save_pretrained(str(out_folder), safe_serialization=True)
     # Point the adapter at the folder it was made for, the way a hub adapter names its base repo.
     cfg_path = out_folder / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())

@@ -60,7 +60,8 @@ def project(tmp_path):
         (src / name).write_bytes(b"IMG-" + name.encode())
         images[name] = ImageRecord(name, str(src / name), 8, 8, split=split)
     items = [
-        Item("a.jpg", "caption_concise", "Describe the image.", 'A ship, "moored"\nat a pier.', id=1, status="accepted"),
+        Item("a.jpg", "caption_concise", "Describe the image.", 'A ship, "moored"\nat a pier.', id=1,
+             status="accepted"),
         Item("a.jpg", "counting", "How many ships are there in the image?", "1", id=2, status="edited"),
         Item("sub/b.jpg", "positioning", "<image>Where are most cars positioned?", "left", id=3, status="accepted"),
         Item("sub/b.jpg", "general", "Why?", "No.", id=4, status="pending"),

@@ -215,6 +215,12 @@ def test_parse_inquiries_lenient():
             parse_inquiries(bad)
 
 
+def test_parse_inquiries_reports_a_non_syntax_json_error_as_valueerror():
+    # Python refuses integers longer than 4300 digits with a plain ValueError (no ``.msg``)
+    with pytest.raises(ValueError, match="the JSON array does not parse"):
+        parse_inquiries("answer: [" + "1" * 5000 + "]")
+
+
 def test_cancel_keeps_answers_cached(tmp_path):
     from sarlang_core.errors import CancelledError
     from sarlang_core.progress import CancelToken

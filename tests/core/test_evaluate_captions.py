@@ -105,7 +105,8 @@ def test_pycocoevalcap_prints_nothing(capsys):
 def test_ptb_rules_measured_on_corenlp():
     # each expectation below is what stanford-corenlp-3.4.1 gives, minus pycocoevalcap's punctuation
     cases = {
-        "There's a ship (large) in the harbour, isn't it?": "there 's a ship -lrb- large -rrb- in the harbour is n't it",
+        "There's a ship (large) in the harbour, isn't it?":
+            "there 's a ship -lrb- large -rrb- in the harbour is n't it",
         "Can't won't cannot.": "ca n't wo n't can not",
         "The 3.5 km-long pier; 1,000 ships e.g. tankers...": "the 3.5 km-long pier 1,000 ships e.g. tankers",
         "\"Large\" ships at the top-left.": "large ships at the top-left",
@@ -128,14 +129,22 @@ def _corpus():
         o, p = rng.choice(objs), rng.choice(places)
         n = rng.choice(["2", "3", "10", "1,000", "3.5", "twelve", "several", "no"])
         form = i % 8
-        if form == 0: out.append(f"There are {n} {o} in the {p} of the image.")
-        elif form == 1: out.append(f"The SAR image shows a {o} near the {p}, surrounded by water.")
-        elif form == 2: out.append(f"A {o} (bright scatterer) is located at the {p}.")
-        elif form == 3: out.append(f"This image contains {n} {o}; they're arranged in a row.")
-        elif form == 4: out.append(f"It's a high-resolution SAR scene with {o}, e.g. docks, and roads.")
-        elif form == 5: out.append(f"In the {p}, there's a {o} -- possibly a cargo ship.")
-        elif form == 6: out.append(f"Two {o} aren't visible; the {p} is dark (low backscatter).")
-        else: out.append(f"\"{o.capitalize()}\" appear at the {p}, approx. {n} km wide...")
+        if form == 0:
+            out.append(f"There are {n} {o} in the {p} of the image.")
+        elif form == 1:
+            out.append(f"The SAR image shows a {o} near the {p}, surrounded by water.")
+        elif form == 2:
+            out.append(f"A {o} (bright scatterer) is located at the {p}.")
+        elif form == 3:
+            out.append(f"This image contains {n} {o}; they're arranged in a row.")
+        elif form == 4:
+            out.append(f"It's a high-resolution SAR scene with {o}, e.g. docks, and roads.")
+        elif form == 5:
+            out.append(f"In the {p}, there's a {o} -- possibly a cargo ship.")
+        elif form == 6:
+            out.append(f"Two {o} aren't visible; the {p} is dark (low backscatter).")
+        else:
+            out.append(f"\"{o.capitalize()}\" appear at the {p}, approx. {n} km wide...")
     out += [
         "The image shows a harbour with several ships docked along the pier.",
         "A large vessel, approximately 200 m long, is moored at the dock.",
@@ -295,7 +304,8 @@ def _realistic(n, seed=3):
     for _ in range(n):
         ref = " ".join(rng.sample(sentences, rng.choice([1, 1, 2, 3])))
         words = ref.split()
-        pred = [w if rng.random() < 0.6 else rng.choice(words) for w in words[:max(3, int(len(words) * rng.uniform(0.5, 1.3)))]]
+        keep = max(3, int(len(words) * rng.uniform(0.5, 1.3)))
+        pred = [w if rng.random() < 0.6 else rng.choice(words) for w in words[:keep]]
         others = [" ".join(rng.sample(sentences, rng.choice([1, 2]))) for _ in range(rng.choice([0, 0, 1, 2]))]
         preds.append(" ".join(pred) if rng.random() > 0.01 else "")
         refs.append([ref] + others)

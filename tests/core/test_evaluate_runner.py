@@ -86,12 +86,12 @@ def test_local_caption_run_over_a_store(tmp_path, tiny_qwen):  # noqa: F811
     events = []
     status = run.execute(progress=events.append)
     assert status.state == "complete" and (status.done, status.total, status.failed) == (3, 3, 0)
-    preds = [json.loads(l) for l in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    preds = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
     assert [p["id"] for p in preds] == [f"caption_concise:im{i}.png" for i in range(3)]   # the train image is out
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["samples"] == {"total": 3, "predicted": 3, "failed": 0}
     assert set(m["caption"]["by_type"]["caption_concise"]) >= {"Bleu_1", "Bleu_4", "ROUGE_L", "CIDEr"}
-    per_sample = [json.loads(l) for l in (tmp_path / "run" / "caption_scores.jsonl").read_text().splitlines()]
+    per_sample = [json.loads(line) for line in (tmp_path / "run" / "caption_scores.jsonl").read_text().splitlines()]
     assert [s["id"] for s in per_sample] == [p["id"] for p in preds] and "CIDEr" in per_sample[0]
     assert m["run"]["train_strategy"] == "Without Finetune" and m["run"]["pipeline"] is None
     report = (tmp_path / "run" / "report.md").read_text()
@@ -150,12 +150,12 @@ def test_caption_run_writes_per_sample_scores(tmp_path):
         status = run.execute()
     assert (status.done, status.failed) == (3, 1)
     path = tmp_path / "run" / "caption_scores.jsonl"
-    lines = [json.loads(l) for l in path.read_text().splitlines()]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
     ids = [f"caption_concise:im{i}.png" for i in (0, 1, 3)]          # im2 failed: no line
-    assert [l["id"] for l in lines] == ids and {l["type"] for l in lines} == {"caption_concise"}
+    assert [rec["id"] for rec in lines] == ids and {rec["type"] for rec in lines} == {"caption_concise"}
     preds = ["a harbour with 0 ships", "a harbour with many boats", "dense forest"]
     expected = score_captions_detailed(preds, [[f"a harbour with {i} ships"] for i in (0, 1, 3)])
-    assert [{k: l[k] for k in CAPTION_KEYS} for l in lines] == expected.per_sample
+    assert [{k: rec[k] for k in CAPTION_KEYS} for rec in lines] == expected.per_sample
     assert lines[0]["Bleu_4"] > lines[1]["Bleu_4"] and lines[2]["CIDEr"] == 0.0
     m = run.metrics()["caption"]["all"]
     assert {k: m[k] for k in CAPTION_KEYS} == expected.corpus        # the same engine as the corpus figures
@@ -165,7 +165,7 @@ def test_caption_run_writes_per_sample_scores(tmp_path):
     # `bench report` scores again and rewrites the file (atomically: no temp file left behind)
     path.write_text('{"id": "stale"}\n')
     BenchmarkRun.open(tmp_path / "run").score()
-    assert [json.loads(l) for l in path.read_text().splitlines()] == lines
+    assert [json.loads(line) for line in path.read_text().splitlines()] == lines
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if "caption_scores" in p.name) == [path.name]
 
 
@@ -191,7 +191,7 @@ def test_resume_cuts_a_torn_line_and_keeps_every_written_byte(tmp_path):
         status = BenchmarkRun.open(tmp_path / "run").execute()
     after = pred_file.read_bytes()
     assert after.startswith(before) and status.state == "complete"
-    ids = [json.loads(l)["id"] for l in after.splitlines()]
+    ids = [json.loads(line)["id"] for line in after.splitlines()]
     assert sorted(ids) == sorted(f"q{i}" for i in range(8)) and len(ids) == 8
 
 

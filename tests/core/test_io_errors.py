@@ -144,3 +144,16 @@ def test_huge_header_opens_lazily(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 64 * 2**20
+
+
+def test_npy_read_racing_close_fails_as_closed(tmp_path):
+    # read() checks "closed" before it reaches _read_raw; a close() on another thread can land in
+    # between. That read must fail as a closed scene, not with a TypeError on the freed array.
+    from sarlang_core.errors import SarlangError
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.ones((8, 8), dtype=np.float32))
+    scene = open_scene(path)
+    scene.close()
+    with pytest.raises(SarlangError, match="closed"):
+        scene._read_raw(0, Window(0, 0, 4, 4), 0)

@@ -55,11 +55,13 @@ def test_cache_overviews_leave_the_file_and_folder_untouched(user_dir, tmp_path)
     assert dones == sorted(dones) and events[-1].done == events[-1].total == 2 * 300
     with open_scene(path) as scene:
         assert scene.overview_source == "cache"
-        assert [(lv.factor, lv.width, lv.height) for lv in scene.levels] == [(1, 520, 300), (2, 260, 150), (4, 130, 75), (8, 65, 38)]
+        assert [(lv.factor, lv.width, lv.height) for lv in scene.levels] == [
+            (1, 520, 300), (2, 260, 150), (4, 130, 75), (8, 65, 38)]
         ref = np.where(data[0] == -1, np.nan, data[0])
         for level, f in ((1, 2), (3, 8)):
             np.testing.assert_allclose(scene.read(0, None, level), _nan_block_mean(ref, f), rtol=1e-5)
-        np.testing.assert_allclose(scene.read("VH", Window(10, 20, 30, 40), 1), _nan_block_mean(data[1], 2)[20:60, 10:40], rtol=1e-5)
+        np.testing.assert_allclose(scene.read("VH", Window(10, 20, 30, 40), 1),
+                                   _nan_block_mean(data[1], 2)[20:60, 10:40], rtol=1e-5)
     with rasterio.open(vrt) as ds:  # a VRT any GDAL tool opens, with its overviews
         assert ds.overviews(1) == [2, 4, 8] and ds.crs.to_epsg() == 32631
     assert _digest(path) == before and _listing(user_dir) == listing

@@ -28,7 +28,8 @@ def test_info_bands_and_levels(sar_scene):
         assert info["overview_source"] == "internal" and info["georeferenced"] is True
         assert info["quantity"] == "intensity" and info["nodata"] is None
         assert scene.bands == (BandInfo(0, "Sigma0_VV", "Sigma0_VV", "VV"), BandInfo(1, "Sigma0_VH", "Sigma0_VH", "VH"))
-        assert scene.levels == (Level(0, 1, 512, 512), Level(1, 2, 256, 256), Level(2, 4, 128, 128), Level(3, 8, 64, 64))
+        assert scene.levels == (Level(0, 1, 512, 512), Level(1, 2, 256, 256), Level(2, 4, 128, 128),
+                                Level(3, 8, 64, 64))
         assert scene.name == "sar_scene.tif" and not scene.is_complex and scene.warnings == []
         assert "UTM zone 31N" in scene.crs_wkt
 

@@ -1,5 +1,6 @@
 """The Pipeline recipe and the per-pixel steps of the chain (no I/O, no Qt)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -41,7 +42,7 @@ def test_pipeline_json_round_trip(p):
 
 def test_pipeline_is_immutable_and_derivable():
     p = Pipeline()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         p.db = False  # frozen
     q = p.with_filter(name="lee", window=5)
     assert q.filter.name == "lee" and p.filter.name == "refined-lee"

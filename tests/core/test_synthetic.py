@@ -38,7 +38,7 @@ def test_scene_has_classes_targets_and_pol_contrast():
     ratio_sea = np.median(vh.reflectivity[vv.labels == syn.SEA]) / sea
     ratio_field = np.median(vh.reflectivity[vv.labels == syn.FIELD]) / field
     assert ratio_sea < ratio_field < 1
-    for r, c, kind in vv.targets:  # point targets stand out from their background
+    for r, c, _kind in vv.targets:  # point targets stand out from their background
         assert vv.reflectivity[r, c] > 20 * sea
 
 
@@ -82,7 +82,8 @@ def test_sample_scene_script_is_deterministic_and_sar_like(tmp_path):
         with open_scene(shipped) as a, open_scene(out) as b:
             assert a.info()["levels"] == b.info()["levels"]
             for band in range(2):
-                assert np.array_equal(a.read(band), b.read(band)), "resources/sample_scene.tif is stale: rerun the script"
+                stale = "resources/sample_scene.tif is stale: rerun the script"
+                assert np.array_equal(a.read(band), b.read(band)), stale
     with open_scene(out) as scene:
         assert [b.polarisation for b in scene.bands] == ["VV", "VH"] and scene.quantity == "intensity"
         assert scene.crs.to_epsg() == 32631 and scene.overview_source == "internal" and scene.warnings == []

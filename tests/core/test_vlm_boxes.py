@@ -151,7 +151,8 @@ def test_ref_box_tags():
     assert [(b.coords, b.label) for b in ans.boxes] == [((1.0, 2.0, 3.0, 4.0), "car")]
     # special tokens stripped by the server
     ans = parse_answer("The ship(120,40),(300,220) is moored.")
-    assert [(b.coords, b.label, b.convention_hint) for b in ans.boxes] == [((120.0, 40.0, 300.0, 220.0), "ship", "qwen2-vl")]
+    assert [(b.coords, b.label, b.convention_hint) for b in ans.boxes] == [
+        ((120.0, 40.0, 300.0, 220.0), "ship", "qwen2-vl")]
 
 
 def test_internvl_box_lists():

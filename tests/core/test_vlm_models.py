@@ -105,7 +105,8 @@ def test_missing_side_files_are_problems(tiny_qwen, tmp_path):
 
 
 def test_adapter_for_another_family_is_refused(tiny_lora, tiny_llava):
-    with pytest.raises(ModelError, match="made for another base model .*not .tiny-llava-1.5. .LLaVA-1.5.: .*(do not exist|shapes differ)"):
+    refused = "made for another base model .*not .tiny-llava-1.5. .LLaVA-1.5.: .*(do not exist|shapes differ)"
+    with pytest.raises(ModelError, match=refused):
         m.inspect_model(tiny_lora, base=tiny_llava)
     with pytest.raises(ModelError, match="another base"):
         LocalBackend(tiny_llava, tiny_lora)

@@ -111,7 +111,8 @@ def test_load_then_stream_sends_what_the_paper_needs(endpoint):
     (msg,) = body["messages"]
     assert msg["role"] == "user"
     img_part, text_part = msg["content"]
-    assert img_part["type"] == "image_url" and text_part == {"type": "text", "text": "How many ships are there in the image?"}
+    assert img_part["type"] == "image_url"
+    assert text_part == {"type": "text", "text": "How many ships are there in the image?"}
     sent = decode_data_url(img_part["image_url"]["url"])
     assert sent.size == (40, 30) and np.array_equal(np.asarray(sent), img)
     assert req["headers"]["authorization"] == "Bearer EMPTY"   # local server, no key anywhere

@@ -60,13 +60,15 @@ def test_action_questions():
     assert action("describe").prompt(with_classes=True) == CAPTION_PROMPT
     assert action("count").question("ship") == "How many ships are there in the image?"
     assert action("count").question(" Ships ") == "How many ships are there in the image?"
-    assert action("count").prompt("tank") == "Question: How many tanks are there in the image?. Answer the question concisely."
+    assert action("count").prompt("tank") == (
+        "Question: How many tanks are there in the image?. Answer the question concisely.")
     assert action("position").question("aircraft") == "Where are most aircrafts positioned within the image?"
     assert action("identify").question("harbor") == "Are there any harbors in the image?"
     assert action("classify").question() == "What is the main object in the image?"
     assert action("refer").question(region=[56, 191, 112, 122]) == (
         "What is the object present in the area [56.0, 191.0, 112.0, 122.0]?")
-    assert action("ask").prompt("Which way does the runway run?", paper_template=False) == "Which way does the runway run?"
+    question = "Which way does the runway run?"
+    assert action("ask").prompt(question, paper_template=False) == question
     assert action("count").prompt("car", with_classes=True, paper_template=False) == (
         f"{CLASSES_PREFIX} How many cars are there in the image?")
 

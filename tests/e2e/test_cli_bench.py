@@ -57,7 +57,7 @@ def test_kill_then_resume_completes_every_sample_once(tmp_path):
         before = preds.read_bytes()
         n_before = len(before.splitlines())
         assert 4 <= n_before < 12, stdout
-        events = [json.loads(l) for l in stdout.splitlines()]
+        events = [json.loads(line) for line in stdout.splitlines()]
         assert {"event", "stage", "done", "total", "message", "eta_s"} <= set(events[-1])
         assert not (out / "metrics.json").exists()
         ep.plan = []                                                           # fast now
@@ -65,11 +65,11 @@ def test_kill_then_resume_completes_every_sample_once(tmp_path):
     assert res.returncode == 0, res.stderr
     after = preds.read_bytes()
     assert after.startswith(before)                                            # earlier lines byte-identical
-    ids = [json.loads(l)["id"] for l in after.splitlines()]
+    ids = [json.loads(line)["id"] for line in after.splitlines()]
     assert sorted(ids) == sorted(f"q{i}" for i in range(12)) and len(ids) == 12
     done = json.loads(res.stdout.splitlines()[-1])
     assert done["event"] == "done" and done["state"] == "complete" and done["done"] == 12
-    first = [json.loads(l) for l in res.stdout.splitlines()][0]
+    first = [json.loads(line) for line in res.stdout.splitlines()][0]
     assert first["stage"] == "generate" and first["done"] == n_before        # resumed, not restarted
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["samples"]["predicted"] == 12 and "instance counting" in metrics["vqa"]["by_application"]
