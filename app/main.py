@@ -68,6 +68,7 @@ def warm_up_kernels() -> None:
     import threading
 
     from sarlang_core.services import warm_up_filters as warmup
+
     from .workers import lower_thread_priority
 
     def run():

@@ -8,15 +8,8 @@ from typing import Optional
 
 from PySide6.QtCore import QByteArray, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QToolButton)
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QToolButton
 
-from sarlang_core.errors import PipelineError, SarlangError
-from sarlang_core.preprocess.pipeline import Pipeline
-from sarlang_core.services import Window
-
-from . import settings as app_settings
-from . import workers
 from app.chat.panel import ChatPanel
 from app.chat.wiring import ChatWiring
 from app.viewer.compare_view import SIDE, SWIPE, CompareView
@@ -26,6 +19,12 @@ from app.viewer.render_controller import RenderController
 from app.viewer.scene_jobs import SceneJobs
 from app.viewer.stats_panel import RegionStatsPanel
 from app.window_geometry import fit_to_screen, scrolling
+from sarlang_core.errors import PipelineError, SarlangError
+from sarlang_core.preprocess.pipeline import Pipeline
+from sarlang_core.services import Window
+
+from . import settings as app_settings
+from . import workers
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,8 @@ class MainWindow(QMainWindow):
         self.act_sample = file_menu.addAction("Open &sample scene", self.open_sample)
         file_menu.addSeparator()
         self.act_export = file_menu.addAction("&Export processed GeoTIFF…", self.export_dialog, QKeySequence("Ctrl+E"))
-        self.act_png = file_menu.addAction("Export current view as &PNG…", self.export_png_dialog, QKeySequence("Ctrl+Shift+E"))
+        self.act_png = file_menu.addAction("Export current view as &PNG…", self.export_png_dialog,
+                                           QKeySequence("Ctrl+Shift+E"))
         self.act_overviews = file_menu.addAction("Build &overviews (cache)", self.build_overviews)
         self.act_new_dataset = file_menu.addAction("&New dataset project…", self.new_dataset_dialog)
         self.act_review = file_menu.addAction("Re&view dataset project…", self.review_dialog)

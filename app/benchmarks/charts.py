@@ -70,7 +70,7 @@ class BarChart(pg.PlotWidget):
         n = max(1, len(series))
         width = 0.8 / n
         top = 0.0
-        for k, (name, values) in enumerate(series):
+        for k, (_name, values) in enumerate(series):
             colour = QColor(COLOURS[k % len(COLOURS)])
             xs = [g + (k - (n - 1) / 2) * width for g in range(len(groups))]
             ys = [0.0 if v is None else 100.0 * v for v in values]
@@ -183,11 +183,13 @@ class BenchmarkChartsView(QWidget):
                                       [(run_label(m), [m["caption"].get("all", {}).get(k) for k, _ in keys])
                                        for m in metrics], "metric", "score (%)", "BLEU and ROUGE_L, all caption kinds")
             key, label = self.metric_box.currentData(), self.metric_box.currentText()
-            kinds = [(c, lab) for c, lab in CAPTION_ROWS if any(c in m["caption"].get("by_type", {}) for m in metrics)]
-            self.per_app.show_bars([lab for _, lab in kinds],
-                                   [(run_label(m), [m["caption"].get("by_type", {}).get(c, {}).get(key) for c, _ in kinds])
-                                    for m in metrics], "caption kind", f"{label} (×100)" if key == "CIDEr" else
-                                   f"{label} (%)", f"{label} per caption kind", percent=key != "CIDEr")
+            kinds = [(c, lab) for c, lab in CAPTION_ROWS
+                     if any(c in m["caption"].get("by_type", {}) for m in metrics)]
+            by_kind = [(run_label(m), [m["caption"].get("by_type", {}).get(c, {}).get(key) for c, _ in kinds])
+                       for m in metrics]
+            axis = f"{label} (×100)" if key == "CIDEr" else f"{label} (%)"
+            self.per_app.show_bars([lab for _, lab in kinds], by_kind, "caption kind", axis,
+                                   f"{label} per caption kind", percent=key != "CIDEr")
             return
         self.per_metric.show_bars(["Accuracy", "Decided only"],
                                   [(run_label(m), [m["vqa"].get("accuracy"), m["vqa"].get("accuracy_decided")])

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import settings as app_settings
+from app import workers
 from sarlang_core.evaluate.run_config import (
     CAPTION_TYPES,
     VQA_TYPES,
@@ -38,8 +40,6 @@ from sarlang_core.evaluate.run_config import (
 )
 from sarlang_core.services.models import GenerationConfig, registered_models
 
-from app import settings as app_settings
-from app import workers
 FOLDER, ENDPOINT = "folder", "endpoint"
 PRE_CURRENT, PRE_PAPER, PRE_NONE = "current", "paper", "none"
 DATASET_FILTER = "Datasets (*.db *.json *.jsonl *.csv);;All files (*)"
@@ -278,7 +278,10 @@ class RunFormPanel(QScrollArea):
     def config(self) -> RunConfig:
         """The run as the form describes it; BenchmarkError says what to fix."""
         key = self.model.currentData() or ""
-        text = lambda e: e.text().strip() or None
+
+        def text(edit):
+            return edit.text().strip() or None
+
         if key == ENDPOINT:
             backend = BackendSpec(kind="openai", model=self.served_model.text().strip(),
                                   endpoint=text(self.endpoint), label=text(self.label), param=text(self.param))

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-
 from app import workers
+
 from .sample_model import (  # noqa: F401  (COLUMNS, VERDICT_STYLE: this module's names before)
     CAPTION_WIDTHS,
     COLUMNS,

@@ -147,7 +147,9 @@ class SampleTableModel(QAbstractTableModel):
 
 
 def sample_html(row: dict, task: str = "vqa") -> str:
-    e = lambda t: html.escape(str(t)).replace("\n", "<br>")
+    def e(text) -> str:
+        return html.escape(str(text)).replace("\n", "<br>")
+
     label, colour = VERDICT_STYLE[row["_kind"]]
     refs = row.get("references") or []
     head = "Reference" + ("s" if len(refs) > 1 else "") if task == "caption" else "Ground truth"

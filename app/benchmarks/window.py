@@ -30,16 +30,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import settings as app_settings
+from app import workers
 from sarlang_core.errors import SarlangError
 from sarlang_core.services import benchmarks
 
-from app import settings as app_settings
-from app import workers
 from .charts import BenchmarkChartsView
 from .process import BenchmarkProcess
-from .run_queue import RunQueuePanel, section_title
 from .results_view import ComparisonView, RunsTableView, load_runs
 from .run_form import RunFormPanel
+from .run_queue import RunQueuePanel, section_title
 from .sample_browser import SampleBrowserPanel
 
 STAGES = {"connect": "Connecting", "load": "Loading model", "generate": "Generating", "rules": "Scoring by rule",

@@ -12,10 +12,19 @@ from typing import Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import workers
+
 LANE = "stats"          # its own one-thread lane: never behind a tile render or an LLM run
 DEBOUNCE_MS = 600
 TOP = 20
@@ -179,7 +188,8 @@ class AnswerDistributionPanel(QWidget):
         self.plot.showGrid(x=False, y=True, alpha=0.2)
         self.plot.enableAutoRange()
         extra = f" · {d['unparsed']:,} without a number" if d.get("unparsed") else ""
-        self.summary.setText(f"{d['total']:,} counting answers · {len(pairs)} different number{'s' if len(pairs) != 1 else ''}{extra}")
+        plural = "s" if len(pairs) != 1 else ""
+        self.summary.setText(f"{d['total']:,} counting answers · {len(pairs)} different number{plural}{extra}")
         return [(str(v), n) for v, n in pairs] + ([("(no number)", d["unparsed"])] if d.get("unparsed") else [])
 
     def _lengths(self, d: dict) -> list:

@@ -11,17 +11,40 @@ import json
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QTabWidget,
-                               QVBoxLayout, QWidget)
-
-from sarlang_core.errors import CancelledError, SarlangError
-from sarlang_core.progress import CancelToken
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import settings as app_settings
 from app import workers
-from sarlang_core.services.dataset_llm import (DEFAULT_PROMPTS, LLMOutcome, LLMProgress, LLMRequest, PromptSet, cost_of,
-                                               count_pairs, run_generation, store_api_key)
+from sarlang_core.errors import CancelledError, SarlangError
+from sarlang_core.progress import CancelToken
+from sarlang_core.services.dataset_llm import (
+    DEFAULT_PROMPTS,
+    LLMOutcome,
+    LLMProgress,
+    LLMRequest,
+    PromptSet,
+    cost_of,
+    count_pairs,
+    run_generation,
+    store_api_key,
+)
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o"

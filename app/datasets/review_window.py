@@ -14,16 +14,32 @@ from typing import Optional
 
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
-
-from sarlang_core.services.dataset_review import (ITEM_TYPES, SARDET_CATEGORIES, STATUSES, ReviewProject,
-                                                  matching_ids, project_counts, render_chip)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import workers
 from app.datasets.review_actions import ReviewActionBar, build_dataset_menu
 from app.viewer.box_overlay import BoxOverlay
 from app.viewer.scene_view import SceneView
+from sarlang_core.services.dataset_review import (
+    ITEM_TYPES,
+    SARDET_CATEGORIES,
+    STATUSES,
+    ReviewProject,
+    matching_ids,
+    project_counts,
+    render_chip,
+)
 
 
 @dataclass
@@ -108,6 +124,7 @@ class ReviewWindow(QMainWindow):
         lay.addWidget(self.progress)
         self.setCentralWidget(central)
         from PySide6.QtWidgets import QDockWidget
+
         from .stats_view import DatasetStatsView
 
         self.stats_view = DatasetStatsView()

@@ -10,13 +10,26 @@ from __future__ import annotations
 from typing import Optional
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from app import workers
 from sarlang_core.errors import CancelledError, SarlangError
 from sarlang_core.progress import CancelToken
 
-from app import workers
 LANE = "model"
 TEXT_KINDS = (("captions", "captions"), ("questions", "questions"), ("answers", "answers"),
               ("questions + answers", "qa"))

@@ -15,15 +15,31 @@ import inspect
 from typing import Iterable, Optional, Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QProgressBar, QPushButton, QSizePolicy,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
+from app import workers
 from sarlang_core.errors import CancelledError, SarlangError
 from sarlang_core.progress import CancelToken, Progress
 from sarlang_core.services.dataset_steps import NeedsConfirmation
 
-from app import workers
 from .llm_generation_dialog import error_text
 
 ERROR_STYLE = "color: #ff6b6b;"

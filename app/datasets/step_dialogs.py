@@ -11,9 +11,9 @@ from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDoubleSpinBox
 
+from app import workers
 from sarlang_core.services.dataset_steps import project_info, run_export, run_split, run_templates
 
-from app import workers
 from .new_project_dialog import NewProjectDialog
 from .step_dialog import NOTE_STYLE, WARN_STYLE, DatasetStepDialog, PathField, error_text
 

@@ -44,8 +44,8 @@ class BoxOverlay:
             self.view.vb.addItem(rect, ignoreBounds=True)
             self.items.append(rect)
             if b.label:
-                text = pg.TextItem(b.label, color="#0d0e10", fill=pg.mkBrush(BOX_COLOR if b.kind == "box" else "#ffb000"),
-                                   anchor=(0, 1))
+                fill = pg.mkBrush(BOX_COLOR if b.kind == "box" else "#ffb000")
+                text = pg.TextItem(b.label, color="#0d0e10", fill=fill, anchor=(0, 1))
                 text.setPos(x0, y0)
                 text.setZValue(16)
                 self.view.vb.addItem(text, ignoreBounds=True)

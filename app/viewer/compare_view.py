@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Signal
-from PySide6.QtWidgets import QSplitter, QStackedWidget, QWidget, QVBoxLayout
+from PySide6.QtWidgets import QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from .scene_view import SceneView, SwipeOverlay
 

@@ -15,11 +15,11 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import QObject, QRectF, QTimer, Signal
 
+from app import workers
 from sarlang_core.preprocess.pipeline import Pipeline
 from sarlang_core.progress import CancelToken
 from sarlang_core.services import Window
 
-from app import workers
 from .compare_view import CompareView
 
 MARGIN = 0.15          # render this fraction beyond each side of the viewport, so small pans are instant
@@ -171,7 +171,8 @@ class RenderController(QObject):
         self.rendered.emit(raw, proc)
         if proc.limits is not None:
             text = proc.limits.describe()
-            if self.pipeline.stretch is not None and self.pipeline.stretch.limits == "exact" and proc.limits.mode != "exact":
+            stretch = self.pipeline.stretch
+            if stretch is not None and stretch.limits == "exact" and proc.limits.mode != "exact":
                 text += " — exact limits are being computed…"
             self.limitsChanged.emit(text)
         else:

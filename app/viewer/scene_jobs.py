@@ -6,10 +6,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app import workers
 from sarlang_core.errors import CancelledError
 from sarlang_core.progress import CancelToken
 
-from app import workers
+
 class SceneJobs(QObject):
     progress = Signal(str, float)
     message = Signal(str)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QHeaderView
+from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 ROWS = [("mean", "Mean (intensity)"), ("std", "Std"), ("enl", "ENL = mean²/var"), ("mean_db", "Mean (dB)"),
         ("pixels", "Pixels")]

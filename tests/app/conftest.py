@@ -4,6 +4,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
+
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path, monkeypatch):
     """Each GUI test gets its own settings file and overview cache."""
@@ -12,9 +13,9 @@ def isolated_settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def window(qtbot):
-    from app import workers
     from PySide6.QtWidgets import QApplication
 
+    from app import workers
     from app.main import apply_style
     from app.main_window import MainWindow
 
@@ -57,8 +58,8 @@ def open_review(qtbot):
     from PySide6.QtWidgets import QApplication
 
     from app import workers
-    from app.main import apply_style
     from app.datasets.review_window import ReviewWindow
+    from app.main import apply_style
 
     def make(store_path):
         apply_style(QApplication.instance())

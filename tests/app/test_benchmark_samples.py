@@ -10,12 +10,12 @@ import pytest
 from gui_helpers import screenshot
 from PIL import Image
 from PySide6.QtCore import Qt
-from support.chat_server import serve
 
 from sarlang_core.datasets.records import ImageRecord, Item
 from sarlang_core.datasets.store import Store
 from sarlang_core.evaluate.run_config import BackendSpec, DatasetSpec, RunConfig
 from sarlang_core.evaluate.runner import BenchmarkRun
+from support.chat_server import serve
 
 N = 5
 CONCISE = ["a harbour with three ships moored at a pier", "an airport with two long runways",

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from gui_helpers import screenshot
 from PIL import Image
-from support.chat_server import serve
 
 from sarlang_core.evaluate.run_config import (
     BackendSpec,
@@ -17,6 +16,7 @@ from sarlang_core.evaluate.run_config import (
     RunConfig,
 )
 from sarlang_core.evaluate.runner import BenchmarkRun
+from support.chat_server import serve
 
 RUN_TIMEOUT = 90000
 
@@ -156,7 +156,7 @@ def test_stop_mid_run_then_resume_completes_it(qtbot, bench, server, tmp_path):
     assert kind == "done" and ev["state"] == "complete" and ev["done"] == 10, bench.last_error
     assert events[0]["done"] >= done_before          # resumed where it stopped
     lines = (tmp_path / "runs" / "slow" / "predictions.jsonl").read_text().splitlines()
-    assert sorted(json.loads(l)["id"] for l in lines) == sorted(f"q{i}" for i in range(10))
+    assert sorted(json.loads(line)["id"] for line in lines) == sorted(f"q{i}" for i in range(10))
     rows_loaded(qtbot, bench, 1)
     qtbot.waitUntil(lambda: cell(bench, 0, "Status") == "complete", timeout=10000)
 
@@ -187,7 +187,8 @@ def test_a_bad_endpoint_shows_the_error_and_the_window_stays_usable(qtbot, bench
 def _make_run(runs, ep, src, name, answers, pipeline=None):
     ep.plan = [{"pieces": [a]} for a in answers]
     cfg = RunConfig(name=name, task="vqa", pipeline=pipeline,
-                    backend=BackendSpec(kind="openai", model="sar-vlm", endpoint=ep.url, label=name.upper(), param="3B"),
+                    backend=BackendSpec(kind="openai", model="sar-vlm", endpoint=ep.url, label=name.upper(),
+                                        param="3B"),
                     dataset=DatasetSpec(source=str(src)), judge=JudgeSpec(endpoint=ep.url), concurrency=1)
     run = BenchmarkRun.create(runs / name, cfg)
     run.execute()
@@ -270,7 +271,8 @@ def _caption_store(folder, n=3):
     with Store.open(folder / "captions.db", create=True) as store:
         recs = []
         for i in range(n):
-            Image.fromarray((np.random.default_rng(i).random((48, 64)) * 255).astype(np.uint8)).save(folder / f"im{i}.png")
+            pixels = (np.random.default_rng(i).random((48, 64)) * 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"im{i}.png")
             recs.append(ImageRecord(f"im{i}.png", f"im{i}.png", 64, 48, split="test"))
         store.add_images(recs)
         store.add_items([it for i in range(n) for it in (
@@ -518,7 +520,8 @@ def test_a_local_model_with_an_adapter_runs_through_the_paper_chain(qtbot, bench
     assert kind == "done" and ev["state"] == "complete", bench.last_error
     rows_loaded(qtbot, bench, 1)
     assert cell(bench, 0, "Train strategy") == "LoRA Finetune" and cell(bench, 0, "Pre") == "✓"
-    preds = [json.loads(line) for line in (tmp_path / "runs" / "tiny-lora" / "predictions.jsonl").read_text().splitlines()]
+    pred_file = tmp_path / "runs" / "tiny-lora" / "predictions.jsonl"
+    preds = [json.loads(line) for line in pred_file.read_text().splitlines()]
     assert len(preds) == 4 and all(isinstance(p.get("prediction"), str) for p in preds)
 
 

@@ -4,13 +4,12 @@ asking, streaming into the panel, stop, a drawn region, and boxes drawn from an 
 import json
 
 import pytest
-from PySide6.QtCore import QRectF
-
 from gui_helpers import open_and_wait, screenshot, settle
-from support.chat_server import serve
+from PySide6.QtCore import QRectF
 
 from app.main import sample_scene_path
 from sarlang_core.vlm.openai_backend import OpenAIBackend
+from support.chat_server import serve
 
 BOX_ANSWER = ['There is one ship: ```json\n[{"bbox_2d": [100, 200, 164, 232], ', '"label": "ship"}]\n``` ',
               "in the top left of the image."]

@@ -5,9 +5,8 @@ and leave nothing broken behind."""
 import json
 
 import pytest
-from PIL import Image
-
 from gui_helpers import screenshot, write_coco_chips
+from PIL import Image
 
 from sarlang_core.datasets.store import Store
 
@@ -85,7 +84,8 @@ def test_new_project_to_exported_training_set(qtbot, window, coco, tmp_path):
     assert "items flagged" in qc.summary.text() and "duplicate" in qc.summary.text()
     flagged = qc.outcome.done["items flagged"]
     assert flagged >= n_templates
-    qtbot.waitUntil(lambda: bool((review.stats_view.last or {}).get("flags_per_code", {}).get("duplicate")), timeout=10000)
+    qtbot.waitUntil(lambda: bool((review.stats_view.last or {}).get("flags_per_code", {}).get("duplicate")),
+                    timeout=10000)
     qc.flagged_button.click()
     assert review.flag_filter.currentData() == "flagged"
     qtbot.waitUntil(lambda: not review.queue_loading and review.queue.total == flagged, timeout=10000)
@@ -209,8 +209,8 @@ def test_import_more_from_the_review_window(qtbot, coco, tmp_path):
     from PySide6.QtWidgets import QApplication
 
     from app import workers
-    from app.main import apply_style
     from app.datasets.review_window import ReviewWindow
+    from app.main import apply_style
     from sarlang_core.services import datasets as svc
 
     ann, images = coco

@@ -4,14 +4,13 @@ import json
 import socket
 
 import pytest
-from PIL import Image
-
 from gui_helpers import screenshot
-from support.chat_server import serve
+from PIL import Image
 
 from sarlang_core.datasets.llm_generation import DEFAULT_PROMPTS
 from sarlang_core.datasets.store import Store
 from sarlang_core.services import datasets as svc
+from support.chat_server import serve
 
 QA = json.dumps([
     {"question": "What shape is the main building?", "answer": "rectangular", "category": "shape"},

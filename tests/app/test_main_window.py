@@ -5,10 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from PySide6.QtCore import QMimeData, QPointF, QRectF, QUrl, Qt
-from PySide6.QtGui import QDropEvent
-
 from gui_helpers import open_and_wait, open_fails, screenshot, settle
+from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
 from app.main import sample_scene_path
 
@@ -28,7 +27,8 @@ def test_sample_opens_and_processed_view_differs_from_raw(qtbot, window):
     assert img is not None and img.shape == proc.values.shape + (4,)
     assert np.array_equal(img[..., 0], proc.image)                   # the pipeline's uint8 stretch
     assert np.array_equal(img[..., 3] == 0, np.isnan(proc.values))   # nodata is transparent
-    assert "full scene" in window.pipeline_panel.limits_label.text() or "overview" in window.pipeline_panel.limits_label.text()
+    limits = window.pipeline_panel.limits_label.text()
+    assert "full scene" in limits or "overview" in limits
     shot = screenshot(window, "main_window_side_by_side")
     assert shot.stat().st_size > 20_000
 
@@ -39,7 +39,8 @@ def test_changing_the_filter_changes_the_processed_view(qtbot, window):
     panel = window.pipeline_panel
     panel.filter.setCurrentIndex(panel.filter.findData("boxcar"))
     panel.window.setValue(9)
-    qtbot.waitUntil(lambda: window.renderer.pipeline.filter.name == "boxcar" and window.renderer.pipeline.filter.window == 9)
+    qtbot.waitUntil(lambda: (window.renderer.pipeline.filter.name, window.renderer.pipeline.filter.window)
+                    == ("boxcar", 9))
     settle(qtbot, window)
     after = window.renderer.last_proc.values
     assert after.shape == before.shape
@@ -221,7 +222,8 @@ def test_odd_scenes_open_and_render(qtbot, window, tmp_path, kind):
 def test_export_can_be_cancelled_from_the_status_bar(qtbot, window, tmp_path):
     from sarlang_core import synthetic as syn
 
-    big = syn.write_scene(tmp_path / "big.tif", np.random.default_rng(2).gamma(1.0, 0.1, (1, 3072, 3072)).astype(np.float32))
+    pixels = np.random.default_rng(2).gamma(1.0, 0.1, (1, 3072, 3072)).astype(np.float32)
+    big = syn.write_scene(tmp_path / "big.tif", pixels)
     open_and_wait(qtbot, window, big)
     settle(qtbot, window)
     out = tmp_path / "out.tif"

@@ -3,9 +3,8 @@
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
-
 from gui_helpers import screenshot, write_coco_chips
+from PySide6.QtCore import Qt
 
 from sarlang_core.datasets.store import Store
 from sarlang_core.services import datasets as svc
