@@ -50,8 +50,11 @@ def configure_logging() -> Path | None:
 def make_app(argv=None):
     from PySide6.QtWidgets import QApplication
 
+    from .gc_guard import install
+
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     apply_style(app)
+    install(app)    # Python's garbage collector runs on the UI thread only
     return app
 
 

@@ -26,9 +26,10 @@ class ReviewActionBar(QWidget):
     item; the window's keys are installed here too and run the same functions."""
 
     def __init__(self, window, parent=None):
+        # No reference to ``window`` is kept: the window holds this bar, and a Python cycle
+        # between the two would leave the closed window to the cyclic collector.
         super().__init__(parent)
         self.setObjectName("review_actions")
-        self.window_ = window
         self.buttons: dict[str, QPushButton] = {}
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -50,13 +51,10 @@ class ReviewActionBar(QWidget):
         self.help = QLabel(HELP, objectName="review_help", wordWrap=True)
         self.help.setStyleSheet("color: #7a828c; font-size: 9pt;")
         lay.addWidget(self.help)
-        self.update_state()
+        self.update_state(has_item=False, editing=False)
 
-    def update_state(self) -> None:
+    def update_state(self, *, has_item: bool, editing: bool) -> None:
         """Deciding needs an item and no edit in progress; Save and Cancel replace the decisions while editing."""
-        w = self.window_
-        has_item = w.current is not None
-        editing = w.editing
         for name in ("accept", "reject", "edit"):
             self.buttons[name].setVisible(not editing)
             self.buttons[name].setEnabled(has_item)

@@ -273,7 +273,7 @@ class ReviewWindow(QMainWindow):
             return
         for w in (self.question, self.answer):
             w.setReadOnly(False)
-        self.actions_bar.update_state()
+        self.actions_bar.update_state(has_item=self.current is not None, editing=self.editing)
         self.answer.setFocus()
 
     def save_edit(self) -> None:
@@ -321,7 +321,7 @@ class ReviewWindow(QMainWindow):
     def show_item(self, item) -> None:
         self.current = item
         self._show_progress()
-        self.actions_bar.update_state()
+        self.actions_bar.update_state(has_item=self.current is not None, editing=self.editing)
         if item is None:
             self.meta.setText("Nothing to review with these filters.")
             self.question.setPlainText("")

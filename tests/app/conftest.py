@@ -5,6 +5,26 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def garbage_on_the_ui_thread(qapp):
+    """As in the app (app/gc_guard.py): cyclic garbage is collected on the UI thread only, never
+    by a worker thread that happens to allocate while a closed window's cycle is pending."""
+    from app.gc_guard import install
+
+    collector = install(qapp)
+    yield collector
+    collector.stop()
+
+
+@pytest.fixture(autouse=True)
+def collect_after_each_test():
+    """Windows a test closed are collected here, on the UI thread, before the next test starts."""
+    import gc
+
+    yield
+    gc.collect()
+
+
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path, monkeypatch):
     """Each GUI test gets its own settings file and overview cache."""
