@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from app.chat.panel import ChatPanel
 from app.chat.wiring import ChatWiring
+from app.main_window_dialogs import FileDialogsMixin
 from app.viewer.compare_view import SIDE, SWIPE, CompareView
 from app.viewer.cursor_readout import cursor_text
 from app.viewer.pipeline_panel import PipelinePanel
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 OPEN_FILTER = "SAR scenes (*.tif *.tiff *.TIF *.TIFF *.vrt *.img *.npy *.png *.jpg *.jpeg);;All files (*)"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileDialogsMixin, QMainWindow):
     sceneOpened = Signal(str)
     openFailed = Signal(str, str)
 
@@ -39,6 +40,8 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self._open_request = 0
         self._shown_once = self._restored_geometry = False
+        self.new_project_dialog = None     # made when first asked for (File > New dataset project)
+        self.benchmark_window = None       # made when first asked for (Tools > Benchmarks)
         self.setObjectName("MainWindow")
         self.setWindowTitle("SARLANG Studio")
         self.resize(1500, 900)
@@ -241,37 +244,6 @@ class MainWindow(QMainWindow):
     def _pipeline_changed(self, pipeline: Pipeline) -> None:
         self.renderer.set_pipeline(pipeline)
 
-    def save_pipeline_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save pipeline", "pipeline.json", "Pipeline (*.json)")
-        if path:
-            self.save_pipeline(path)
-
-    def save_pipeline(self, path: str) -> bool:
-        """Write the current pipeline atomically; a failure (disk full, no permission) is shown."""
-        try:
-            self.pipeline_panel.pipeline().save(path)
-        except SarlangError as exc:
-            self.show_error("Cannot save pipeline", str(exc))
-            return False
-        return True
-
-    def load_pipeline_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load pipeline", "", "Pipeline (*.json)")
-        if path:
-            self.load_pipeline(path)
-
-    def load_pipeline(self, path: str) -> bool:
-        try:
-            pipe = Pipeline.load(path)
-            band = self.session.scene.band_index(pipe.band) if self.session else 0
-        except (PipelineError, SarlangError) as exc:
-            self.show_error("Cannot load pipeline", str(exc))
-            return False
-        pipe = pipe.with_(band=band)
-        self.pipeline_panel.set_pipeline(pipe, band)
-        self.renderer.set_pipeline(pipe)
-        return True
-
     # -- view ---------------------------------------------------------------------------------
     def set_compare_mode(self, mode: str) -> None:
         self.compare.set_mode(mode)
@@ -300,67 +272,6 @@ class MainWindow(QMainWindow):
         workers.submit("io", ("stats", win), self.session.region_stats, pipeline, win,
                        on_result=lambda _rid, pair: self.stats_panel.show_stats(pair, text),
                        on_error=lambda _rid, exc: self.stats_panel.clear(f"⚠ {exc}"))
-
-    # -- export -------------------------------------------------------------------------------
-    def export_dialog(self) -> None:
-        if self.session is None:
-            return
-        src = Path(self.session.scene.path)
-        path, _ = QFileDialog.getSaveFileName(self, "Export processed GeoTIFF",
-                                              str(src.with_name(src.stem + "_processed.tif")), "GeoTIFF (*.tif)")
-        if path:
-            self.jobs.export(self.session, self.pipeline_panel.pipeline(), path)
-
-    def export_png_dialog(self) -> None:
-        if self.session is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export view as PNG", "view.png", "PNG (*.png)")
-        if path:
-            self.export_png(path)
-
-    def export_png(self, path: str) -> Optional[str]:
-        """The processed pixels of the current view, as the pipeline renders them (uint8)."""
-        proc = self.renderer.last_proc
-        if proc is None:
-            return None
-        return self.jobs.save_png(proc, path)
-
-    def review_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open dataset project", "", "Dataset project (*.db);;All files (*)")
-        if path:
-            self.open_review(path)
-
-    def new_dataset_dialog(self):
-        """Import annotations or image pairs into a new dataset project; "Open for review" opens it."""
-        from app.datasets.new_project_dialog import NewProjectDialog
-
-        if getattr(self, "new_project_dialog", None) is None or not self.new_project_dialog.running:
-            self.new_project_dialog = NewProjectDialog(self)
-            self.new_project_dialog.openRequested.connect(self.open_review)
-        self.new_project_dialog.show()
-        return self.new_project_dialog
-
-    def open_review(self, path: str):
-        """The keyboard-first review window of a dataset project (a store made by `sarlang-cli dataset`)."""
-        from app.datasets.review_window import ReviewWindow
-
-        try:
-            win = ReviewWindow(path, self)
-        except SarlangError as exc:
-            self.show_error("Cannot open dataset project", str(exc))
-            return None
-        win.show()
-        return win
-
-    def open_benchmarks(self):
-        """The benchmark window: runs out of process, results, comparisons, per-sample browser."""
-        from app.benchmarks.window import BenchmarkWindow
-
-        if getattr(self, "benchmark_window", None) is None:
-            self.benchmark_window = BenchmarkWindow(self, pipeline_source=self.pipeline_panel.pipeline)
-        self.benchmark_window.show()
-        self.benchmark_window.raise_()
-        return self.benchmark_window
 
     def build_overviews(self) -> None:
         if self.session is not None:
@@ -435,7 +346,7 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event) -> None:
-        bench = getattr(self, "benchmark_window", None)
+        bench = self.benchmark_window
         if bench is not None and bench.process.running and not bench.close():
             event.ignore()     # the benchmark window asked; it stops the run cleanly first
             return

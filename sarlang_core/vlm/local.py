@@ -30,67 +30,7 @@ from ..progress import CancelToken, ProgressCallback, check, report
 from .backend import ChatTurn, GenerationConfig, check_turns
 from .models import SUPPORTED_FAMILIES, ModelInfo, inspect_model
 from .processors import load_processor, model_input_size
-
-_END = object()
-
-
-class _TokenQueue:
-    """A generate() streamer that hands token ids to the consumer thread, stamped with the time they
-    were produced (for latency figures). The prompt, sent first by generate, is skipped."""
-
-    def __init__(self) -> None:
-        self.q: "queue.SimpleQueue" = queue.SimpleQueue()
-        self._prompt_seen = False
-
-    def put(self, value) -> None:
-        if not self._prompt_seen:
-            self._prompt_seen = True
-            return
-        self.q.put((value.reshape(-1).tolist(), time.perf_counter()))
-
-    def end(self) -> None:
-        self.q.put(_END)
-
-
-class _IncrementalDecoder:
-    """Token ids in, new text out, such that the pieces join to ``decode(all ids)``.
-
-    Decodes a short window (the previous piece's tokens as context, then the new ones) and emits
-    the difference; text ending in U+FFFD (a UTF-8 character split across tokens) waits for the next
-    token. The context token keeps SentencePiece leading spaces right."""
-
-    def __init__(self, tokenizer) -> None:
-        self.tok, self.prefix, self.read = tokenizer, 0, 0
-        self.ids: List[int] = []
-
-    def _decode(self, ids: List[int]) -> str:
-        return self.tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-
-    def add(self, ids: List[int], final: bool = False) -> str:
-        self.ids.extend(ids)
-        before = self._decode(self.ids[self.prefix:self.read])
-        text = self._decode(self.ids[self.prefix:])
-        if len(text) <= len(before) or (text.endswith("\ufffd") and not final):
-            return ""
-        self.prefix, self.read = self.read, len(self.ids)
-        return text[len(before):]
-
-
-class _CancelCriteria:
-    """StoppingCriteria: stop all sequences once the user's token or the stream's own stop is set."""
-
-    def __init__(self, cancel: Optional[CancelToken], stop: threading.Event) -> None:
-        self.cancel, self.stop = cancel, stop
-        self._flags: Dict[tuple, Any] = {}   # (flag, batch, device) -> bool tensor
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        flag = self.stop.is_set() or (self.cancel is not None and self.cancel.cancelled)
-        key = (flag, input_ids.shape[0], input_ids.device)
-        if key not in self._flags:  # one tensor per answer: no host-to-device copy per step
-            self._flags[key] = torch.full((input_ids.shape[0],), flag, dtype=torch.bool, device=input_ids.device)
-        return self._flags[key]
+from .streaming import END, CancelCriteria, IncrementalDecoder, TokenQueue
 
 
 def _resolve_device_dtype(device: str, dtype: Any):
@@ -313,8 +253,8 @@ class LocalBackend:
     def _stream(self, inputs, config: GenerationConfig, cancel: Optional[CancelToken],
                 timings: Optional[list] = None) -> Iterator[str]:
         check(cancel)
-        streamer, stop, failure = _TokenQueue(), threading.Event(), []
-        kw = self.generation_kwargs(config, _CancelCriteria(cancel, stop))
+        streamer, stop, failure = TokenQueue(), threading.Event(), []
+        kw = self.generation_kwargs(config, CancelCriteria(cancel, stop))
 
         def work() -> None:
             import torch
@@ -327,26 +267,26 @@ class LocalBackend:
                 failure.append(exc)
                 streamer.end()
 
-        decoder = _IncrementalDecoder(self.processor.tokenizer)
+        decoder = IncrementalDecoder(self.processor.tokenizer)
         job = self._executor().submit(work)
         try:
             while True:
                 item = streamer.q.get()
                 batch = []
-                while item is not _END:
+                while item is not END:
                     batch.append(item)
                     try:  # a consumer that fell behind decodes everything waiting at once
                         item = streamer.q.get_nowait()
                     except queue.Empty:
                         break
                 ids = [i for b in batch for i in b[0]]
-                piece = decoder.add(ids, final=item is _END) if ids or item is _END else ""
+                piece = decoder.add(ids, final=item is END) if ids or item is END else ""
                 if timings is not None:
                     now = time.perf_counter()
                     timings.extend((b[1], now) for b in batch)   # (produced, received) perf_counter
                 if piece:
                     yield piece
-                if item is _END:
+                if item is END:
                     break
         finally:
             stop.set()      # also when the consumer walks away (generator closed)
@@ -364,7 +304,7 @@ class LocalBackend:
         try:
             with torch.inference_mode():
                 out = self.model.generate(**inputs, **self.generation_kwargs(
-                    config, _CancelCriteria(cancel, threading.Event())))
+                    config, CancelCriteria(cancel, threading.Event())))
         except Exception as exc:
             self._raise(exc)
         check(cancel)

@@ -9,8 +9,9 @@ import torch
 from sarlang_core.errors import CancelledError, ModelError, RequestError
 from sarlang_core.progress import CancelToken
 from sarlang_core.vlm.backend import ChatTurn, GenerationConfig, VLMBackend
-from sarlang_core.vlm.local import LocalBackend, _IncrementalDecoder
+from sarlang_core.vlm.local import LocalBackend
 from sarlang_core.vlm.processors import ensure_processor, load_processor
+from sarlang_core.vlm.streaming import IncrementalDecoder, TokenQueue
 
 from .vlm_fixtures import sar_image, tiny_llava, tiny_lora, tiny_qwen  # noqa: F401
 
@@ -97,7 +98,7 @@ def test_incremental_decoder_handles_split_utf8(qwen):
     tok = qwen.processor.tokenizer
     text = "Ships: 3 · é ü ⛴ 船 done"
     ids = tok.encode(text, add_special_tokens=False)
-    dec = _IncrementalDecoder(tok)
+    dec = IncrementalDecoder(tok)
     pieces = [dec.add([i]) for i in ids] + [dec.add([], final=True)]
     assert "".join(pieces) == tok.decode(ids) == text
     assert not any("\ufffd" in p for p in pieces)
@@ -121,11 +122,10 @@ def test_cancel_stops_within_a_few_tokens(qwen, image):
 
 
 def test_closing_the_stream_stops_generation(qwen, image, monkeypatch):
-    from sarlang_core.vlm import local
 
     produced = []
-    put = local._TokenQueue.put
-    monkeypatch.setattr(local._TokenQueue, "put", lambda self, v: (produced.append(1), put(self, v)))
+    put = TokenQueue.put
+    monkeypatch.setattr(TokenQueue, "put", lambda self, v: (produced.append(1), put(self, v)))
     gen = qwen.stream(image, Q, GenerationConfig(max_new_tokens=400))
     next(gen)
     gen.close()                                   # stops the worker and waits for it
