@@ -48,7 +48,7 @@ CHOICE_TEXT = {
     "domain": {"intensity": "Intensity", "amplitude": "Amplitude"},
     "limits": {"estimate": "Estimated (overview)", "exact": "Exact (full scene pass)"},
 }
-SMALL_SCENE_NOTE = "The scene is small enough for the estimate to read every pixel, so these limits are exact."
+ESTIMATE_WAS_EXACT = "the estimate read every pixel: exact"   # a scene that is its own overview
 
 
 def _combo(param: Param, name: str, texts=None) -> QComboBox:
@@ -201,7 +201,7 @@ class PipelinePanel(QWidget):
         """Where the stretch limits came from. On a scene small enough to be its own overview the
         estimate reads every pixel and is exact: say so, or "Estimated" and "exact" disagree."""
         if self.limits_mode.currentData() == "estimate" and EXACT_SOURCE in text:
-            text = f"{SMALL_SCENE_NOTE}\n{text}"
+            text = text.replace(EXACT_SOURCE, ESTIMATE_WAS_EXACT)
         self.limits_label.setText(text)
 
     def _reset(self) -> None:

@@ -40,7 +40,9 @@ def test_collection_waits_for_the_ui_thread(qtbot, qapp):
         Cycle(seen)                          # unreachable at once, but only the collector frees it
         allocate_in_a_worker()
         assert seen == []                    # the worker's allocations collected nothing
+        live = [[] for _ in range(2 * gc.get_threshold()[0])]   # the UI thread allocates too
         qtbot.waitUntil(lambda: seen == ["MainThread"], timeout=5000)
+        del live
         collector.stop()
         assert gc.isenabled()
     finally:

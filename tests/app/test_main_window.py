@@ -28,7 +28,7 @@ def test_sample_opens_and_processed_view_differs_from_raw(qtbot, window):
     assert np.array_equal(img[..., 0], proc.image)                   # the pipeline's uint8 stretch
     assert np.array_equal(img[..., 3] == 0, np.isnan(proc.values))   # nodata is transparent
     limits = window.pipeline_panel.limits_label.text()
-    assert "full scene" in limits or "overview" in limits
+    assert "every pixel: exact" in limits or "overview" in limits
     shot = screenshot(window, "main_window_side_by_side")
     assert shot.stat().st_size > 20_000
 
