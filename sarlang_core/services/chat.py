@@ -133,6 +133,9 @@ def ask(backend, conversation: Conversation, model_img: ModelImage, question: st
         ex.stopped = bool(cancel is not None and cancel.cancelled)
     except CancelledError:
         ex.stopped = True
+    except GeneratorExit:   # the reader stopped before the answer ended (the user's Stop between pieces)
+        ex.stopped = True
+        raise
     except Exception as exc:
         ex.error = str(exc)
         raise

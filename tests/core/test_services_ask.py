@@ -123,3 +123,16 @@ def test_registered_models_and_their_labels(tmp_path):
     assert registered_models(str(reg)) == [("a", "a"), ("b + adapter", "b")]
     with pytest.raises(ModelError, match="not found"):
         registered_models(str(tmp_path / "none.json"))
+
+
+def test_a_stop_between_pieces_marks_the_answer_stopped(session, endpoint):
+    """The GUI stops reading when Stop lands between two pieces: the exchange keeps what was said
+    and says it was stopped (it was marked complete when the reader closed the stream)."""
+    endpoint.plan.append({"pieces": ["one ", "two ", "three"]})
+    backend = open_backend("sar-vlm", endpoint=endpoint.url, api_key="EMPTY")
+    conv = Conversation(str(session.scene.path), AskRequest("q").pipeline)
+    stream = ask_scene(backend, session, conv, AskRequest("Describe the scene."))
+    assert next(stream) == "one "
+    stream.close()
+    ex = conv.exchanges[-1]
+    assert ex.answer == "one " and ex.stopped and ex.finished
