@@ -147,7 +147,7 @@ def main():
 
     print(f"date      {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(f"machine   {platform.platform()}; processor {platform.processor() or '?'}; "
-          f"cpu_count {os.cpu_count()}; filter threads {F._threads()}")
+          f"cpu_count {os.cpu_count()}; filter threads {F.POOL.threads}")
     print(f"versions  python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}")
     print(f"image     {img.shape[0]} x {img.shape[1]} float32, unit-mean gamma speckle (L = 1); "
           f"median of {runs} runs after a warm-up\n")

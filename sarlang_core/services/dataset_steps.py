@@ -55,12 +55,18 @@ class ImportOutcome:
     removed: bool               # a new project that received nothing is not left behind
 
 
-def _need_folder(path: str, what: str) -> Path:
+def _need_path(path: str, what: str, missing_hint: str = "") -> Path:
+    """``path`` (typed by the user) as an existing Path, else a DatasetError saying what to choose."""
     if not path.strip():
         raise DatasetError(f"Choose the {what}.")
     p = Path(path).expanduser()
     if not p.exists():
-        raise DatasetError(f"The {what} {p} does not exist; choose the folder that holds the images.")
+        raise DatasetError(f"The {what} {p} does not exist{missing_hint}.")
+    return p
+
+
+def _need_folder(path: str, what: str) -> Path:
+    p = _need_path(path, what, "; choose the folder that holds the images")
     if not p.is_dir():
         raise DatasetError(f"The {what} {p} is a file, not a folder.")
     with os.scandir(p) as entries:
@@ -71,11 +77,7 @@ def _need_folder(path: str, what: str) -> Path:
 
 
 def _need_file(path: str, what: str) -> Path:
-    if not path.strip():
-        raise DatasetError(f"Choose the {what}.")
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise DatasetError(f"The {what} {p} does not exist.")
+    p = _need_path(path, what)
     if p.is_dir():
         raise DatasetError(f"{p} is a folder; choose the {what} itself.")
     return p

@@ -33,17 +33,12 @@ def isolated_settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def window(qtbot):
-    from PySide6.QtWidgets import QApplication
+    from gui_helpers import show_styled
 
     from app import workers
-    from app.main import apply_style
     from app.main_window import MainWindow
 
-    apply_style(QApplication.instance())
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1500, 900)
-    win.show()
+    win = show_styled(qtbot, MainWindow, (1500, 900))
     yield win
     win.renderer.cancel()
     workers.wait_all(10000)
@@ -53,18 +48,12 @@ def window(qtbot):
 @pytest.fixture
 def bench(qtbot, tmp_path):
     """The benchmark window on an empty runs folder; a run still going at the end is killed."""
-    from PySide6.QtWidgets import QApplication
+    from gui_helpers import show_styled
 
     from app import workers
     from app.benchmarks.window import BenchmarkWindow
-    from app.main import apply_style
 
-    apply_style(QApplication.instance())
-    win = BenchmarkWindow(runs_folder=str(tmp_path / "runs"))
-    qtbot.addWidget(win)
-    win.resize(1500, 900)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_styled(qtbot, lambda: BenchmarkWindow(runs_folder=str(tmp_path / "runs")), (1500, 900))
     yield win
     if win.process.running:
         win.process.proc.kill()
@@ -75,18 +64,13 @@ def bench(qtbot, tmp_path):
 @pytest.fixture
 def open_review(qtbot):
     """open_review(store_path) -> a shown ReviewWindow whose first queue is in place."""
-    from PySide6.QtWidgets import QApplication
+    from gui_helpers import show_styled
 
     from app import workers
     from app.datasets.review_window import ReviewWindow
-    from app.main import apply_style
 
     def make(store_path):
-        apply_style(QApplication.instance())
-        win = ReviewWindow(str(store_path), reviewer="tester")
-        qtbot.addWidget(win)
-        win.show()
-        qtbot.waitExposed(win)
+        win = show_styled(qtbot, lambda: ReviewWindow(str(store_path), reviewer="tester"))
         qtbot.waitUntil(lambda: not win.queue_loading, timeout=10000)
         return win
 

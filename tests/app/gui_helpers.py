@@ -19,6 +19,23 @@ def settle(qtbot, win, timeout=20000):
     qtbot.wait(50)
 
 
+def show_styled(qtbot, make, size=None):
+    """``make()`` built under the app's style, handed to qtbot (closed after the test), resized to
+    ``size`` when given, shown and exposed."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.main import apply_style
+
+    apply_style(QApplication.instance())
+    widget = make()
+    qtbot.addWidget(widget)
+    if size is not None:
+        widget.resize(*size)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
 def screenshot(win, name: str) -> Path:
     SHOTS.mkdir(exist_ok=True)
     path = SHOTS / f"{name}.png"
@@ -60,3 +77,17 @@ def write_coco_chips(folder, n: int = 4, extra_annotations=()):
     ann.write_text(json.dumps({"images": recs, "annotations": anns + list(extra_annotations),
                                "categories": [{"id": 1, "name": "ship"}]}))
     return ann, images
+
+
+def new_chips_project(folder, quality_checks: bool = False):
+    """A dataset project over write_coco_chips' chips with template questions (and the quality
+    checks' flags when asked): its path."""
+    from sarlang_core.services import datasets as svc
+
+    ann, images = write_coco_chips(folder)
+    store = folder / "project.db"
+    svc.import_into(store, "coco", ann, images_dir=images)
+    svc.generate_templates(store, seed=0)
+    if quality_checks:
+        svc.run_quality_checks(store)
+    return store

@@ -26,6 +26,14 @@ def run(qtbot, dlg, timeout=30000):
     qtbot.waitUntil(lambda: not dlg.running, timeout=timeout)
 
 
+def run_with(qtbot, dlg, **fields):
+    """Type ``fields`` (line edit name -> path) into the dialog, run it: the summary it shows."""
+    for name, value in fields.items():
+        getattr(dlg, name).setText(str(value))
+    run(qtbot, dlg)
+    return dlg.summary.text()
+
+
 def new_project(window, kind, source, folder, project):
     dlg = window.new_dataset_dialog()
     dlg.kind.setCurrentIndex(dlg.kind.findData(kind))
@@ -150,33 +158,24 @@ def test_bad_inputs_get_clear_errors_and_write_nothing(qtbot, window, coco, tmp_
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    dlg.folder.setText(str(empty))
-    run(qtbot, dlg)
-    assert "holds no images" in dlg.summary.text() and not project.exists()
+    assert "holds no images" in run_with(qtbot, dlg, folder=empty) and not project.exists()
 
     bad = tmp_path / "broken.json"
     bad.write_text('{"images": [')
-    dlg.folder.setText(str(images))
-    dlg.source.setText(str(bad))
-    run(qtbot, dlg)
-    assert "not a JSON file" in dlg.summary.text() and not project.exists()
+    assert "not a JSON file" in run_with(qtbot, dlg, folder=images, source=bad) and not project.exists()
 
     # a file at the project path that is not a dataset project is never overwritten
     notes = tmp_path / "notes.db"
     notes.write_text("my notes")
-    dlg.source.setText(str(ann))
-    dlg.project.setText(str(notes))
-    run(qtbot, dlg)
-    assert "not a dataset project" in dlg.summary.text() and notes.read_text() == "my notes"
+    assert "not a dataset project" in run_with(qtbot, dlg, source=ann, project=notes)
+    assert notes.read_text() == "my notes"
 
     # COCO whose images are all missing: nothing imported, so no empty project is left behind
     other = tmp_path / "other_images"
     other.mkdir()
     Image.new("L", (8, 8)).save(other / "unrelated.png")
-    dlg.folder.setText(str(other))
-    dlg.project.setText(str(project))
-    run(qtbot, dlg)
-    assert "no project was created" in dlg.summary.text() and not project.exists()
+    assert "no project was created" in run_with(qtbot, dlg, folder=other, project=project)
+    assert not project.exists()
     assert dlg.listing.count() >= N_IMAGES and not dlg.open_button.isEnabled()
 
 
@@ -196,21 +195,14 @@ def test_existing_project_is_added_to_only_after_asking(qtbot, window, coco, tmp
         Image.new("RGB", (32, 32), (90, 120, 30 * i)).save(opt / f"pair_{i}.png")
     dlg.kind.setCurrentIndex(dlg.kind.findData("pairs"))
     assert not dlg.templates.isEnabled() and dlg.form.labelForField(dlg.source).text() == "SAR images folder"
-    dlg.source.setText(str(sar))
-    dlg.folder.setText(str(opt))
-    run(qtbot, dlg)
-    assert dlg.run_button.text() == "Add to this project" and "already a dataset project" in dlg.summary.text()
+    assert "already a dataset project" in run_with(qtbot, dlg, source=sar, folder=opt)
+    assert dlg.run_button.text() == "Add to this project"
     assert counts(project)["images"] == N_IMAGES
     run(qtbot, dlg)
     assert counts(project)["images"] == N_IMAGES + 2 and "Added to ships.db" in dlg.summary.text()
 
 
-def test_import_more_from_the_review_window(qtbot, coco, tmp_path):
-    from PySide6.QtWidgets import QApplication
-
-    from app import workers
-    from app.datasets.review_window import ReviewWindow
-    from app.main import apply_style
+def test_import_more_from_the_review_window(qtbot, open_review, coco, tmp_path):
     from sarlang_core.services import datasets as svc
 
     ann, images = coco
@@ -219,22 +211,16 @@ def test_import_more_from_the_review_window(qtbot, coco, tmp_path):
     sar.mkdir()
     Image.new("L", (32, 32), 60).save(sar / "pair_0.png")
     svc.import_into(project, "pairs", sar, optical_dir=sar)
-    apply_style(QApplication.instance())
-    review = ReviewWindow(str(project), reviewer="tester")
-    qtbot.addWidget(review)
-    review.show()
+    review = open_review(project)
     assert [a.text() for a in review.menuBar().actions()[0].menu().actions()][:2] == \
         ["&Import more…", "Generate &template questions…"]
     dlg = review.open_step("import")
     assert dlg.project.text() == str(project) and "Import more" in dlg.windowTitle()
     assert not dlg.open_button.isVisible()
-    dlg.source.setText(str(ann))
-    dlg.folder.setText(str(images))
-    run(qtbot, dlg)                        # the user chose this project: no question asked
-    assert "Added to ships.db" in dlg.summary.text()
+    # the user chose this project: no question asked
+    assert "Added to ships.db" in run_with(qtbot, dlg, source=ann, folder=images)
     stats = counts(project)
     assert stats["images"] == N_IMAGES + 1 and stats["template_items"] > 0
     qtbot.waitUntil(lambda: (review.stats_view.last or {}).get("images") == N_IMAGES + 1, timeout=10000)
     qtbot.waitUntil(lambda: review.queue.total == stats["template_items"], timeout=10000)
     review.close()
-    workers.wait_all(5000)

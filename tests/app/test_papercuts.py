@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 import rasterio
-from gui_helpers import open_and_wait, screenshot, settle, write_coco_chips
+from gui_helpers import new_chips_project, open_and_wait, screenshot, settle
 from PIL import Image
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QApplication, QDockWidget
@@ -253,11 +253,7 @@ def test_the_sample_id_column_fits_the_ids(qtbot, bench, caption_run):  # noqa: 
 # -- review window ---------------------------------------------------------------------------------
 @pytest.fixture
 def chips_project(tmp_path):
-    ann, images = write_coco_chips(tmp_path)
-    store = tmp_path / "project.db"
-    svc.import_into(store, "coco", ann, images_dir=images)
-    svc.generate_templates(store, seed=0)
-    return store
+    return new_chips_project(tmp_path)
 
 
 def test_review_has_buttons_for_the_current_item(qtbot, open_review, chips_project):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from gui_helpers import SHOTS, open_and_wait, settle
+from gui_helpers import SHOTS, open_and_wait, settle, show_styled
 
 from sarlang_core.preprocess.pipeline import (
     DAMPING,
@@ -28,18 +28,9 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def panel(qtbot):
-    from PySide6.QtWidgets import QApplication
-
-    from app.main import apply_style
     from app.viewer.pipeline_panel import PipelinePanel
 
-    apply_style(QApplication.instance())
-    p = PipelinePanel()
-    qtbot.addWidget(p)
-    p.resize(300, 720)
-    p.show()
-    qtbot.waitExposed(p)
-    return p
+    return show_styled(qtbot, PipelinePanel, (300, 720))
 
 
 def combo_data(box):

@@ -3,21 +3,15 @@
 
 import numpy as np
 import pytest
-from gui_helpers import screenshot, write_coco_chips
+from gui_helpers import new_chips_project, screenshot
 from PySide6.QtCore import Qt
 
 from sarlang_core.datasets.store import Store
-from sarlang_core.services import datasets as svc
 
 
 @pytest.fixture
 def project(tmp_path):
-    ann, images = write_coco_chips(tmp_path)
-    store = tmp_path / "project.db"
-    svc.import_into(store, "coco", ann, images_dir=images)
-    svc.generate_templates(store, seed=0)
-    svc.run_quality_checks(store)
-    return store
+    return new_chips_project(tmp_path, quality_checks=True)
 
 
 @pytest.fixture

@@ -118,6 +118,18 @@ def test_ptb_rules_measured_on_corenlp():
         assert ptb_tokenize(text) == want, text
 
 
+_FORMS = (
+    "There are {n} {o} in the {p} of the image.",
+    "The SAR image shows a {o} near the {p}, surrounded by water.",
+    "A {o} (bright scatterer) is located at the {p}.",
+    "This image contains {n} {o}; they're arranged in a row.",
+    "It's a high-resolution SAR scene with {o}, e.g. docks, and roads.",
+    "In the {p}, there's a {o} -- possibly a cargo ship.",
+    "Two {o} aren't visible; the {p} is dark (low backscatter).",
+    "\"{O}\" appear at the {p}, approx. {n} km wide...",
+)
+
+
 def _corpus():
     rng = random.Random(7)
     objs = ["ship", "ships", "aircraft", "oil tank", "storage tanks", "harbor", "bridge", "car", "vehicles",
@@ -128,23 +140,7 @@ def _corpus():
     for i in range(120):
         o, p = rng.choice(objs), rng.choice(places)
         n = rng.choice(["2", "3", "10", "1,000", "3.5", "twelve", "several", "no"])
-        form = i % 8
-        if form == 0:
-            out.append(f"There are {n} {o} in the {p} of the image.")
-        elif form == 1:
-            out.append(f"The SAR image shows a {o} near the {p}, surrounded by water.")
-        elif form == 2:
-            out.append(f"A {o} (bright scatterer) is located at the {p}.")
-        elif form == 3:
-            out.append(f"This image contains {n} {o}; they're arranged in a row.")
-        elif form == 4:
-            out.append(f"It's a high-resolution SAR scene with {o}, e.g. docks, and roads.")
-        elif form == 5:
-            out.append(f"In the {p}, there's a {o} -- possibly a cargo ship.")
-        elif form == 6:
-            out.append(f"Two {o} aren't visible; the {p} is dark (low backscatter).")
-        else:
-            out.append(f"\"{o.capitalize()}\" appear at the {p}, approx. {n} km wide...")
+        out.append(_FORMS[i % len(_FORMS)].format(n=n, o=o, p=p, O=o.capitalize()))
     out += [
         "The image shows a harbour with several ships docked along the pier.",
         "A large vessel, approximately 200 m long, is moored at the dock.",

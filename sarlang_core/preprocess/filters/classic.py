@@ -25,8 +25,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from .pool import ROWS_PER_TASK
-from .refined_lee_kernel import load_rows
+from .refined_lee_kernel import task_rows
 
 MODE_BOXCAR = 0
 MODE_LEE = 1
@@ -78,6 +77,16 @@ def _col_sums(hn, hs, hq, i, r, n, s, q):
 
 
 @njit(inline="always")
+def _task_sums(band, has_nodata, nodata, task, r):
+    """The moment kernels' task start: task_rows with ``r`` of context, the row sums of its
+    rows, and the n, s, q row buffers _col_sums fills."""
+    y0, nr, wl = task_rows(band, has_nodata, nodata, task, r)
+    hn, hs, hq = _row_sums(wl, r)
+    wd = band.shape[1]
+    return y0, nr, wl, hn, hs, hq, np.empty(wd), np.empty(wd), np.empty(wd)
+
+
+@njit(inline="always")
 def _mean_var(n, s, q):
     mean = s / n
     var = 0.0
@@ -110,17 +119,11 @@ def _gamma_map(c, mean, var, looks):
 @njit(cache=True, nogil=True, error_model="numpy")
 def moment_rows(band, has_nodata, nodata, out, window, mode, looks, task_lo, task_hi):
     """Boxcar, Lee or Gamma-MAP (``mode``) from the local mean and variance."""
-    h, wd = band.shape
+    wd = band.shape[1]
     r = window // 2
     sv2 = 1.0 / looks
     for task in range(task_lo, task_hi):
-        y0 = task * ROWS_PER_TASK
-        nr = min(h, y0 + ROWS_PER_TASK) - y0
-        wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
-        hn, hs, hq = _row_sums(wl, r)
-        n = np.empty(wd)
-        s = np.empty(wd)
-        q = np.empty(wd)
+        y0, nr, wl, hn, hs, hq, n, s, q = _task_sums(band, has_nodata, nodata, task, r)
         for i in range(r, nr + r):
             _col_sums(hn, hs, hq, i, r, n, s, q)
             cen = wl[i, r : r + wd]
@@ -157,17 +160,11 @@ def frost_tables(window):
 @njit(cache=True, nogil=True, error_model="numpy")
 def frost_rows(band, has_nodata, nodata, out, window, damping, ody, odx, ocls, dist, task_lo, task_hi):
     """Frost: weights exp(-damping * Ci^2 * d) over the valid pixels, d Euclidean distance."""
-    h, wd = band.shape
+    wd = band.shape[1]
     r = window // 2
     ncls = dist.shape[0]
     for task in range(task_lo, task_hi):
-        y0 = task * ROWS_PER_TASK
-        nr = min(h, y0 + ROWS_PER_TASK) - y0
-        wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
-        hn, hs, hq = _row_sums(wl, r)
-        n = np.empty(wd)
-        s = np.empty(wd)
-        q = np.empty(wd)
+        y0, nr, wl, hn, hs, hq, n, s, q = _task_sums(band, has_nodata, nodata, task, r)
         e = np.empty((ncls, wd))  # weight of each distance class, per pixel
         num = np.empty(wd)
         den = np.empty(wd)
@@ -250,12 +247,10 @@ def median_rows(band, has_nodata, nodata, out, window, task_lo, task_hi):
     Along a row the window's valid values are kept sorted: each step swaps the column that
     leaves for the one that enters (median by index, no per-pixel sort).
     """
-    h, wd = band.shape
+    wd = band.shape[1]
     r = window // 2
     for task in range(task_lo, task_hi):
-        y0 = task * ROWS_PER_TASK
-        nr = min(h, y0 + ROWS_PER_TASK) - y0
-        wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
+        y0, nr, wl = task_rows(band, has_nodata, nodata, task, r)
         buf = np.empty(window * window)
         for i in range(r, nr + r):
             n = 0
@@ -328,14 +323,12 @@ def median_network(window):
 def median_net_rows(band, has_nodata, nodata, out, window, net_a, net_b, size, task_lo, task_hi):
     """Median for small windows: complete windows through the comparator network, branch-free
     and vectorised over a whole row; windows with invalid pixels by sorting their valid values."""
-    h, wd = band.shape
+    wd = band.shape[1]
     r = window // 2
     n = window * window
     big = np.inf
     for task in range(task_lo, task_hi):
-        y0 = task * ROWS_PER_TASK
-        nr = min(h, y0 + ROWS_PER_TASK) - y0
-        wl = load_rows(band, has_nodata, nodata, y0 - r, nr + 2 * r, r)
+        y0, nr, wl = task_rows(band, has_nodata, nodata, task, r)
         vals = np.empty((size, wd))
         bad = np.zeros(wd, np.uint8)  # 1 where the window holds an invalid pixel
         buf = np.empty(n)

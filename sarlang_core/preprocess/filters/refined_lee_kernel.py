@@ -82,6 +82,16 @@ def load_rows(band, has_nodata, nodata, y_first, nrows, pad):
 
 
 @njit(inline="always")
+def task_rows(band, has_nodata, nodata, task, pad):
+    """Row task ``task``: its first image row y0, its row count nr, and its rows loaded with
+    ``pad`` rows and columns of context (load_rows): image (y, x) is wl[y - y0 + pad, x + pad]."""
+    h = band.shape[0]
+    y0 = task * ROWS_PER_TASK
+    nr = min(h, y0 + ROWS_PER_TASK) - y0
+    return y0, nr, load_rows(band, has_nodata, nodata, y0 - pad, nr + 2 * pad, pad)
+
+
+@njit(inline="always")
 def _planes(wl):
     """3 x 3 sub-area mean and normalised variance V at every position of ``wl`` (NaN where the
     3 x 3 is incomplete, and on the outer ring). Variance from sums about the centre pixel, so a
@@ -169,6 +179,14 @@ def _noise_partial(v, y, x, nsub):
 
 
 @njit(inline="always")
+def _nine(plane, y, x):
+    """The nine sub-area values around (y, x), row-major: plane at offsets -2, 0, +2."""
+    return (plane[y - 2, x - 2], plane[y - 2, x], plane[y - 2, x + 2],
+            plane[y, x - 2], plane[y, x], plane[y, x + 2],
+            plane[y + 2, x - 2], plane[y + 2, x], plane[y + 2, x + 2])
+
+
+@njit(inline="always")
 def _cx(a, b):
     return min(a, b), max(a, b)
 
@@ -180,15 +198,9 @@ def _noise9(v, y, x, snap_exact):
     An 18-comparator network (a pruned 9-input sorting network) moves the 5 smallest into
     a0..a4, branch-free; checked exhaustively by the 0-1 principle.
     """
-    a0 = v[y - 2, x - 2]
-    a1 = v[y - 2, x]
-    a2 = v[y - 2, x + 2]
-    a3 = v[y, x - 2]
-    a4 = v[y, x]
-    a5 = v[y, x + 2]
-    a6 = v[y + 2, x - 2]
-    a7 = v[y + 2, x]
-    a8 = _INF if snap_exact else v[y + 2, x + 2]
+    a0, a1, a2, a3, a4, a5, a6, a7, a8 = _nine(v, y, x)
+    if snap_exact:
+        a8 = _INF
     a0, a1 = _cx(a0, a1)
     a3, a4 = _cx(a3, a4)
     a6, a7 = _cx(a6, a7)
@@ -246,15 +258,7 @@ def _incomplete(w, v, y, x, nsub, snap_exact):
 @njit(inline="always")
 def _choose(m, y, x):
     """Index (0..7) of the 28-pixel window for a complete window, -1 if a sub-area is incomplete."""
-    m00 = m[y - 2, x - 2]
-    m01 = m[y - 2, x]
-    m02 = m[y - 2, x + 2]
-    m10 = m[y, x - 2]
-    m11 = m[y, x]
-    m12 = m[y, x + 2]
-    m20 = m[y + 2, x - 2]
-    m21 = m[y + 2, x]
-    m22 = m[y + 2, x + 2]
+    m00, m01, m02, m10, m11, m12, m20, m21, m22 = _nine(m, y, x)
     tot = m00 + m01 + m02 + m10 + m11 + m12 + m20 + m21 + m22
     if tot != tot:  # the nine sub-areas tile the window: one NaN means it is incomplete
         return -1
@@ -283,14 +287,11 @@ def refined_lee_rows(band, has_nodata, nodata, out, snap_exact, task_lo, task_hi
     own sub-area planes (a few rows recomputed per task), so nothing image-sized is allocated and
     the working set stays in cache. Tasks are independent: the caller runs them on threads.
     """
-    h, wd = band.shape
+    wd = band.shape[1]
     nsub = 8 if snap_exact else 9
     masks = WINDOW_MASKS
     for task in range(task_lo, task_hi):
-        y0 = task * ROWS_PER_TASK
-        nr = min(h, y0 + ROWS_PER_TASK) - y0
-        # local coordinates: image (y, x) is wl[y - y0 + 3, x + 3]
-        wl = load_rows(band, has_nodata, nodata, y0 - 3, nr + 6, 3)
+        y0, nr, wl = task_rows(band, has_nodata, nodata, task, 3)
         m, v = _planes(wl)
         bits = np.zeros(wd, np.int64)  # window mask per pixel, 0 = slow path or invalid
         sig = np.zeros(wd)

@@ -158,16 +158,22 @@ def _moments(xp, r, h, w):
     return mean, var
 
 
+def _window_stats(band, window, nodata, device):
+    """A moment filter's start: the NaN-padded tensor, the output dtype, the radius, the centre
+    pixels and the local mean and variance over each window."""
+    r = window // 2
+    xp, out_dtype = _to_tensor(band, nodata, r, device)
+    h, w = xp.shape[0] - 2 * r, xp.shape[1] - 2 * r
+    mean, var = _moments(xp, r, h, w)
+    return xp, out_dtype, r, xp[r : r + h, r : r + w], mean, var
+
+
 @torch.no_grad()
 def moment_filter(name, band, *, window=5, looks=1.0, nodata=None, device="cpu"):
     """boxcar, lee or gamma-map (formulas as in classic.py)."""
     window = check_window(window)
     looks = check_looks(looks)
-    r = window // 2
-    xp, out_dtype = _to_tensor(band, nodata, r, device)
-    h, w = xp.shape[0] - 2 * r, xp.shape[1] - 2 * r
-    c = xp[r : r + h, r : r + w]
-    mean, var = _moments(xp, r, h, w)
+    _, out_dtype, _, c, mean, var = _window_stats(band, window, nodata, device)
     if name == "boxcar":
         res = mean
     elif name == "lee":
@@ -193,11 +199,8 @@ def frost(band, *, window=5, damping=2.0, nodata=None, device="cpu"):
     """Frost (formula as in classic.py)."""
     window = check_window(window)
     damping = check_damping(damping)
-    r = window // 2
-    xp, out_dtype = _to_tensor(band, nodata, r, device)
-    h, w = xp.shape[0] - 2 * r, xp.shape[1] - 2 * r
-    c = xp[r : r + h, r : r + w]
-    mean, var = _moments(xp, r, h, w)
+    xp, out_dtype, r, c, mean, var = _window_stats(band, window, nodata, device)
+    h, w = c.shape
     a = torch.where(mean > 0, damping * var / torch.where(mean > 0, mean * mean, 1.0), 0.0)
     ody, odx, ocls, dist = frost_tables(window)
     e = [torch.exp(-a * float(dk)) for dk in dist]
