@@ -59,9 +59,13 @@ def reference_refined_lee(band, nodata=None, snap_exact=False):
                     m = blk.mean()
                     means[j, i] = m
                     nvars[j, i] = blk.var(ddof=1) / m**2 if m > 0 else 0.0
-            considered = _SUBS[:8] if snap_exact else _SUBS
-            smallest = sorted(nvars[s] for s in considered if s in nvars)[:5]
-            sig = float(np.mean(smallest)) if smallest else 0.0
+            collected = [nvars[s] for s in _SUBS if s in nvars]     # complete sub-areas, row-major
+            if snap_exact:   # SNAP sorts all but the last value collected, then averages min(5, n)
+                ordered = sorted(collected[:-1]) + collected[-1:]
+                chosen = ordered[:min(5, len(collected))]
+            else:
+                chosen = sorted(collected)[:5]
+            sig = float(np.mean(chosen)) if chosen else 0.0
             if ok.all():
                 grads = [abs(means[a_] - means[b_]) for (a_, _), (b_, _) in _DIRECTIONS]
                 d = 0
@@ -231,6 +235,51 @@ def test_snap_sorts_only_first_eight_subareas():
     assert got[False] == pytest.approx(want[False], rel=1e-12)
     assert got[True] == pytest.approx(want[True], rel=1e-12)
     assert abs(got[False] - got[True]) > 1e-3 * abs(got[False])
+
+
+def _window_with(flat, holes):
+    """A 9 x 9 image whose 7 x 7 window at (4, 4) has the sub-area ``flat`` (j, i) flat (V = 0)
+    and nodata (-1) at ``holes``, so that window takes the incomplete-window path."""
+    rng = np.random.default_rng(7)
+    img = rng.integers(2, 12, (9, 9)).astype(np.float64)
+    j, i = flat
+    img[1 + 2 * j:4 + 2 * j, 1 + 2 * i:4 + 2 * i] = 6.0
+    for y, x in holes:
+        img[y, x] = -1.0
+    return img
+
+
+def _snap_and_default(img):
+    got = {s: refined_lee(img, nodata=-1.0, snap_exact=s)[4, 4] for s in (False, True)}
+    want = {s: reference_refined_lee(img, nodata=-1.0, snap_exact=s)[4, 4] for s in (False, True)}
+    assert got == {s: pytest.approx(want[s], rel=1e-12) for s in want}
+    return got
+
+
+def test_snap_near_nodata_never_counts_the_last_complete_subarea():
+    """REFINED_LEE.md: with n >= 6 complete sub-areas SNAP averages the 5 smallest of the first
+    n - 1 collected. Sub-area (2, 2) is cut by nodata, so (2, 1) is the last one collected: its
+    V = 0 counts by default but not in SNAP mode (a rule "first 8 by position" would count it)."""
+    got = _snap_and_default(_window_with(flat=(2, 1), holes=[(7, 7)]))
+    assert abs(got[False] - got[True]) > 1e-3 * abs(got[False])
+
+
+def test_snap_with_five_or_fewer_complete_subareas_averages_them_all():
+    """n <= 5: SNAP averages all n, the last one collected included; here that is sub-area (2, 2)
+    (V = 0), which a rule "first 8 by position" would leave out. All n are also what the default
+    averages, so both modes agree."""
+    img = _window_with(flat=(2, 2), holes=[(1, 2), (1, 4), (1, 6), (4, 1)])
+    got = _snap_and_default(img)
+    assert got[True] == pytest.approx(got[False], rel=1e-12)
+
+
+@pytest.mark.parametrize("flat, holes", [((2, 1), [(7, 7)]), ((2, 2), [(1, 2), (1, 4), (1, 6), (4, 1)])])
+def test_torch_path_follows_snaps_partial_sort(flat, holes):
+    pytest.importorskip("torch")
+    img = _window_with(flat, holes)
+    want = refined_lee(img, nodata=-1.0, snap_exact=True)
+    got = apply_filter("refined-lee", img, nodata=-1.0, snap_exact=True, device="torch-cpu")
+    assert got == pytest.approx(want, rel=1e-9)
 
 
 # ----------------------------------------------------------------------------- behaviour

@@ -27,8 +27,10 @@ Choices where REFINED_LEE.md is silent (incomplete windows):
 - fewer than 5 complete sub-areas: s is the mean of those there are; none: s = 0 (no noise
   estimate, so the pixel is kept);
 - a single valid pixel (n = 1): output the pixel, in both modes;
-- ``snap_exact`` restricts the 5-smallest choice to the first 8 sub-areas in row-major order
-  (sub-area (2, 2) never counts), in both paths, and outputs 0 where varY == 0 (n >= 2).
+- ``snap_exact`` follows SNAP's partial sort: of the n complete sub-areas collected in row-major
+  order only the first n - 1 are sorted, then the first min(5, n) are averaged -- in a complete
+  window the 5 smallest of sub-areas 0..7, near a border or nodata the 5 smallest of the first
+  n - 1 complete ones (n >= 6) or all n of them (n <= 5); it also outputs 0 where varY == 0 (n >= 2).
 """
 
 from __future__ import annotations
@@ -154,18 +156,32 @@ def _insert5(val, a0, a1, a2, a3, a4):
 
 
 @njit(nogil=True, error_model="numpy")
-def _noise_partial(v, y, x, nsub):
-    """Slow-path sigma_v^2: mean of the (up to) 5 smallest V of the complete sub-areas (NaN V
-    are skipped); 0 when there is none."""
+def _noise_partial(v, y, x, snap_exact):
+    """Slow-path sigma_v^2 from the complete sub-areas (NaN V are skipped); 0 when there is none.
+
+    Default: the mean of the (up to) 5 smallest. SNAP (``snap_exact``): of the n values collected
+    in row-major order it sorts only the first n - 1, then averages the first min(5, n): the 5
+    smallest of the first n - 1 when n >= 6 (the last one collected never counts), all n when
+    n <= 5 (REFINED_LEE.md)."""
     a0 = a1 = a2 = a3 = a4 = _INF
     cnt = 0
-    for k in range(nsub):
+    total = 0.0
+    last = _INF
+    for k in range(9):
         val = v[y + 2 * (k // 3) - 2, x + 2 * (k % 3) - 2]
         if val == val:
             cnt += 1
-            a0, a1, a2, a3, a4 = _insert5(val, a0, a1, a2, a3, a4)
+            total += val
+            if snap_exact:      # the value before this one joins the sorted part
+                if cnt > 1:
+                    a0, a1, a2, a3, a4 = _insert5(last, a0, a1, a2, a3, a4)
+                last = val
+            else:
+                a0, a1, a2, a3, a4 = _insert5(val, a0, a1, a2, a3, a4)
     if cnt == 0:
         return 0.0
+    if snap_exact and cnt <= 5:
+        return total / cnt
     s = a0
     if cnt > 1:
         s += a1
@@ -236,7 +252,7 @@ def _mmse(c, n, s1, s2, sig, snap_exact):
 
 
 @njit(nogil=True, error_model="numpy")
-def _incomplete(w, v, y, x, nsub, snap_exact):
+def _incomplete(w, v, y, x, snap_exact):
     """Slow path: MMSE over all valid pixels of the 7 x 7 window (NaN = invalid or outside)."""
     c = w[y, x]
     n = 0
@@ -252,7 +268,7 @@ def _incomplete(w, v, y, x, nsub, snap_exact):
                 s2 += d * d
     if n < 2:
         return c
-    return _mmse(c, n, s1, s2, _noise_partial(v, y, x, nsub), snap_exact)
+    return _mmse(c, n, s1, s2, _noise_partial(v, y, x, snap_exact), snap_exact)
 
 
 @njit(inline="always")
@@ -288,7 +304,6 @@ def refined_lee_rows(band, has_nodata, nodata, out, snap_exact, task_lo, task_hi
     the working set stays in cache. Tasks are independent: the caller runs them on threads.
     """
     wd = band.shape[1]
-    nsub = 8 if snap_exact else 9
     masks = WINDOW_MASKS
     for task in range(task_lo, task_hi):
         y0, nr, wl = task_rows(band, has_nodata, nodata, task, 3)
@@ -326,4 +341,4 @@ def refined_lee_rows(band, has_nodata, nodata, out, snap_exact, task_lo, task_hi
                 if bits[x] != 0:
                     out[y, x] = _mmse(c, 28, s1[x], s2[x], sig[x], snap_exact)
                 else:
-                    out[y, x] = _incomplete(wl, v, r, x + 3, nsub, snap_exact)
+                    out[y, x] = _incomplete(wl, v, r, x + 3, snap_exact)

@@ -50,16 +50,28 @@ def _finish(res, band, out_dtype):
 
 
 def _noise(v9, snap_exact):
-    """sigma_v^2: mean of the up-to-5 smallest finite V (the first 8 only in snap mode)."""
-    if snap_exact:
-        v9 = v9[:8]
+    """sigma_v^2 from the finite V of the nine sub-areas: the mean of the up-to-5 smallest; in snap
+    mode SNAP's partial sort (all but the last finite value collected are sorted, then the first
+    min(5, n) averaged: see refined_lee_kernel._noise_partial)."""
     finite = ~torch.isnan(v9)
-    srt, _ = torch.sort(torch.where(finite, v9, torch.inf), dim=0)
-    cnt = finite.sum(0).clamp(max=5)
+    sorted_part = finite
+    if snap_exact:
+        idx = torch.arange(9, device=v9.device).view(9, 1, 1)
+        last = torch.where(finite, idx, -1).amax(0)
+        sorted_part = finite & (idx != last)
+    srt, _ = torch.sort(torch.where(sorted_part, v9, torch.inf), dim=0)
+    cnt = sorted_part.sum(0).clamp(max=5)
     tot = torch.zeros_like(srt[0])
     for k in range(5):  # explicit adds: a .sum(0) may reorder with the tensor's shape
         tot = tot + torch.where(cnt > k, srt[k], 0.0)
-    return torch.where(cnt > 0, tot / cnt.clamp(min=1), 0.0)
+    sig = torch.where(cnt > 0, tot / cnt.clamp(min=1), 0.0)
+    if snap_exact:      # n <= 5: every value collected is averaged, the last one included
+        n = finite.sum(0)
+        every = torch.zeros_like(srt[0])
+        for k in range(9):
+            every = every + torch.where(finite[k], v9[k], 0.0)
+        sig = torch.where(n <= 5, torch.where(n > 0, every / n.clamp(min=1), 0.0), sig)
+    return sig
 
 
 def _mmse(c, n, s1, s2, sig, snap_exact):
