@@ -243,3 +243,45 @@ def test_streamed_blocks_match_cached_tiles(session):
     win = Window(90, 30, 100, 70)
     streamed = session.tiles.submit_block(key, 0, win).result()
     assert np.allclose(streamed, session.tiles.window(key, 0, win), equal_nan=True)
+
+
+def test_estimate_without_overviews_reads_a_bounded_number_of_pixels(make_scene, monkeypatch):
+    """Issue 10 case 11: a scene without overviews was estimated from its full-resolution level
+    read whole (1.3 GB at 8k). The estimate now samples blocks: count what the reader returns."""
+    import sarlang_core.io.gdal_scene as gs
+    import sarlang_core.services.scene_session as ss
+    monkeypatch.setattr(ss, "SAMPLE_BLOCK", 32)
+    monkeypatch.setattr(ss, "ESTIMATE_PIXELS", 64 * 32 ** 2)               # 8 x 8 blocks of 32 px
+    monkeypatch.setattr(gs, "MEMORY_PYRAMID_MAX_PIXELS", 0)   # as an 8k scene: no levels in memory
+    path, data = make_scene("flat.tif", h=1024, w=1024, bands=1, overviews=())
+    s = SceneSession.open(path, tile=128)
+    try:
+        assert len(s.scene.levels) == 1
+        read = []
+        real = s.scene.read_padded
+
+        def counting(band=0, window=None, level=0, **kw):
+            out = real(band, window, level, **kw)
+            read.append(out.size)
+            return out
+
+        monkeypatch.setattr(s.scene, "read_padded", counting)
+        est = s.limits(Pipeline())
+        assert est.mode == "estimate" and est.blocks == 64
+        assert "estimated from 64 blocks" in est.describe()
+        assert sum(read) <= 2 * ss.ESTIMATE_PIXELS            # not the scene's 1 M pixels
+        assert est.pixels == ss.ESTIMATE_PIXELS
+        # the sampled blocks are filtered like the export filters them: close to the exact limits
+        exact = s.limits(Pipeline(stretch=StretchSpec(limits="exact")))
+        assert abs(est.lo - exact.lo) < 1.0 and abs(est.hi - exact.hi) < 1.0
+    finally:
+        s.close()
+
+
+def test_sample_windows_cover_the_scene_within_budget():
+    from sarlang_core.services.scene_session import sample_windows
+    wins = sample_windows(16384, 16384, 1 << 20, 128)
+    assert len(wins) == 64 and all(w.inside(16384, 16384) for w in wins)
+    assert min(w.col_off for w in wins) < 2048 and max(w.col_off for w in wins) > 14000
+    small = sample_windows(100, 50, 1 << 20, 128)          # smaller than a block: clipped to the scene
+    assert all(w.width == 100 and w.height == 50 for w in small)
