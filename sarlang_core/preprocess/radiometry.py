@@ -51,18 +51,27 @@ def output_values(filtered: np.ndarray, domain: str, db: bool, floor_db: float) 
     return to_db(filtered, domain, floor_db) if db else np.asarray(filtered, dtype=np.float32)
 
 
+NODATA_U8 = 0   # the 8-bit value of nodata: valid pixels are stretched to 1..255 and never take it
+
+
 def stretch_to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Map [lo, hi] linearly to 0..255 (clipped). Invalid (NaN) pixels become 0."""
+    """Map [lo, hi] linearly to 1..255 (clipped); invalid (NaN) pixels become NODATA_U8 (0).
+
+    Valid pixels never take 0, so 8-bit output keeps nodata distinguishable (exports declare
+    nodata=0, views and PNGs make it transparent) at the cost of one grey level.
+    """
     values = np.asarray(values, dtype=np.float32)
     span = float(hi) - float(lo)
-    scale = np.float32(255.0 / span) if span > 0 else np.float32(0.0)
+    scale = np.float32(254.0 / span) if span > 0 else np.float32(0.0)
     out = values - np.float32(lo)
     out *= scale
     # fmax/fmin return the number when the other operand is NaN: clipping and NaN -> 0 in one go
     np.fmax(out, np.float32(0.0), out=out)
-    np.fmin(out, np.float32(255.0), out=out)
-    out += np.float32(0.5)
-    return out.astype(np.uint8)
+    np.fmin(out, np.float32(254.0), out=out)
+    out += np.float32(1.5)
+    image = out.astype(np.uint8)
+    image[np.isnan(values)] = NODATA_U8
+    return image
 
 
 def valid_mask(values: np.ndarray) -> np.ndarray:

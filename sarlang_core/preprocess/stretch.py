@@ -35,6 +35,8 @@ class StretchLimits:
             source = f"estimated from {self.blocks} blocks of 1:{self.factor}"
         else:
             source = f"estimated from overview 1:{self.factor}"
+        if not self.pixels:
+            return f"no valid pixels ({source}): every pixel read is nodata or invalid"
         return (f"{self.low_pct:g}–{self.high_pct:g} % → {self.lo:.2f} … {self.hi:.2f} {self.unit} "
                 f"({source}, {self.pixels:,} px)")
 

@@ -3,6 +3,7 @@ statistics and export, all through the same Pipeline."""
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 from concurrent.futures import Future
@@ -312,6 +313,16 @@ def sample_windows(width: int, height: int, budget: int = ESTIMATE_PIXELS, side:
     cols = [int(round((width - w) * (i + 0.5) / per_axis)) for i in range(per_axis)]
     rows = [int(round((height - h) * (j + 0.5) / per_axis)) for j in range(per_axis)]
     return [Window(c, r, w, h) for r in rows for c in cols]
+
+
+def png_bytes(render: Render) -> bytes:
+    """A render as a PNG: grey plus alpha, nodata transparent (as the views show it)."""
+    from PIL import Image
+
+    alpha = np.where(np.isnan(render.values), np.uint8(0), np.uint8(255)).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(np.dstack([render.image, alpha]), mode="LA").save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _minmax(vals: np.ndarray):

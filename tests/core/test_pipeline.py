@@ -111,13 +111,16 @@ def test_quantity_resolution():
     assert resolve_quantity("auto", "unknown", "float32", False) == "intensity"
 
 
-def test_stretch_maps_limits_to_0_and_255():
+def test_stretch_maps_limits_to_1_and_255_and_nodata_alone_to_0():
+    """Issue 10 case 9: nodata and the darkest valid pixels both became 0 in 8-bit output."""
     v = np.array([-30.0, -20.0, -10.0, 0.0, np.nan], np.float32)
     out = stretch_to_uint8(v, -20.0, -10.0)
     assert out.dtype == np.uint8
-    assert list(out) == [0, 0, 255, 255, 0]
+    assert list(out) == [1, 1, 255, 255, 0]
     mid = stretch_to_uint8(np.array([-15.0], np.float32), -20.0, -10.0)[0]
-    assert mid in (127, 128)
+    assert mid == 128
+    flat = stretch_to_uint8(np.array([3.0, np.nan], np.float32), 3.0, 3.0)   # no span: valid stays >= 1
+    assert list(flat) == [1, 0]
 
 
 def test_histogram_percentiles_match_numpy_to_a_fraction_of_a_grey_level():

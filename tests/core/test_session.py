@@ -1,12 +1,14 @@
 """The scene session: tiled rendering from cached tiles, scene-wide stretch limits, region
 statistics and export, on synthetic GeoTIFFs and the real samples."""
 
+import io
 import json
 import threading
 
 import numpy as np
 import pytest
 import rasterio
+from PIL import Image
 
 from sarlang_core import synthetic as syn
 from sarlang_core.errors import CancelledError, ExportError
@@ -285,3 +287,59 @@ def test_sample_windows_cover_the_scene_within_budget():
     assert min(w.col_off for w in wins) < 2048 and max(w.col_off for w in wins) > 14000
     small = sample_windows(100, 50, 1 << 20, 128)          # smaller than a block: clipped to the scene
     assert all(w.width == 100 and w.height == 50 for w in small)
+
+
+def test_8bit_export_declares_nodata_that_no_valid_pixel_takes(make_scene, tmp_path):
+    """Issue 10 case 9: nodata became 0 with no marker, while the darkest ~2 % of valid pixels
+    were 0 too. Now valid pixels are 1..255, nodata 0, declared: GIS viewers show it transparent."""
+    data = make_sar_bands_with_hole()
+    path, _ = make_scene("hole.tif", data=data)
+    s = SceneSession.open(path)
+    try:
+        pipe = Pipeline(band="VV", filter=FilterSpec("boxcar", 3))
+        out = export_processed(s, pipe, tmp_path / "hole_out.tif")
+        view = s.render(pipe, 0, Window(0, 0, 256, 256))
+    finally:
+        s.close()
+    hole = np.isnan(view.values)
+    assert hole[100:140, 60:200].all() and 0.05 < hole.mean() < 0.2
+    with rasterio.open(out) as ds:
+        assert ds.nodata == 0
+        img, mask = ds.read(1), ds.read_masks(1)
+        np.testing.assert_array_equal(mask == 0, hole)            # exactly the nodata pixels are masked
+        assert (img[~hole] >= 1).all() and (img[hole] == 0).all()
+        assert np.count_nonzero(img[~hole] == 1) > 0.01 * (~hole).sum()   # the clipped dark end is 1, not 0
+        ov = ds.read(1, out_shape=(64, 64))                       # overviews keep nodata apart too
+        assert (ov[30:32, 20:45] == 0).all()
+    with Image.open(io.BytesIO(_png_with_alpha(view))) as im:
+        assert im.mode == "LA"                                   # the view's PNG: nodata transparent
+        np.testing.assert_array_equal(np.asarray(im.getchannel("A")) == 0, hole)
+
+
+def make_sar_bands_with_hole():
+    rng = np.random.default_rng(3)
+    data = (rng.gamma(1.0, 1.0, (2, 256, 256)) * 0.1).astype(np.float32)
+    data[:, 100:140, 60:200] = np.nan            # a nodata hole (NaN in float data)
+    data[:, :, :12] = np.nan                     # and a nodata edge, as in swath borders
+    return data
+
+
+def _png_with_alpha(render) -> bytes:
+    from sarlang_core.services.scene_session import png_bytes
+    return png_bytes(render)
+
+
+def test_all_nodata_scene_is_refused_and_leaves_nothing(make_scene, tmp_path):
+    data = np.full((1, 128, 128), np.nan, np.float32)
+    path, _ = make_scene("empty.tif", data=data, band_descriptions=("VV",))
+    s = SceneSession.open(path)
+    out_dir = tmp_path / "outs"
+    out_dir.mkdir()
+    try:
+        limits = s.limits(Pipeline())
+        assert limits.pixels == 0 and "no valid pixels" in limits.describe()
+        with pytest.raises(ExportError, match="every pixel of band VV is nodata"):
+            export_processed(s, Pipeline(), out_dir / "empty_out.tif")
+    finally:
+        s.close()
+    assert list(out_dir.iterdir()) == []
