@@ -19,14 +19,22 @@ def resolve_quantity(pipeline_quantity: str, scene_quantity: str, dtype: str, is
         return pipeline_quantity
     if is_complex:
         return "intensity"
-    if scene_quantity in ("intensity", "amplitude"):
+    if scene_quantity in ("intensity", "amplitude", "db"):
         return scene_quantity
     return "intensity" if dtype.startswith("float") else "amplitude"
 
 
 def to_domain(band: np.ndarray, quantity: str, domain: str) -> np.ndarray:
-    """Convert the band from what it holds to the domain the filter runs in."""
+    """Convert the band from what it holds to the domain the filter runs in.
+
+    dB values go back to linear intensity first: the speckle filters' statistics (local mean and
+    variance under multiplicative noise, REFINED_LEE.md) hold for linear data only, and the
+    chain's own 10 log10 then gives dB again.
+    """
     band = np.asarray(band, dtype=np.float32)
+    if quantity == "db":
+        band = np.power(np.float32(10.0), band / np.float32(10.0), dtype=np.float32)  # NaN stays NaN
+        quantity = "intensity"
     if quantity == domain:
         return band
     if quantity == "amplitude":  # -> intensity

@@ -119,8 +119,18 @@ class SceneSession:
         scene = self.scene
         band = scene.band_index(pipeline.band)
         quantity = resolve_quantity(pipeline.quantity, scene.quantity, scene.dtype, scene.is_complex)
+        if quantity == "db" and scene.is_complex:
+            raise PipelineError(f"{scene.name} holds complex samples, not dB: choose another quantity")
         complex_as = "amplitude" if (scene.is_complex and quantity == "amplitude") else "intensity"
         return FilterKey(band, complex_as, quantity, pipeline.domain, pipeline.filter)
+
+    def chain_warnings(self, pipeline: Pipeline) -> List[str]:
+        """Warnings about applying ``pipeline`` to this scene (cheap: no reads). Today: values that
+        look like dB while the pipeline takes them as linear, which would take the log twice."""
+        if self.filter_key(pipeline).quantity == "db":
+            return []
+        return [f"{w}; if the band holds dB, set the quantity to dB (--quantity db)"
+                for w in self.scene.db_warnings()]
 
     def values(self, pipeline: Pipeline, level: int, window: Window,
                cancel: Optional[CancelToken] = None) -> np.ndarray:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sarlang_core.errors import PipelineError
 from sarlang_core.preprocess import FILTERS, FilterSpec, Pipeline, StretchSpec, stretch_to_uint8, to_db, to_domain
+from sarlang_core.preprocess.pipeline import QUANTITY
 from sarlang_core.preprocess.radiometry import resolve_quantity
 from sarlang_core.preprocess.stretch import HistogramAccumulator, percentile_limits
 
@@ -210,3 +211,14 @@ def test_save_errors_say_what_to_do(tmp_path):
 def test_describe_names_the_band():
     assert Pipeline(band=0).describe().startswith("band 0 → ")
     assert Pipeline(band=0).describe("Sigma0_VV").startswith("Sigma0_VV → ")
+
+
+def test_db_quantity_goes_back_to_linear_before_the_filter():
+    """Issue 10 case 10: the Pipeline can say the band already holds dB (no log taken twice)."""
+    v = np.array([0.0, 10.0, -10.0, np.nan], np.float32)
+    np.testing.assert_allclose(to_domain(v, "db", "intensity")[:3], [1.0, 10.0, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(to_domain(v, "db", "amplitude")[:3], np.sqrt([1.0, 10.0, 0.1]), rtol=1e-6)
+    assert np.isnan(to_domain(v, "db", "intensity")[3])
+    assert Pipeline(quantity="db").quantity == "db"
+    assert "db" in QUANTITY.choices and "10 log10" in QUANTITY.help
+    assert resolve_quantity("db", "unknown", "float32", False) == "db"

@@ -343,3 +343,42 @@ def test_all_nodata_scene_is_refused_and_leaves_nothing(make_scene, tmp_path):
     finally:
         s.close()
     assert list(out_dir.iterdir()) == []
+
+
+def _db_scene(make_scene, name="db.tif", description="Sigma0_VV_db"):
+    rng = np.random.default_rng(5)
+    linear = (rng.gamma(1.0, 1.0, (1, 192, 192)) * np.linspace(0.02, 0.2, 192)[None, None, :]).astype(np.float32)
+    path, _ = make_scene(name, data=(10 * np.log10(linear)).astype(np.float32), band_descriptions=(description,))
+    return path, linear[0]
+
+
+@pytest.mark.parametrize("description", ["Sigma0_VV_db", "VV"], ids=["named-db", "negative-values"])
+def test_db_input_is_warned_about_and_the_db_quantity_filters_linear_values(make_scene, description):
+    """Issue 10 case 10: dB input went through the chain silently (log of dB: flat grey)."""
+    path, linear = _db_scene(make_scene, description=description)
+    s = SceneSession.open(path)
+    try:
+        warned = s.chain_warnings(Pipeline())
+        assert warned and "--quantity db" in warned[0]
+        assert s.chain_warnings(Pipeline(quantity="db")) == []
+        pipe = Pipeline(quantity="db", filter=FilterSpec("boxcar", 5), stretch=None)
+        got = s.values(pipe, 0, Window(0, 0, 192, 192))
+        want = to_db(apply_filter("boxcar", linear, window=5), "intensity", -50.0)
+        np.testing.assert_allclose(got, want, atol=1e-3)        # filtered linear, one log: dB again
+        flat = s.limits(Pipeline())                             # the log of dB: everything at the floor
+        fixed = s.limits(Pipeline(quantity="db"))
+        assert fixed.hi - fixed.lo > 5 and fixed.hi - fixed.lo > 2 * (flat.hi - flat.lo)
+    finally:
+        s.close()
+
+
+def test_db_quantity_on_complex_data_is_refused(tmp_path):
+    from sarlang_core.errors import PipelineError
+    path = tmp_path / "slc.npy"
+    np.save(path, (np.ones((32, 32)) + 1j).astype(np.complex64))
+    s = SceneSession.open(path)
+    try:
+        with pytest.raises(PipelineError, match="complex"):
+            s.filter_key(Pipeline(quantity="db"))
+    finally:
+        s.close()
