@@ -1,6 +1,7 @@
 """Peak memory of `sarlang-cli preprocess` on big float32 scenes, with and without overviews.
 
-Run: .venv/bin/python bench/bench_memory.py [--sizes 8192 16384] [--runs 3] [--dir /tmp/x]
+Run: .venv/bin/python bench/bench_memory.py [--sizes 8192 16384] [--runs 3] [--with-overviews] [--dir /tmp/x]
+     [--code OLD_CHECKOUT]
 Each run is a fresh process (its own peak RSS, VmHWM); prints the median per case. The scenes are
 written into --dir and deleted at the end unless --keep (16k float32 is 1 GiB).
 """
@@ -15,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import big_scene, machine  # noqa: E402
 
@@ -53,11 +55,12 @@ sys.exit(code)
 """
 
 
-def run_preprocess(scene: Path, out: Path) -> tuple:
-    """(peak RSS MB, seconds) of one `sarlang-cli preprocess` process."""
+def run_preprocess(scene: Path, out: Path, code: Path = ROOT) -> tuple:
+    """(peak RSS MB, seconds) of one `sarlang-cli preprocess` process running the sarlang_core in
+    ``code`` (``python -c`` puts its working folder first on the path)."""
     cmd = [sys.executable, "-c", CHILD, "preprocess", str(scene), str(out), "--overwrite", "--quiet"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=code)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"preprocess failed on {scene} (exit {proc.returncode}): {proc.stderr.strip()}")
@@ -72,6 +75,8 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="where to write the scenes (default: a temp folder)")
     ap.add_argument("--with-overviews", action="store_true", help="also time the same scenes with overviews")
     ap.add_argument("--keep", action="store_true", help="keep the scenes")
+    ap.add_argument("--code", type=Path, default=ROOT,
+                    help="a folder holding the sarlang_core to measure (e.g. an older checkout); default this one")
     args = ap.parse_args()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="sarlang-bench-mem-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,7 +92,7 @@ def main() -> None:
             for label, scene in cases:
                 out = folder / f"out_{size}.tif"
                 made.append(out)
-                figures = [run_preprocess(scene, out) for _ in range(args.runs)]
+                figures = [run_preprocess(scene, out, args.code) for _ in range(args.runs)]
                 rss = statistics.median(f[0] for f in figures)
                 sec = statistics.median(f[1] for f in figures)
                 print(f"{size} x {size} float32, {label:12s}: peak RSS {rss:6.0f} MB (median of {args.runs}; "

@@ -382,3 +382,30 @@ def test_db_quantity_on_complex_data_is_refused(tmp_path):
             s.filter_key(Pipeline(quantity="db"))
     finally:
         s.close()
+
+
+def test_model_image_of_a_scene_without_overviews_is_rendered_in_bounded_strips(make_scene, monkeypatch):
+    """Issue 10 case 11's sibling: the chat's whole-scene image read an overview-less scene whole."""
+    import sarlang_core.io.gdal_scene as gs
+    import sarlang_core.services.model_input as mi
+    monkeypatch.setattr(gs, "MEMORY_PYRAMID_MAX_PIXELS", 0)
+    monkeypatch.setattr(mi, "STRIP_PIXELS", 64 * 512)
+    path, _ = make_scene("flat_model.tif", h=512, w=512, bands=1, overviews=())
+    s = SceneSession.open(path, tile=64)
+    try:
+        biggest = []
+        real = s.render
+
+        def counting(pipeline, level, window, cancel=None):
+            biggest.append(window.width * window.height)
+            return real(pipeline, level, window, cancel)
+
+        monkeypatch.setattr(s, "render", counting)
+        got = mi.model_image(s, Pipeline(filter=FilterSpec("boxcar", 3)), max_pixels=128 * 128)
+        assert got.image.size == (128, 128) and got.crop == (0.0, 0.0, 512.0, 512.0)
+        assert max(biggest) <= mi.STRIP_PIXELS                 # strips, never the whole scene at once
+        monkeypatch.setattr(s, "render", real)
+        whole = s.render(Pipeline(filter=FilterSpec("boxcar", 3)), 0, Window(0, 0, 512, 512)).image
+        np.testing.assert_array_equal(np.asarray(got.image.convert("L")), whole[::4, ::4])
+    finally:
+        s.close()
