@@ -68,8 +68,11 @@ def model_image(session, pipeline: Pipeline, *, source: str = "scene", rect=None
     window = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
     # Without a stretch the model still needs 8-bit pixels: use the paper's default stretch.
     pipe = pipeline if pipeline.stretch is not None else pipeline.with_(stretch=StretchSpec())
-    step = int(math.ceil(math.sqrt(window.width * window.height / float(max_pixels))))
-    if step >= 2:   # no overview is coarse enough (most SAR products have none): keep memory bounded
+    # No overview coarse enough (most SAR products have none; with overviews the level has under
+    # 4x the budget): render every step-th pixel in strips, keeping at least the budget for the
+    # resize below, instead of the whole window at once.
+    step = int(math.sqrt(window.width * window.height / float(max_pixels)))
+    if window.width * window.height > 4 * max_pixels and step >= 2:
         img = Image.fromarray(strided_image(session, pipe, level, window, step, cancel), mode="L")
     else:
         img = Image.fromarray(session.render(pipe, level, window, cancel).image, mode="L")
