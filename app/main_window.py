@@ -223,6 +223,7 @@ class MainWindow(FileDialogsMixin, QMainWindow):
         pipe = pipe.with_(band=band)
         self.pipeline_panel.set_bands(scene.bands)
         self.pipeline_panel.set_pipeline(pipe, band)
+        self._show_chain_warnings(session, pipe)
         self.renderer.set_session(session, pipe)
         self.compare.set_extent(scene.width, scene.height)
         self.stats_panel.clear("Draw a rectangle (R) to compare statistics before and after filtering.")
@@ -242,7 +243,17 @@ class MainWindow(FileDialogsMixin, QMainWindow):
 
     # -- pipeline -----------------------------------------------------------------------------
     def _pipeline_changed(self, pipeline: Pipeline) -> None:
+        if self.session is not None:
+            self._show_chain_warnings(self.session, pipeline)
         self.renderer.set_pipeline(pipeline)
+
+    def _show_chain_warnings(self, session, pipeline: Pipeline) -> None:
+        """dB input taken as linear and the like: in the pipeline panel for as long as it applies."""
+        try:
+            text = "\n".join(session.chain_warnings(pipeline))
+        except SarlangError as exc:   # a band the scene lacks: the renderer reports it
+            text = str(exc)
+        self.pipeline_panel.set_warning(text)
 
     # -- view ---------------------------------------------------------------------------------
     def set_compare_mode(self, mode: str) -> None:

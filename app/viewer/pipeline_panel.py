@@ -44,7 +44,8 @@ from sarlang_core.preprocess.pipeline import (
 # Choices, bounds, steps and help come from the recipe's field metadata (pipeline.py).
 FILTER_ORDER = ("none", "refined-lee", "lee", "frost", "gamma-map", "boxcar", "median")
 CHOICE_TEXT = {
-    "quantity": {"auto": "Auto (from metadata)", "intensity": "Intensity (|S|²)", "amplitude": "Amplitude (|S|)"},
+    "quantity": {"auto": "Auto (from metadata)", "intensity": "Intensity (|S|²)", "amplitude": "Amplitude (|S|)",
+                 "db": "Decibels (10·log10 |S|²)"},
     "domain": {"intensity": "Intensity", "amplitude": "Amplitude"},
     "limits": {"estimate": "Estimated (overview)", "exact": "Exact (full scene pass)"},
 }
@@ -94,6 +95,11 @@ class PipelinePanel(QWidget):
         f.addRow("Band", self.band)
         f.addRow("Data holds", self.quantity)
         f.addRow("Filter on", self.domain)
+        # Stays while it applies (a status bar message would be gone in seconds): e.g. dB input
+        # taken as linear, which takes the log twice.
+        self.warning = QLabel("", objectName="chain_warning", wordWrap=True, visible=False)
+        self.warning.setStyleSheet("color: #e0a040; font-size: 9pt;")
+        f.addRow(self.warning)
         layout.addWidget(src)
 
         flt = QGroupBox("Speckle filter")
@@ -196,6 +202,12 @@ class PipelinePanel(QWidget):
     def _show_recipe(self) -> None:
         """The recipe in words, naming the band as the band box does."""
         self.recipe.setText(self._pipeline.describe(self.band.currentText() or None))
+
+    def set_warning(self, text: str) -> None:
+        """A warning about the recipe on this scene, shown until it no longer applies ("" hides it)."""
+        self.warning.setText(f"⚠ {text}" if text else "")
+        self.warning.setToolTip(text)
+        self.warning.setVisible(bool(text))
 
     def set_limits_text(self, text: str) -> None:
         """Where the stretch limits came from. On a scene small enough to be its own overview the

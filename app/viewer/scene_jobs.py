@@ -84,12 +84,12 @@ class SceneJobs(QObject):
                        on_progress=self._progress("export"))
 
     def save_png(self, render, path: str) -> str:
-        """Small and already in memory: written right away, atomically."""
-        from PIL import Image
+        """Small and already in memory: written right away, atomically; nodata transparent."""
+        from sarlang_core.services.scene_session import png_bytes
 
         target = Path(path)
         tmp = target.with_name(f".{target.name}.part")
-        Image.fromarray(render.image).save(tmp, format="PNG")
+        tmp.write_bytes(png_bytes(render))
         tmp.replace(target)
         self.message.emit(f"Saved view to {target}")
         return str(target)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from ..errors import SarlangError
 from ..preprocess.filters.params import DAMPING, LOOKS, SNAP_EXACT, WINDOW, Param
-from ..preprocess.pipeline import FILTER_NAME, LIMITS, LOW, Pipeline, StretchSpec
+from ..preprocess.pipeline import FILTER_NAME, LIMITS, LOW, QUANTITY, Pipeline, StretchSpec
 from .common import ProgressBar, parse_band
 
 
@@ -27,6 +28,7 @@ def add_parsers(sub) -> None:
     pre.add_argument("output")
     pre.add_argument("--pipeline", metavar="FILE.json", help="start from a saved pipeline; flags override it")
     pre.add_argument("--band", help=Pipeline.__dataclass_fields__["band"].metadata["help"])
+    pre.add_argument("--quantity", choices=QUANTITY.choices, help=_help(QUANTITY))
     pre.add_argument("--filter", choices=FILTER_NAME.choices, help=_help(FILTER_NAME))
     pre.add_argument("--window", type=int, help=_help(WINDOW))
     pre.add_argument("--looks", type=float, help=_help(LOOKS))
@@ -53,6 +55,8 @@ def pipeline_from_args(args):
     pipe = Pipeline.load(args.pipeline) if args.pipeline else Pipeline()
     if args.band is not None:
         pipe = pipe.with_(band=parse_band(args.band))
+    if args.quantity is not None:
+        pipe = pipe.with_(quantity=args.quantity)
     changes = {k: v for k, v in (("name", args.filter), ("window", args.window), ("looks", args.looks),
                                  ("damping", args.damping), ("snap_exact", args.snap_exact)) if v is not None}
     if changes:
@@ -89,6 +93,8 @@ def cmd_preprocess(args) -> int:
     session = SceneSession.open(args.input)
     try:
         session.filter_key(pipeline)  # fail early on a band the scene lacks
+        for warning in session.chain_warnings(pipeline):
+            print(f"warning: {warning}", file=sys.stderr)
         with ProgressBar(args.quiet) as progress:
             out = export_processed(session, pipeline, args.output, overwrite=args.overwrite,
                                    compress=args.compress, overviews=args.overviews, progress=progress)

@@ -21,7 +21,7 @@ import numpy as np
 from affine import Affine
 
 from ..errors import SarlangError
-from .meta import BandInfo, Level, Window, is_db
+from .meta import DB_MARKS, BandInfo, Level, Window, is_db
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +233,10 @@ class Scene(ABC):
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} {self.name} {self.width}x{self.height}x{self.count} {self.dtype} "
                 f"levels={[lv.factor for lv in self.levels]} ({self.overview_source})>")
+
+    def db_warnings(self) -> List[str]:
+        """The open-time warnings saying the values may already be decibels (a name, negative values)."""
+        return [w for w in self.warnings if any(mark in w for mark in DB_MARKS)]
 
     # ---- open-time checks ----------------------------------------------------------------------
     def _sample_level(self) -> int:

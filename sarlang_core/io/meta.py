@@ -91,6 +91,10 @@ def parse_polarisation(*texts: Optional[str]) -> Optional[str]:
     return None
 
 
+# Words in a scene's warnings that say its values may already be decibels (see Scene.db_warnings).
+DB_MARKS = ("look like decibels", "negative values")
+
+
 def is_db(text: Optional[str]) -> bool:
     return bool(text) and bool(_DB_RE.search(str(text)))
 
@@ -144,7 +148,8 @@ def guess_quantity(bands: Sequence[BandInfo], band_tags: Sequence[Mapping[str, s
     db_bands = [b.name for b in bands if is_db(b.description)]
     if db_bands:
         warnings.append(f"band(s) {', '.join(db_bands)} look like decibels; the preprocessing chain "
-                        "expects linear intensity or amplitude, so the dB step would be applied twice")
+                        "expects linear intensity or amplitude, so the dB step would be applied twice "
+                        "unless the pipeline's quantity says dB")
         return "unknown", warnings
     explicit = tag_value(dataset_tags, _QUANTITY_KEYS)
     if explicit and explicit.lower() in ("intensity", "amplitude"):

@@ -19,7 +19,7 @@ from .filters.params import DAMPING, LOOKS, SNAP_EXACT, WINDOW, Param
 from .filters.registry import FILTERS, REGISTRY
 from .stretch import EXACT_SOURCE
 
-QUANTITIES = ("auto", "intensity", "amplitude")
+QUANTITIES = ("auto", "intensity", "amplitude", "db")
 DOMAINS = ("intensity", "amplitude")
 LIMIT_MODES = ("estimate", "exact")
 SCHEMA = "sarlang.pipeline/1"
@@ -34,8 +34,9 @@ __all__ = ["DAMPING", "DB", "DB_FLOOR", "DOMAIN", "EXACT_SOURCE", "FILTERS", "FI
 # Every bound and choice of a recipe, once: the dataclasses below validate with them, the
 # pipeline panel builds its controls from them and the CLI its choices and help.
 FILTER_NAME = Param("name", str, "speckle filter", label="filter", choices=FILTERS)
-QUANTITY = Param("quantity", str, "what the band holds: auto reads the scene's metadata", label="quantity",
-                 choices=QUANTITIES)
+QUANTITY = Param("quantity", str, "what the band holds: auto reads the scene's metadata; db: the values are "
+                 "already 10 log10 intensity (converted back to linear intensity before the filter, so the "
+                 "log is not taken twice)", label="quantity", choices=QUANTITIES)
 DOMAIN = Param("domain", str, "filter on intensity or amplitude", label="filter domain", choices=DOMAINS)
 DB = Param("db", bool, "10 log10 of intensity (dB) before the stretch", label="dB")
 DB_FLOOR = Param("db_floor", float, "dB value given to zero or negative intensity", label="dB floor",

@@ -26,9 +26,17 @@ class StretchLimits:
     factor: int          # that level's decimation factor
     pixels: int          # valid pixels the percentiles were taken over
     unit: str = "dB"
+    blocks: int = 0      # > 0: estimated from this many sampled blocks of that level (no small overview)
 
     def describe(self) -> str:
-        source = EXACT_SOURCE if self.mode == "exact" else f"estimated from overview 1:{self.factor}"
+        if self.mode == "exact":
+            source = EXACT_SOURCE
+        elif self.blocks:
+            source = f"estimated from {self.blocks} blocks of 1:{self.factor}"
+        else:
+            source = f"estimated from overview 1:{self.factor}"
+        if not self.pixels:
+            return f"no valid pixels ({source}): every pixel read is nodata or invalid"
         return (f"{self.low_pct:g}–{self.high_pct:g} % → {self.lo:.2f} … {self.hi:.2f} {self.unit} "
                 f"({source}, {self.pixels:,} px)")
 

@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 from typing import Optional, Union
 
+import numpy as np
+
 from .. import __version__
+from ..errors import ExportError
 from ..io import write_geotiff_atomic
 from ..preprocess.pipeline import Pipeline
-from ..preprocess.radiometry import stretch_to_uint8
+from ..preprocess.radiometry import NODATA_U8, stretch_to_uint8
 from ..progress import CancelToken, ProgressCallback
 
 PIPELINE_TAG = "SARLANG_PIPELINE"
@@ -34,15 +37,20 @@ def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, over
     limits = session.limits(pipeline, progress=progress, cancel=cancel)
     stretched = limits is not None
 
+    key = session.filter_key(pipeline)
+    band_name = scene.bands[key.band].name
+
     def blocks():
+        valid = 0
         for win, vals in session.iter_blocks(pipeline, block=block, progress=progress, cancel=cancel, stage="export"):
+            valid += int(np.count_nonzero(~np.isnan(vals)))
             if stretched:
                 yield win, stretch_to_uint8(vals, limits.lo, limits.hi)
             else:
                 yield win, vals
-
-    key = session.filter_key(pipeline)
-    band_name = scene.bands[key.band].name
+        if not valid:  # raised inside the writer: its temporary file goes, nothing reaches the output
+            raise ExportError(f"{scene.path}: every pixel of band {band_name} is nodata or invalid; nothing "
+                              "written (choose another --band or check the input's nodata value)")
     tags = {
         PIPELINE_TAG: pipeline.to_json(indent=None),
         "SARLANG_SOURCE": str(scene.path),
@@ -59,7 +67,7 @@ def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, over
         crs=scene.crs, transform=None if (scene.gcps and scene.crs is None) else scene.transform,
         gcps=scene.gcps, gcps_crs=scene.gcps_crs,
         overviews=overview_factors(scene.width, scene.height) if overviews else (),
-        nodata=None if stretched else float("nan"),
+        nodata=NODATA_U8 if stretched else float("nan"),
         tags=tags, band_descriptions=[f"{band_name} {pipeline.describe()}"],
         overwrite=overwrite, forbid=[scene.path], progress=None, cancel=cancel, compress=compress,
     )

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Tuple
 
+import numpy as np
 from PIL import Image
 
 from ..errors import RequestError
@@ -19,6 +20,7 @@ from ..preprocess.pipeline import Pipeline, StretchSpec
 
 SOURCES = ("scene", "viewport", "region")
 DEFAULT_MAX_PIXELS = 1024 * 1024
+STRIP_PIXELS = 4 << 20    # a level too large for the model (no overviews) is rendered in strips this size
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,14 @@ def model_image(session, pipeline: Pipeline, *, source: str = "scene", rect=None
     window = Window(c0, r0, max(1, c1 - c0), max(1, r1 - r0))
     # Without a stretch the model still needs 8-bit pixels: use the paper's default stretch.
     pipe = pipeline if pipeline.stretch is not None else pipeline.with_(stretch=StretchSpec())
-    render = session.render(pipe, level, window, cancel)
-    img = Image.fromarray(render.image, mode="L")
+    # No overview coarse enough (most SAR products have none; with overviews the level has under
+    # 4x the budget): render every step-th pixel in strips, keeping at least the budget for the
+    # resize below, instead of the whole window at once.
+    step = int(math.sqrt(window.width * window.height / float(max_pixels)))
+    if window.width * window.height > 4 * max_pixels and step >= 2:
+        img = Image.fromarray(strided_image(session, pipe, level, window, step, cancel), mode="L")
+    else:
+        img = Image.fromarray(session.render(pipe, level, window, cancel).image, mode="L")
     scale = min(1.0, math.sqrt(max_pixels / float(img.width * img.height)))
     if scale < 1.0:
         img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.Resampling.LANCZOS)
@@ -75,6 +83,17 @@ def model_image(session, pipeline: Pipeline, *, source: str = "scene", rect=None
     crop = (c0 * f, r0 * f, min(scene.width, c1 * f) - c0 * f, min(scene.height, r1 * f) - r0 * f)
     x, y, w, h = crop
     return ModelImage(img.convert("RGB"), (float(x), float(y), float(w), float(h)), source, level)
+
+
+def strided_image(session, pipeline: Pipeline, level: int, window: Window, step: int, cancel=None) -> np.ndarray:
+    """Every ``step``-th pixel of ``window``'s 8-bit image, rendered strip by strip (filtered at the
+    level's resolution, stretched with the scene-wide limits), so memory is set by STRIP_PIXELS."""
+    rows = max(step, STRIP_PIXELS // max(1, window.width) // step * step)   # a multiple of step: strides align
+    parts = []
+    for r in range(0, window.height, rows):
+        strip = Window(window.col_off, window.row_off + r, window.width, min(rows, window.height - r))
+        parts.append(session.render(pipeline, level, strip, cancel).image[::step, ::step])
+    return np.concatenate(parts)
 
 
 def _level_for(scene, crop_pixels: float, max_pixels: int) -> int:

@@ -3,6 +3,7 @@ statistics and export, all through the same Pipeline."""
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 from concurrent.futures import Future
@@ -22,6 +23,7 @@ from ..preprocess.tiles import FilterKey, TileCache, TiledFilter, settle, tile_g
 from ..progress import CancelToken, ProgressCallback, check, report
 
 ESTIMATE_PIXELS = 1 << 20     # the overview used for estimated limits has about this many pixels
+SAMPLE_BLOCK = 128            # side of the blocks sampled when no level is that small (no overviews)
 STATS_MAX_PIXELS = 4 << 20    # region statistics use the finest level with at most this many
 
 
@@ -117,8 +119,18 @@ class SceneSession:
         scene = self.scene
         band = scene.band_index(pipeline.band)
         quantity = resolve_quantity(pipeline.quantity, scene.quantity, scene.dtype, scene.is_complex)
+        if quantity == "db" and scene.is_complex:
+            raise PipelineError(f"{scene.name} holds complex samples, not dB: choose another quantity")
         complex_as = "amplitude" if (scene.is_complex and quantity == "amplitude") else "intensity"
         return FilterKey(band, complex_as, quantity, pipeline.domain, pipeline.filter)
+
+    def chain_warnings(self, pipeline: Pipeline) -> List[str]:
+        """Warnings about applying ``pipeline`` to this scene (cheap: no reads). Today: values that
+        look like dB while the pipeline takes them as linear, which would take the log twice."""
+        if self.filter_key(pipeline).quantity == "db":
+            return []
+        return [f"{w}; if the band holds dB, set the quantity to dB (--quantity db)"
+                for w in self.scene.db_warnings()]
 
     def values(self, pipeline: Pipeline, level: int, window: Window,
                cancel: Optional[CancelToken] = None) -> np.ndarray:
@@ -161,13 +173,37 @@ class SceneSession:
     def _estimate(self, pipeline: Pipeline, spec: StretchSpec, cancel) -> StretchLimits:
         level = self.estimate_level()
         lv = self.scene.levels[level]
-        vals = self.values(pipeline, level, Window(0, 0, lv.width, lv.height), cancel)
+        blocks = 0
+        if lv.width * lv.height <= ESTIMATE_PIXELS:
+            vals = self.values(pipeline, level, Window(0, 0, lv.width, lv.height), cancel)
+        else:
+            # No level is small enough (most SAR products come without overviews): reading the
+            # coarsest one whole would hold the full scene and the filter's copies in memory.
+            # Full-resolution blocks spread over the scene, filtered as the export filters them,
+            # give the same distribution at a memory cost set by ESTIMATE_PIXELS.
+            wins = sample_windows(lv.width, lv.height, ESTIMATE_PIXELS, SAMPLE_BLOCK)
+            vals = self._sampled_values(pipeline, level, wins, cancel)
+            blocks = len(wins)
         found = percentile_limits(vals, spec.low, spec.high)
         lo, hi = found if found is not None else (0.0, 1.0)
         # A scene small enough to be its own estimate level gets exact percentiles for free.
-        mode = "exact" if level == 0 else "estimate"
+        mode = "exact" if level == 0 and not blocks else "estimate"
         return StretchLimits(lo, hi, spec.low, spec.high, mode, level, lv.factor,
-                             int(np.count_nonzero(~np.isnan(vals))), pipeline.output_unit)
+                             int(np.count_nonzero(~np.isnan(vals))), pipeline.output_unit, blocks)
+
+    def _sampled_values(self, pipeline: Pipeline, level: int, wins: List[Window], cancel) -> np.ndarray:
+        key = self.filter_key(pipeline)
+        with self._in_use():
+            futures = [self.tiles.submit_block(key, level, w) for w in wins]
+            try:
+                parts = []
+                for fut in futures:
+                    check(cancel)
+                    parts.append(fut.result().ravel())
+            finally:
+                settle(futures)
+        filtered = np.concatenate(parts)
+        return output_values(filtered, pipeline.domain, pipeline.db, pipeline.db_floor)
 
     def _exact(self, pipeline, spec, estimate, progress, cancel) -> StretchLimits:
         # The estimate bounds the histogram; a percentile outside it (rare) widens the range and
@@ -278,6 +314,25 @@ class SceneSession:
         enl = mean * mean / var if var > 0 else float("inf")
         mean_db = 10.0 * np.log10(mean) if mean > 0 else float("-inf")
         return RegionStats(mean, var ** 0.5, enl, float(mean_db), int(vals.size))
+
+
+def sample_windows(width: int, height: int, budget: int = ESTIMATE_PIXELS, side: int = SAMPLE_BLOCK) -> List[Window]:
+    """An even grid of ``side`` x ``side`` windows covering the scene, about ``budget`` pixels in all."""
+    per_axis = max(1, int(math.sqrt(budget / float(side * side))))
+    w, h = min(side, width), min(side, height)
+    cols = [int(round((width - w) * (i + 0.5) / per_axis)) for i in range(per_axis)]
+    rows = [int(round((height - h) * (j + 0.5) / per_axis)) for j in range(per_axis)]
+    return [Window(c, r, w, h) for r in rows for c in cols]
+
+
+def png_bytes(render: Render) -> bytes:
+    """A render as a PNG: grey plus alpha, nodata transparent (as the views show it)."""
+    from PIL import Image
+
+    alpha = np.where(np.isnan(render.values), np.uint8(0), np.uint8(255)).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(np.dstack([render.image, alpha]), mode="LA").save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _minmax(vals: np.ndarray):

@@ -55,6 +55,7 @@ def test_controls_and_cli_agree_with_the_field_metadata(panel):
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     flags = {a.dest: a for a in sub.choices["preprocess"]._actions}
     assert tuple(flags["filter"].choices) == FILTER_NAME.choices
+    assert tuple(flags["quantity"].choices) == QUANTITY.choices    # "db" too (issue 10 case 10)
     assert WINDOW.bounds_text() in flags["window"].help and LOOKS.help in flags["looks"].help
 
 
@@ -140,3 +141,23 @@ def test_panel_on_the_sample_scene(qtbot, window, size):
     w, h = size
     window.grab().save(str(SHOTS / f"pipeline_panel_window_{w}x{h}.png"))
     panel.grab().save(str(SHOTS / f"pipeline_panel_{w}x{h}.png"))
+
+
+def test_db_scene_warning_stays_in_the_panel_until_the_quantity_says_db(qtbot, window, tmp_path):
+    """Issue 10 case 10: the GUI flashed the dB warning in the status bar for a few seconds."""
+    import numpy as np
+
+    from sarlang_core import synthetic as syn
+
+    rng = np.random.default_rng(4)
+    data = (10 * np.log10(rng.gamma(1.0, 1.0, (1, 128, 128)) * 0.1)).astype(np.float32)
+    path = syn.write_scene(tmp_path / "db_scene.tif", data, band_descriptions=("Sigma0_VV_db",))
+    open_and_wait(qtbot, window, path)
+    panel = window.pipeline_panel
+    assert panel.quantity.findData("db") >= 0
+    qtbot.wait(200)
+    window.statusBar().showMessage("something else")        # later messages do not hide it
+    assert panel.warning.isVisible() and "decibels" in panel.warning.text()
+    panel.quantity.setCurrentIndex(panel.quantity.findData("db"))
+    qtbot.waitUntil(lambda: window.renderer.pipeline.quantity == "db")
+    assert not panel.warning.isVisible()

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sarlang_core.errors import PipelineError
 from sarlang_core.preprocess import FILTERS, FilterSpec, Pipeline, StretchSpec, stretch_to_uint8, to_db, to_domain
+from sarlang_core.preprocess.pipeline import QUANTITY
 from sarlang_core.preprocess.radiometry import resolve_quantity
 from sarlang_core.preprocess.stretch import HistogramAccumulator, percentile_limits
 
@@ -111,13 +112,16 @@ def test_quantity_resolution():
     assert resolve_quantity("auto", "unknown", "float32", False) == "intensity"
 
 
-def test_stretch_maps_limits_to_0_and_255():
+def test_stretch_maps_limits_to_1_and_255_and_nodata_alone_to_0():
+    """Issue 10 case 9: nodata and the darkest valid pixels both became 0 in 8-bit output."""
     v = np.array([-30.0, -20.0, -10.0, 0.0, np.nan], np.float32)
     out = stretch_to_uint8(v, -20.0, -10.0)
     assert out.dtype == np.uint8
-    assert list(out) == [0, 0, 255, 255, 0]
+    assert list(out) == [1, 1, 255, 255, 0]
     mid = stretch_to_uint8(np.array([-15.0], np.float32), -20.0, -10.0)[0]
-    assert mid in (127, 128)
+    assert mid == 128
+    flat = stretch_to_uint8(np.array([3.0, np.nan], np.float32), 3.0, 3.0)   # no span: valid stays >= 1
+    assert list(flat) == [1, 0]
 
 
 def test_histogram_percentiles_match_numpy_to_a_fraction_of_a_grey_level():
@@ -207,3 +211,14 @@ def test_save_errors_say_what_to_do(tmp_path):
 def test_describe_names_the_band():
     assert Pipeline(band=0).describe().startswith("band 0 → ")
     assert Pipeline(band=0).describe("Sigma0_VV").startswith("Sigma0_VV → ")
+
+
+def test_db_quantity_goes_back_to_linear_before_the_filter():
+    """Issue 10 case 10: the Pipeline can say the band already holds dB (no log taken twice)."""
+    v = np.array([0.0, 10.0, -10.0, np.nan], np.float32)
+    np.testing.assert_allclose(to_domain(v, "db", "intensity")[:3], [1.0, 10.0, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(to_domain(v, "db", "amplitude")[:3], np.sqrt([1.0, 10.0, 0.1]), rtol=1e-6)
+    assert np.isnan(to_domain(v, "db", "intensity")[3])
+    assert Pipeline(quantity="db").quantity == "db"
+    assert "db" in QUANTITY.choices and "10 log10" in QUANTITY.help
+    assert resolve_quantity("db", "unknown", "float32", False) == "db"

@@ -1,12 +1,14 @@
 """The scene session: tiled rendering from cached tiles, scene-wide stretch limits, region
 statistics and export, on synthetic GeoTIFFs and the real samples."""
 
+import io
 import json
 import threading
 
 import numpy as np
 import pytest
 import rasterio
+from PIL import Image
 
 from sarlang_core import synthetic as syn
 from sarlang_core.errors import CancelledError, ExportError
@@ -243,3 +245,167 @@ def test_streamed_blocks_match_cached_tiles(session):
     win = Window(90, 30, 100, 70)
     streamed = session.tiles.submit_block(key, 0, win).result()
     assert np.allclose(streamed, session.tiles.window(key, 0, win), equal_nan=True)
+
+
+def test_estimate_without_overviews_reads_a_bounded_number_of_pixels(make_scene, monkeypatch):
+    """Issue 10 case 11: a scene without overviews was estimated from its full-resolution level
+    read whole (1.3 GB at 8k). The estimate now samples blocks: count what the reader returns."""
+    import sarlang_core.io.gdal_scene as gs
+    import sarlang_core.services.scene_session as ss
+    monkeypatch.setattr(ss, "SAMPLE_BLOCK", 32)
+    monkeypatch.setattr(ss, "ESTIMATE_PIXELS", 64 * 32 ** 2)               # 8 x 8 blocks of 32 px
+    monkeypatch.setattr(gs, "MEMORY_PYRAMID_MAX_PIXELS", 0)   # as an 8k scene: no levels in memory
+    path, data = make_scene("flat.tif", h=1024, w=1024, bands=1, overviews=())
+    s = SceneSession.open(path, tile=128)
+    try:
+        assert len(s.scene.levels) == 1
+        read = []
+        real = s.scene.read_padded
+
+        def counting(band=0, window=None, level=0, **kw):
+            out = real(band, window, level, **kw)
+            read.append(out.size)
+            return out
+
+        monkeypatch.setattr(s.scene, "read_padded", counting)
+        est = s.limits(Pipeline())
+        assert est.mode == "estimate" and est.blocks == 64
+        assert "estimated from 64 blocks" in est.describe()
+        assert sum(read) <= 2 * ss.ESTIMATE_PIXELS            # not the scene's 1 M pixels
+        assert est.pixels == ss.ESTIMATE_PIXELS
+        # the sampled blocks are filtered like the export filters them: close to the exact limits
+        exact = s.limits(Pipeline(stretch=StretchSpec(limits="exact")))
+        assert abs(est.lo - exact.lo) < 1.0 and abs(est.hi - exact.hi) < 1.0
+    finally:
+        s.close()
+
+
+def test_sample_windows_cover_the_scene_within_budget():
+    from sarlang_core.services.scene_session import sample_windows
+    wins = sample_windows(16384, 16384, 1 << 20, 128)
+    assert len(wins) == 64 and all(w.inside(16384, 16384) for w in wins)
+    assert min(w.col_off for w in wins) < 2048 and max(w.col_off for w in wins) > 14000
+    small = sample_windows(100, 50, 1 << 20, 128)          # smaller than a block: clipped to the scene
+    assert all(w.width == 100 and w.height == 50 for w in small)
+
+
+def test_8bit_export_declares_nodata_that_no_valid_pixel_takes(make_scene, tmp_path):
+    """Issue 10 case 9: nodata became 0 with no marker, while the darkest ~2 % of valid pixels
+    were 0 too. Now valid pixels are 1..255, nodata 0, declared: GIS viewers show it transparent."""
+    data = make_sar_bands_with_hole()
+    path, _ = make_scene("hole.tif", data=data)
+    s = SceneSession.open(path)
+    try:
+        pipe = Pipeline(band="VV", filter=FilterSpec("boxcar", 3))
+        out = export_processed(s, pipe, tmp_path / "hole_out.tif")
+        view = s.render(pipe, 0, Window(0, 0, 256, 256))
+    finally:
+        s.close()
+    hole = np.isnan(view.values)
+    assert hole[100:140, 60:200].all() and 0.05 < hole.mean() < 0.2
+    with rasterio.open(out) as ds:
+        assert ds.nodata == 0
+        img, mask = ds.read(1), ds.read_masks(1)
+        np.testing.assert_array_equal(mask == 0, hole)            # exactly the nodata pixels are masked
+        assert (img[~hole] >= 1).all() and (img[hole] == 0).all()
+        assert np.count_nonzero(img[~hole] == 1) > 0.01 * (~hole).sum()   # the clipped dark end is 1, not 0
+        ov = ds.read(1, out_shape=(64, 64))                       # overviews keep nodata apart too
+        assert (ov[30:32, 20:45] == 0).all()
+    with Image.open(io.BytesIO(_png_with_alpha(view))) as im:
+        assert im.mode == "LA"                                   # the view's PNG: nodata transparent
+        np.testing.assert_array_equal(np.asarray(im.getchannel("A")) == 0, hole)
+
+
+def make_sar_bands_with_hole():
+    rng = np.random.default_rng(3)
+    data = (rng.gamma(1.0, 1.0, (2, 256, 256)) * 0.1).astype(np.float32)
+    data[:, 100:140, 60:200] = np.nan            # a nodata hole (NaN in float data)
+    data[:, :, :12] = np.nan                     # and a nodata edge, as in swath borders
+    return data
+
+
+def _png_with_alpha(render) -> bytes:
+    from sarlang_core.services.scene_session import png_bytes
+    return png_bytes(render)
+
+
+def test_all_nodata_scene_is_refused_and_leaves_nothing(make_scene, tmp_path):
+    data = np.full((1, 128, 128), np.nan, np.float32)
+    path, _ = make_scene("empty.tif", data=data, band_descriptions=("VV",))
+    s = SceneSession.open(path)
+    out_dir = tmp_path / "outs"
+    out_dir.mkdir()
+    try:
+        limits = s.limits(Pipeline())
+        assert limits.pixels == 0 and "no valid pixels" in limits.describe()
+        with pytest.raises(ExportError, match="every pixel of band VV is nodata"):
+            export_processed(s, Pipeline(), out_dir / "empty_out.tif")
+    finally:
+        s.close()
+    assert list(out_dir.iterdir()) == []
+
+
+def _db_scene(make_scene, name="db.tif", description="Sigma0_VV_db"):
+    rng = np.random.default_rng(5)
+    linear = (rng.gamma(1.0, 1.0, (1, 192, 192)) * np.linspace(0.02, 0.2, 192)[None, None, :]).astype(np.float32)
+    path, _ = make_scene(name, data=(10 * np.log10(linear)).astype(np.float32), band_descriptions=(description,))
+    return path, linear[0]
+
+
+@pytest.mark.parametrize("description", ["Sigma0_VV_db", "VV"], ids=["named-db", "negative-values"])
+def test_db_input_is_warned_about_and_the_db_quantity_filters_linear_values(make_scene, description):
+    """Issue 10 case 10: dB input went through the chain silently (log of dB: flat grey)."""
+    path, linear = _db_scene(make_scene, description=description)
+    s = SceneSession.open(path)
+    try:
+        warned = s.chain_warnings(Pipeline())
+        assert warned and "--quantity db" in warned[0]
+        assert s.chain_warnings(Pipeline(quantity="db")) == []
+        pipe = Pipeline(quantity="db", filter=FilterSpec("boxcar", 5), stretch=None)
+        got = s.values(pipe, 0, Window(0, 0, 192, 192))
+        want = to_db(apply_filter("boxcar", linear, window=5), "intensity", -50.0)
+        np.testing.assert_allclose(got, want, atol=1e-3)        # filtered linear, one log: dB again
+        flat = s.limits(Pipeline())                             # the log of dB: everything at the floor
+        fixed = s.limits(Pipeline(quantity="db"))
+        assert fixed.hi - fixed.lo > 5 and fixed.hi - fixed.lo > 2 * (flat.hi - flat.lo)
+    finally:
+        s.close()
+
+
+def test_db_quantity_on_complex_data_is_refused(tmp_path):
+    from sarlang_core.errors import PipelineError
+    path = tmp_path / "slc.npy"
+    np.save(path, (np.ones((32, 32)) + 1j).astype(np.complex64))
+    s = SceneSession.open(path)
+    try:
+        with pytest.raises(PipelineError, match="complex"):
+            s.filter_key(Pipeline(quantity="db"))
+    finally:
+        s.close()
+
+
+def test_model_image_of_a_scene_without_overviews_is_rendered_in_bounded_strips(make_scene, monkeypatch):
+    """Issue 10 case 11's sibling: the chat's whole-scene image read an overview-less scene whole."""
+    import sarlang_core.io.gdal_scene as gs
+    import sarlang_core.services.model_input as mi
+    monkeypatch.setattr(gs, "MEMORY_PYRAMID_MAX_PIXELS", 0)
+    monkeypatch.setattr(mi, "STRIP_PIXELS", 64 * 512)
+    path, _ = make_scene("flat_model.tif", h=512, w=512, bands=1, overviews=())
+    s = SceneSession.open(path, tile=64)
+    try:
+        biggest = []
+        real = s.render
+
+        def counting(pipeline, level, window, cancel=None):
+            biggest.append(window.width * window.height)
+            return real(pipeline, level, window, cancel)
+
+        monkeypatch.setattr(s, "render", counting)
+        got = mi.model_image(s, Pipeline(filter=FilterSpec("boxcar", 3)), max_pixels=128 * 128)
+        assert got.image.size == (128, 128) and got.crop == (0.0, 0.0, 512.0, 512.0)
+        assert max(biggest) <= mi.STRIP_PIXELS                 # strips, never the whole scene at once
+        monkeypatch.setattr(s, "render", real)
+        whole = s.render(Pipeline(filter=FilterSpec("boxcar", 3)), 0, Window(0, 0, 512, 512)).image
+        np.testing.assert_array_equal(np.asarray(got.image.convert("L")), whole[::4, ::4])
+    finally:
+        s.close()

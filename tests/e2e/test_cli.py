@@ -53,8 +53,9 @@ def test_preprocess_default_chain_writes_georeferenced_uint8(scene, tmp_path):
         pipe = json.loads(ds.tags()["SARLANG_PIPELINE"])
         assert pipe["band"] == "VH" and pipe["filter"]["name"] == "refined-lee"
         img = ds.read(1)
+        assert ds.nodata == 0                      # valid pixels are 1..255 (issue 10 case 9)
     # 2-98 % stretch: about 2 % of the pixels at each end
-    assert 0.005 < np.mean(img == 0) < 0.06 and 0.005 < np.mean(img == 255) < 0.06
+    assert 0.005 < np.mean(img == 1) < 0.06 and 0.005 < np.mean(img == 255) < 0.06 and not (img == 0).any()
 
 
 def test_no_db_no_stretch_writes_the_float32_filtered_band(scene, tmp_path):
