@@ -4,15 +4,26 @@ bar, JSON-lines events for the GUI, and small argument parsers."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from typing import Dict, Optional, Tuple
+import threading
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from ..errors import SarlangError
 
 
 class UsageParser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr and exit status 2."""
+    """Usage errors as one line on stderr and exit status 2; ``--debug`` accepted by the main
+    parser and every sub-command (``sarlang-cli preprocess --debug ...``). Its default is
+    SUPPRESS so a sub-parser never resets what the main parser set: read it with
+    ``getattr(args, "debug", False)``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help="show tracebacks on errors")
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: usage error: {message}\n")
@@ -44,6 +55,31 @@ class ProgressBar:
     def __exit__(self, *exc) -> None:
         for bar in self.bars.values():
             bar.close()  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def stop_on_signals(cancel) -> Iterator[List]:
+    """SIGTERM and SIGINT cancel ``cancel`` (the work stops at its next check and removes its
+    temporary files) instead of killing the process mid-write; a second SIGINT interrupts at
+    once. Yields a list that receives (signal name, number) when a signal arrived."""
+    got: List = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def on_signal(num, _frame):
+        if got and num == signal.SIGINT:
+            raise KeyboardInterrupt
+        if not got:
+            got.extend((signal.Signals(num).name, int(num)))
+        cancel.cancel()
+
+    saved = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield got
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
 
 
 def emit_json_line(obj: dict) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 
-from ..errors import SarlangError
+from ..errors import CancelledError, SarlangError
 from ..preprocess.filters.params import DAMPING, LOOKS, SNAP_EXACT, WINDOW, Param
 from ..preprocess.pipeline import FILTER_NAME, LIMITS, LOW, Pipeline, StretchSpec
-from .common import ProgressBar, parse_band
+from ..progress import CancelToken
+from .common import ProgressBar, parse_band, stop_on_signals
 
 
 def _help(param: Param) -> str:
@@ -82,16 +84,28 @@ def cmd_info(args) -> int:
 
 
 def cmd_preprocess(args) -> int:
+    from ..io.export import OutputExistsError
     from ..services import SceneSession
-    from ..services.export import export_processed
+    from ..services.export import check_output_format, export_processed
 
     pipeline = pipeline_from_args(args)
+    check_output_format(args.output)
+    cancel = CancelToken()
     session = SceneSession.open(args.input)
     try:
         session.filter_key(pipeline)  # fail early on a band the scene lacks
-        with ProgressBar(args.quiet) as progress:
-            out = export_processed(session, pipeline, args.output, overwrite=args.overwrite,
-                                   compress=args.compress, overviews=args.overviews, progress=progress)
+        with ProgressBar(args.quiet) as progress, stop_on_signals(cancel) as stopped:
+            try:
+                out = export_processed(session, pipeline, args.output, overwrite=args.overwrite,
+                                       compress=args.compress, overviews=args.overviews, progress=progress,
+                                       cancel=cancel)
+            except OutputExistsError as exc:
+                raise SarlangError(f"{exc.path}: already exists; pass --overwrite to replace it") from None
+            except CancelledError:
+                if stopped:
+                    print(f"sarlang-cli: stopped by {stopped[0]}; nothing was written", file=sys.stderr)
+                    return 128 + stopped[1]
+                raise
     finally:
         session.close()
     print(out)
