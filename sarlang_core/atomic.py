@@ -70,13 +70,15 @@ def clean_stale_temps(folder: PathLike) -> List[str]:
     return removed
 
 
-def create_temp(target: PathLike) -> Path:
+def create_temp(target: PathLike, suffix: str = "") -> Path:
     """Create (exclusively) an empty temporary file beside ``target`` with plain-open()
-    permissions, after cleaning stale ones; OSError names the target's folder."""
+    permissions, after cleaning stale ones. ``suffix`` (e.g. ``.png``) is for writers that pick
+    the format from the name."""
     target = Path(target)
     clean_stale_temps(target.parent)
     for _ in range(100):
-        tmp = target.with_name(f".{target.name}{TEMP_MARK}{_host()}-{os.getpid()}-{secrets.token_hex(4)}")
+        token = secrets.token_hex(4)
+        tmp = target.with_name(f".{target.name}{TEMP_MARK}{_host()}-{os.getpid()}-{token}{suffix}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
         except FileExistsError:

@@ -176,3 +176,22 @@ def test_read_only_folder_names_the_output(tmp_path, noisy_scene):
         else:
             folder.chmod(0o755)
     assert not Path(out).exists()
+
+
+def test_overview_cache_write_failure_leaves_no_damaged_entry(tmp_path):
+    """Cached overview levels whose flush on close fails were renamed into the cache as if
+    complete (GDAL only logged the failure); now the build fails and the cache stays empty."""
+    rng = np.random.default_rng(6)
+    src = syn.write_scene(tmp_path / "plain.tif", rng.random((1, 1200, 1200), dtype=np.float32) + 1, overviews=())
+    code = ("import sys\nfrom sarlang_core.io import build_overviews\nfrom sarlang_core.errors import SarlangError\n"
+            "try:\n    build_overviews(sys.argv[1])\nexcept SarlangError as e:\n    print(e); sys.exit(1)\n")
+    res = subprocess.run([sys.executable, "-c", code, str(src)], capture_output=True, text=True, timeout=300,
+                         env=_env(tmp_path), preexec_fn=_limit_file_size(1_060_000))  # x2 level: ~1.08 MB
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert str(src) in res.stdout and "overviews" in res.stdout
+    cache = tmp_path / "cache" / "overviews"
+    assert list(cache.iterdir()) == []
+    res = subprocess.run([sys.executable, "-c", code, str(src)], capture_output=True, text=True, timeout=300,
+                         env=_env(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert len([p for p in cache.iterdir() if p.suffix == ".vrt"]) == 1
