@@ -9,7 +9,7 @@ from ..errors import CancelledError, SarlangError
 from ..preprocess.filters.params import DAMPING, LOOKS, SNAP_EXACT, WINDOW, Param
 from ..preprocess.pipeline import FILTER_NAME, LIMITS, LOW, Pipeline, StretchSpec
 from ..progress import CancelToken
-from .common import ProgressBar, parse_band, stop_on_signals
+from .common import ProgressBar, parse_band, stop_on_signals, without_libtiff_noise
 
 
 def _help(param: Param) -> str:
@@ -94,7 +94,7 @@ def cmd_preprocess(args) -> int:
     session = SceneSession.open(args.input)
     try:
         session.filter_key(pipeline)  # fail early on a band the scene lacks
-        with ProgressBar(args.quiet) as progress, stop_on_signals(cancel) as stopped:
+        with without_libtiff_noise(), ProgressBar(args.quiet) as progress, stop_on_signals(cancel) as stopped:
             try:
                 out = export_processed(session, pipeline, args.output, overwrite=args.overwrite,
                                        compress=args.compress, overviews=args.overviews, progress=progress,
