@@ -3,7 +3,7 @@
 ``scene`` (info, preprocess), ``models`` (models, ask, caption), ``dataset``, ``bench`` (with the
 ``score-*`` steps in ``score``). Each group adds its sub-parsers and sets ``handler`` on them;
 :func:`main` dispatches and turns errors into one line on stderr, exit 1 (2 for usage);
-``--debug`` shows the traceback.
+``--debug`` (before or after the command) shows the traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     p = UsageParser(prog="sarlang-cli", description="SARLANG Studio from the command line.")
-    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=UsageParser)
     sub.required = True
     scene.add_parsers(sub)
@@ -35,10 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
     try:
         return args.handler(args)
     except SarlangError as exc:
-        if args.debug:
+        if debug:
             raise
         print(f"sarlang-cli: error: {exc}", file=sys.stderr)
         return 1
@@ -49,7 +49,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as exc:  # an unexpected failure still gets one line unless --debug
-        if args.debug:
+        if debug:
             raise
         print(f"sarlang-cli: error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
         return 1

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import sys
 
-from ..errors import SarlangError
+from ..errors import CancelledError, SarlangError
 from ..preprocess.filters.params import DAMPING, LOOKS, SNAP_EXACT, WINDOW, Param
 from ..preprocess.pipeline import FILTER_NAME, LIMITS, LOW, QUANTITY, Pipeline, StretchSpec
-from .common import ProgressBar, parse_band
+from ..progress import CancelToken
+from .common import ProgressBar, parse_band, stop_on_signals, without_libtiff_noise
 
 
 def _help(param: Param) -> str:
@@ -86,18 +87,30 @@ def cmd_info(args) -> int:
 
 
 def cmd_preprocess(args) -> int:
+    from ..io.export import OutputExistsError
     from ..services import SceneSession
-    from ..services.export import export_processed
+    from ..services.export import check_output_format, export_processed
 
     pipeline = pipeline_from_args(args)
+    check_output_format(args.output)
+    cancel = CancelToken()
     session = SceneSession.open(args.input)
     try:
         session.filter_key(pipeline)  # fail early on a band the scene lacks
         for warning in session.chain_warnings(pipeline):
             print(f"warning: {warning}", file=sys.stderr)
-        with ProgressBar(args.quiet) as progress:
-            out = export_processed(session, pipeline, args.output, overwrite=args.overwrite,
-                                   compress=args.compress, overviews=args.overviews, progress=progress)
+        with without_libtiff_noise(), ProgressBar(args.quiet) as progress, stop_on_signals(cancel) as stopped:
+            try:
+                out = export_processed(session, pipeline, args.output, overwrite=args.overwrite,
+                                       compress=args.compress, overviews=args.overviews, progress=progress,
+                                       cancel=cancel)
+            except OutputExistsError as exc:
+                raise SarlangError(f"{exc.path}: already exists; pass --overwrite to replace it") from None
+            except CancelledError:
+                if stopped:
+                    print(f"sarlang-cli: stopped by {stopped[0]}; nothing was written", file=sys.stderr)
+                    return 128 + stopped[1]
+                raise
     finally:
         session.close()
     print(out)

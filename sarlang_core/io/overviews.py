@@ -30,6 +30,7 @@ import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 
+from ..atomic import create_temp, write_text_atomic
 from ..errors import SarlangError, UnsupportedSceneError
 from ..progress import CancelToken, ProgressCallback, check, report
 from .base import Scene
@@ -39,6 +40,7 @@ from .gdal_scene import GDAL_ERRORS, GdalScene, gdal_message
 from .meta import Window
 from .opener import open_scene
 from .pyramid import RESAMPLINGS, check_factors, default_factors, iter_reduced, level_shape
+from .write_checks import gdal_failures, verify_geotiff
 
 GDAL_TYPES = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
               "int32": "Int32", "uint64": "UInt64", "int64": "Int64", "float32": "Float32",
@@ -80,46 +82,51 @@ def _build_cache(scene: GdalScene, factors, resampling, progress, cancel) -> Pat
     folder.mkdir(parents=True, exist_ok=True)
     key = cache_key(scene.path)
     finals = [folder / f"{key}.x{f}.tif" for f in factors]
-    temps = [folder / f".{p.name}.{os.getpid()}.part.tif" for p in finals]
+    temps: list = []
     total = scene.count * scene.height
     writers = []
-    try:
-        report(progress, "overviews", 0, total, f"building overviews of {scene.name}")
-        for f, tmp in zip(factors, temps):
-            h, w = level_shape(scene.width, scene.height, f)
-            t, sx, sy = scene.transform, scene.width / w, scene.height / h
-            tr = Affine(t.a * sx, t.b * sy, t.c, t.d * sx, t.e * sy, t.f)
-            writers.append(rasterio.open(tmp, "w", driver="GTiff", width=w, height=h, count=scene.count,
-                                         dtype="float32", nodata=float("nan"), crs=scene.crs,
-                                         transform=None if scene.transform.is_identity else tr, **_LEVEL_OPTS))
-        done = 0
-        for b in range(scene.count):
-            def rows(r, n, b=b):
-                return scene.read(b, Window(0, r, scene.width, n), 0)
-            for row, n, parts in iter_reduced(rows, scene.width, scene.height, factors, resampling):
-                check(cancel)
-                for f, dst, part in zip(factors, writers, parts):
-                    win = rasterio.windows.Window(0, row // f, part.shape[1], part.shape[0])
-                    dst.write(part, b + 1, window=win)
-                done += n
-                report(progress, "overviews", done, total)
-        for dst in writers:
-            dst.close()
-        check(cancel)
-        for tmp, final in zip(temps, finals):
-            os.replace(tmp, final)
-        vrt = folder / f"{key}.vrt"
-        tmp_vrt = folder / f".{key}.{os.getpid()}.part.vrt"
-        tmp_vrt.write_text(_vrt_xml(scene, [p.name for p in finals]), encoding="utf-8")
-        os.replace(tmp_vrt, vrt)  # last: its presence marks a complete entry
-    except BaseException as exc:
-        for dst in writers:
-            if not dst.closed:
+    with gdal_failures() as caught:  # GDAL only logs a failed flush on close
+        try:
+            report(progress, "overviews", 0, total, f"building overviews of {scene.name}")
+            temps.extend(create_temp(p) for p in finals)
+            for f, tmp in zip(factors, temps):
+                h, w = level_shape(scene.width, scene.height, f)
+                t, sx, sy = scene.transform, scene.width / w, scene.height / h
+                tr = Affine(t.a * sx, t.b * sy, t.c, t.d * sx, t.e * sy, t.f)
+                writers.append(rasterio.open(tmp, "w", driver="GTiff", width=w, height=h, count=scene.count,
+                                             dtype="float32", nodata=float("nan"), crs=scene.crs,
+                                             transform=None if scene.transform.is_identity else tr, **_LEVEL_OPTS))
+            done = 0
+            for b in range(scene.count):
+                def rows(r, n, b=b):
+                    return scene.read(b, Window(0, r, scene.width, n), 0)
+                for row, n, parts in iter_reduced(rows, scene.width, scene.height, factors, resampling):
+                    check(cancel)
+                    for f, dst, part in zip(factors, writers, parts):
+                        win = rasterio.windows.Window(0, row // f, part.shape[1], part.shape[0])
+                        dst.write(part, b + 1, window=win)
+                    done += n
+                    report(progress, "overviews", done, total)
+            for dst in writers:
                 dst.close()
-        remove_quietly(*temps)
-        if isinstance(exc, GDAL_ERRORS):
-            raise SarlangError(f"{scene.path}: could not build overviews in {folder}: {gdal_message(exc)}") from None
-        raise
+            caught.raise_if_any(f"{scene.path}: could not build overviews in {folder}")
+            for f, tmp in zip(factors, temps):  # a failed flush is not always even logged: read back
+                h, w = level_shape(scene.width, scene.height, f)
+                verify_geotiff(tmp, w, h, scene.count)
+            check(cancel)
+            for tmp, final in zip(temps, finals):
+                os.replace(tmp, final)
+            vrt = write_text_atomic(folder / f"{key}.vrt", _vrt_xml(scene, [p.name for p in finals]))
+            # last: its presence marks a complete entry
+        except BaseException as exc:
+            for dst in writers:
+                if not dst.closed:
+                    dst.close()
+            remove_quietly(*temps)
+            if isinstance(exc, GDAL_ERRORS):
+                raise SarlangError(f"{scene.path}: could not build overviews in {folder}: "
+                                   f"{gdal_message(exc)}") from None
+            raise
     report(progress, "overviews", total, total, "overviews ready")
     return vrt
 
@@ -165,8 +172,9 @@ def _build_sidecar(scene: GdalScene, factors, resampling, progress, cancel, over
     folder = overview_dir()
     folder.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=folder, prefix=".sidecar-"))
-    staged = ovr.with_name(f".{ovr.name}.{os.getpid()}.part")
+    staged = None
     try:
+        staged = create_temp(ovr)
         vrt = work / "source.vrt"
         vrt.write_text(_vrt_xml(scene, []), encoding="utf-8")
         for i, f in enumerate(factors):
@@ -178,7 +186,8 @@ def _build_sidecar(scene: GdalScene, factors, resampling, progress, cancel, over
         shutil.copyfile(work / "source.vrt.ovr", staged)
         os.replace(staged, ovr)
     except BaseException as exc:
-        remove_quietly(staged)
+        if staged is not None:
+            remove_quietly(staged)
         if isinstance(exc, GDAL_ERRORS):
             raise SarlangError(f"{scene.path}: could not build a sidecar: {gdal_message(exc)}") from None
         raise

@@ -11,6 +11,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ExportError
 from ..io import write_geotiff_atomic
+from ..io.export import check_output_path
 from ..preprocess.pipeline import Pipeline
 from ..preprocess.radiometry import NODATA_U8, stretch_to_uint8
 from ..progress import CancelToken, ProgressCallback
@@ -19,6 +20,17 @@ PIPELINE_TAG = "SARLANG_PIPELINE"
 
 
 COMPRESSIONS = ("zstd", "deflate", "lzw", "none")
+OUTPUT_SUFFIXES = (".tif", ".tiff")
+
+
+def check_output_format(out: Union[str, Path]) -> None:
+    """Exports are GeoTIFFs (georeferenced, float32 or uint8, with the pipeline in their tags):
+    a name that says another format is refused rather than given a TIFF under that name."""
+    suffix = Path(out).suffix
+    if suffix.lower() not in OUTPUT_SUFFIXES:
+        said = f"'{suffix}' names another format" if suffix else "it has no extension"
+        raise ExportError(f"{out}: the processed scene is written as GeoTIFF only and {said}; "
+                          f"name the output {' or '.join(OUTPUT_SUFFIXES)}")
 
 
 def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, overwrite: bool = False,
@@ -33,7 +45,9 @@ def export_processed(session, pipeline: Pipeline, out: Union[str, Path], *, over
     renamed on success, so a failure or a cancel leaves nothing behind and the input is never
     overwritten.
     """
+    check_output_format(out)
     scene = session.scene
+    check_output_path(out, [scene.path], overwrite)  # before the work, not after it
     limits = session.limits(pipeline, progress=progress, cancel=cancel)
     stretched = limits is not None
 

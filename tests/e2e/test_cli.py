@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,48 @@ def test_errors_are_one_line_with_exit_codes(scene, tmp_path, args, code, needle
 def test_debug_shows_the_traceback(tmp_path):
     out = run("--debug", "info", tmp_path / "missing.tif")
     assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+@pytest.mark.parametrize("name", ["out.png", "out.jpg", "out"])
+def test_output_name_of_another_format_is_refused(tmp_path, name):
+    src = tmp_path / "in.npy"
+    np.save(src, np.random.default_rng(0).random((64, 64), dtype=np.float32) + 1)
+    out = run("preprocess", src, tmp_path / name)
+    assert out.returncode == 1, out.stderr
+    line = out.stderr.strip()
+    assert "\n" not in line and name in line and ".tif" in line and ".tiff" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy"]
+
+
+def test_existing_output_error_names_the_flag(scene, tmp_path):
+    path, _ = scene
+    target = tmp_path / "o.tif"
+    target.write_bytes(b"keep me")
+    out = run("preprocess", path, target)
+    assert out.returncode == 1 and "--overwrite" in out.stderr and str(target) in out.stderr
+    assert target.read_bytes() == b"keep me"
+    out = run("preprocess", path, target, "--overwrite", "--filter", "none")
+    assert out.returncode == 0, out.stderr
+    with rasterio.open(target) as ds:
+        assert ds.dtypes[0] == "uint8"
+
+
+@pytest.mark.parametrize("args", [("preprocess", "--debug", "{m}", "{o}"), ("info", "{m}", "--debug"),
+                                  ("--debug", "info", "{m}")])
+def test_debug_after_the_subcommand_too(tmp_path, args):
+    subs = {"{m}": tmp_path / "missing.tif", "{o}": tmp_path / "o.tif"}
+    out = run(*[subs.get(a, a) for a in args])
+    assert out.returncode != 0 and "Traceback" in out.stderr and "missing.tif" in out.stderr
+    plain = run(*[subs.get(a, a) for a in args if a != "--debug"])
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_preprocess_output_follows_the_umask(scene, tmp_path, mask, mode):
+    path, _ = scene
+    target = tmp_path / "shared.tif"
+    env = dict(os.environ, SARLANG_CACHE_DIR=os.environ.get("SARLANG_CACHE_DIR", ""))
+    res = subprocess.run([*CLI, "preprocess", str(path), str(target), "--filter", "none"], capture_output=True,
+                         text=True, timeout=300, env=env, preexec_fn=lambda: os.umask(mask))
+    assert res.returncode == 0, res.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == mode
