@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QObject, Signal
 
 from app import workers
@@ -84,12 +82,15 @@ class SceneJobs(QObject):
                        on_progress=self._progress("export"))
 
     def save_png(self, render, path: str) -> str:
-        """Small and already in memory: written right away, atomically; nodata transparent."""
-        from sarlang_core.services.scene_session import png_bytes
+        """Small and already in memory: written right away, atomically; nodata transparent.
+        A failure (no room, no permission) is shown and leaves nothing behind."""
+        from sarlang_core.errors import SarlangError
+        from sarlang_core.services.export import save_view_png
 
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.part")
-        tmp.write_bytes(png_bytes(render))
-        tmp.replace(target)
+        try:
+            target = save_view_png(render, path)
+        except SarlangError as exc:
+            self.error.emit("Cannot save the view", str(exc))
+            return None
         self.message.emit(f"Saved view to {target}")
         return str(target)

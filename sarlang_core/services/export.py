@@ -103,3 +103,17 @@ def read_pipeline_tag(path: Union[str, Path]) -> Optional[Pipeline]:
     with rasterio.open(path) as ds:
         text = ds.tags().get(PIPELINE_TAG)
     return Pipeline.from_json(text) if text else None
+
+
+def save_view_png(render, out: Union[str, Path]) -> Path:
+    """The processed pixels of a view as PNG (grey plus alpha, nodata transparent), written
+    atomically with plain-open() permissions; a failure names ``out`` and leaves nothing there."""
+    from ..atomic import write_bytes_atomic
+    from .scene_session import png_bytes
+
+    out = Path(out)
+    try:
+        return write_bytes_atomic(out, png_bytes(render))
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot write the PNG ({exc.strerror or exc})") from exc
+

@@ -246,3 +246,23 @@ def test_saving_a_pipeline_is_atomic_and_a_failure_is_shown(qtbot, window, tmp_p
     assert not window.save_pipeline(str(blocked / "recipe.json"))
     assert "recipe.json" in window.last_error
     assert blocked.read_text() == "x"
+
+
+def test_view_png_follows_the_umask_and_a_failure_is_shown(qtbot, window, tmp_path):
+    """Export current view as PNG: plain-open() permissions, and a place that cannot be written
+    gives a dialog naming the file, with no temporary left behind."""
+    import os
+    import stat
+
+    open_sample(qtbot, window)
+    old = os.umask(0o022)
+    try:
+        png = window.export_png(str(tmp_path / "view.png"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(png).st_mode) == 0o644
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    assert window.export_png(str(blocked / "view.png")) is None
+    assert "view.png" in window.last_error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "view.png"]
