@@ -255,14 +255,16 @@ def test_view_png_follows_the_umask_and_a_failure_is_shown(qtbot, window, tmp_pa
     import stat
 
     open_sample(qtbot, window)
+    out = tmp_path / "out"
+    out.mkdir()
     old = os.umask(0o022)
     try:
-        png = window.export_png(str(tmp_path / "view.png"))
+        png = window.export_png(str(out / "view.png"))
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(png).st_mode) == 0o644
-    blocked = tmp_path / "a-file"
+    blocked = out / "a-file"
     blocked.write_text("x")
     assert window.export_png(str(blocked / "view.png")) is None
     assert "view.png" in window.last_error
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "view.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a-file", "view.png"]
