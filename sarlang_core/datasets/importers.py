@@ -183,16 +183,34 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
             bad(Problem(src, where, f"non-positive box size {bw:g} x {bh:g}"))
             continue
         name, iw, ih = sizes[img]
-        x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + bw, iw), min(y + bh, ih)
-        if x1 <= x0 or y1 <= y0:
+        box = clip_box((x, y, bw, bh), iw, ih)
+        if box is None:
             bad(Problem(src, where, f"box {_fmt(bb)} is fully outside {name} ({iw} x {ih}); dropped"))
             continue
-        clipped = (x0, y0, x1 - x0, y1 - y0)
-        if clipped != (x, y, bw, bh):
+        if box != (x, y, bw, bh):
             bad(Problem(src, where, f"box {_fmt(bb)} partly outside {name} ({iw} x {ih}); "
-                                    f"clipped to {_fmt(clipped)}"))
-        res.boxes.append(BoxRecord(name, cats[a["category_id"]], clipped, str(a["id"])))
+                                    f"clipped to {_fmt(box)}"))
+        res.boxes.append(BoxRecord(name, cats[a["category_id"]], box, str(a["id"])))
     return res
+
+
+def clip_box(bbox, width: float, height: float) -> Optional[Tuple[float, float, float, float]]:
+    """A COCO ``[x, y, w, h]`` box clipped to a ``width`` x ``height`` image; None when nothing of
+    it is inside. A box whose edges lie inside (within round-off: ``x + w`` of float boxes is not
+    exact) comes back as the very same tuple, so only boxes really outside are changed."""
+    x, y, w, h = (float(v) for v in bbox)
+    tol = 1e-6 * max(width, height, 1.0)
+    x1, y1 = x + w, y + h
+    if x >= -tol and y >= -tol and x1 <= width + tol and y1 <= height + tol:
+        return (x, y, w, h)
+    x0, y0 = max(x, 0.0), max(y, 0.0)
+    x1, y1 = min(x1, float(width)), min(y1, float(height))
+    if x1 - x0 <= tol or y1 - y0 <= tol:
+        return None
+    # an edge that was inside keeps its size exactly; only the sides that crossed are cut
+    cw = w if (x0 == x and x + w <= width + tol) else x1 - x0
+    ch = h if (y0 == y and y + h <= height + tol) else y1 - y0
+    return (x0, y0, cw, ch)
 
 
 def _list(data: dict, key: str, src: str, bad) -> list:
