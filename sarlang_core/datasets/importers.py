@@ -18,6 +18,7 @@ import csv
 import json
 import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, TypeGuard, Union
@@ -80,6 +81,9 @@ def _load_json(path) -> object:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{p}: not a JSON file ({exc})") from None
+    except RecursionError:
+        raise DatasetError(f"{p}: JSON nested too deeply to read (a broken or hostile file); "
+                           "nothing was imported from it") from None
     except OSError as exc:
         raise DatasetError(f"{p}: cannot be read ({exc.strerror or exc})") from None
 
@@ -89,6 +93,31 @@ def _header_size(path: Path) -> Tuple[int, int]:
 
     with Image.open(path) as im:
         return int(im.width), int(im.height)
+
+
+MAX_SIDE = 1 << 31      # a width/height above this is a broken record, not an image (SQLite INTEGER bound)
+
+
+def _is_key(v) -> bool:
+    """An id a record may carry: a whole number or a text (not an object, list, bool or float)."""
+    return _is_int(v) or isinstance(v, str)
+
+
+def safe_name(name: str, images_dir=None) -> Optional[str]:
+    """Why ``name`` (an image path from an annotation file) may not be used, or None when it may:
+    absolute paths, ``..`` parts and (with ``images_dir``) anything that resolves outside
+    ``images_dir`` through a symlink are refused, so nothing outside the images folder is read."""
+    norm = name.replace("\\", "/")
+    if os.path.isabs(name) or norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
+        return "absolute path refused (image paths are relative to the images folder)"
+    if ".." in norm.split("/"):
+        return "path climbs out of the images folder ('..'); refused"
+    if images_dir is not None:
+        root = os.path.realpath(str(images_dir))
+        real = os.path.realpath(os.path.join(root, name))
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+            return "path leads outside the images folder (a symlink?); refused"
+    return None
 
 
 def _is_int(v) -> bool:
@@ -117,8 +146,9 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
 
     cats: Dict[object, str] = {}
     for i, c in enumerate(_list(data, "categories", src, bad)):
-        if not isinstance(c, dict) or "id" not in c or not isinstance(c.get("name"), str) or not c["name"]:
-            bad(Problem(src, f"categories[{i}]", "malformed category (needs id and name)"))
+        if not isinstance(c, dict) or not _is_key(c.get("id")) or not isinstance(c.get("name"), str) \
+                or not c["name"]:
+            bad(Problem(src, f"categories[{i}]", "malformed category (needs an id, a number or text, and a name)"))
         elif c["id"] in cats:
             bad(Problem(src, f"category id {c['id']}", "duplicate category id"))
         else:
@@ -128,9 +158,10 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
     names = set()
     missing = set()
     for i, im in enumerate(_list(data, "images", src, bad)):
-        if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str) \
+        if not isinstance(im, dict) or not _is_key(im.get("id")) or not isinstance(im.get("file_name"), str) \
                 or not im["file_name"]:
-            bad(Problem(src, f"images[{i}]", "malformed image record (needs id and file_name)"))
+            bad(Problem(src, f"images[{i}]", "malformed image record (needs an id, a number or text, "
+                                             "and a file_name)"))
             continue
         where = f"image id {im['id']}"
         w, h, name = im.get("width"), im.get("height"), im["file_name"]
@@ -139,6 +170,14 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
             continue
         if w <= 0 or h <= 0:
             bad(Problem(src, where, f"{name}: non-positive image size {w} x {h}"))
+            continue
+        if w > MAX_SIDE or h > MAX_SIDE:
+            bad(Problem(src, where, f"{name}: image size {w:g} x {h:g} too large (at most {MAX_SIDE} a side)"))
+            continue
+        why = safe_name(name, images_dir)
+        if why:
+            bad(Problem(src, where, f"{name}: {why}"))
+            missing.add(im["id"])
             continue
         if im["id"] in sizes:
             bad(Problem(src, where, f"{name}: duplicate image id (first one kept)"))
@@ -157,8 +196,11 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
 
     seen_ann = set()
     for i, a in enumerate(_list(data, "annotations", src, bad)):
-        if not isinstance(a, dict) or "id" not in a:
-            bad(Problem(src, f"annotations[{i}]", "malformed annotation record (needs id)"))
+        if not isinstance(a, dict) or not _is_key(a.get("id")):
+            bad(Problem(src, f"annotations[{i}]", "malformed annotation record (needs an id, a number or text)"))
+            continue
+        if not _is_key(a.get("image_id")) or not _is_key(a.get("category_id")):
+            bad(Problem(src, f"annotation id {a['id']}", "image_id and category_id must be numbers or text"))
             continue
         where = f"annotation id {a['id']}"
         if a["id"] in seen_ann:
@@ -176,7 +218,7 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
             continue
         bb = a.get("bbox")
         if not isinstance(bb, (list, tuple)) or len(bb) != 4 or not all(_is_num(v) for v in bb):
-            bad(Problem(src, where, f"malformed bbox {bb!r} (needs 4 numbers [x, y, w, h])"))
+            bad(Problem(src, where, f"malformed bbox {reprlib.repr(bb)} (needs 4 numbers [x, y, w, h])"))
             continue
         x, y, bw, bh = (float(v) for v in bb)
         if bw <= 0 or bh <= 0:
@@ -240,6 +282,11 @@ class _Images:
         w = h = 0
         path = name
         good = True
+        why = safe_name(name, self.dir)
+        if why:
+            self.res.problems.append(Problem(self.src, where, f"{name}: {why}"))
+            self.known[name] = False
+            return False
         if self.dir is not None:
             path = os.path.join(str(self.dir), name)
             try:
@@ -275,7 +322,7 @@ def import_sarlang_json(path, images_dir=None) -> ImportResult:
             res.problems.append(Problem(src, where, "malformed record (needs 'messages' and 'images' lists)"))
             continue
         if len(imgs) != 1 or not isinstance(imgs[0], str) or not imgs[0].strip():
-            res.problems.append(Problem(src, where, f"needs exactly one image path, got {imgs!r}"))
+            res.problems.append(Problem(src, where, f"needs exactly one image path, got {reprlib.repr(imgs)}"))
             continue
         pairs, err = _turns(msgs)
         if err:
@@ -369,6 +416,10 @@ def _images_by_stem(folder: Path, res: ImportResult) -> Dict[str, Path]:
     out: Dict[str, Path] = {}
     for f in sorted(folder.iterdir()):
         if not f.is_file() or f.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        why = safe_name(f.name, folder)
+        if why:
+            res.problems.append(Problem(str(f), f.name, why))
             continue
         if f.stem in out:
             res.problems.append(Problem(str(f), f.name, f"same stem as {out[f.stem].name}; ignored"))
