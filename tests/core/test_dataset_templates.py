@@ -220,7 +220,7 @@ def test_ambiguous_regions_are_not_asked():
 def test_classes_prefix_and_config_validation():
     images, by = small_set()
     items = list(generate(images, by, TemplateConfig(seed=0, with_classes_prefix=True)))
-    assert all(it.question.startswith(CLASSES_PREFIX + " ") for it in items)
+    assert items and all(it.question.startswith(CLASSES_PREFIX + " ") for it in items)
     plain = list(generate(images, by, TemplateConfig(seed=0)))
     assert [it.question[len(CLASSES_PREFIX) + 1:] for it in items] == [it.question for it in plain]
     with pytest.raises(ValueError, match="unknown template type"):
