@@ -243,3 +243,16 @@ def test_streaming():
     assert first.image_id == images[0].id
     # a defaultdict of boxes works as boxes_by_image (an empty one: negatives only)
     assert {it.answer for it in generate(images, defaultdict(list), TemplateConfig(seed=0))} == {"no"}
+
+
+def test_generated_items_pass_the_projects_own_quality_checks():
+    """Issue 10: "What are the categories visible in the image?" is answered "aircraft, ship"
+    (the paper's Table 4 answers classification with the categories); QC must not flag it."""
+    from sarlang_core.datasets.qc import run_qc
+
+    images, by = synthetic(300)
+    items = list(generate(images, by, TemplateConfig(seed=0)))
+    lists = [it for it in items if it.type == "classification" and ", " in it.answer]
+    assert lists, "no multi-category classification answer generated"
+    flagged = [(it.question, it.answer, [f.code for f in flags]) for it, flags in run_qc(items, by) if flags]
+    assert flagged == []
