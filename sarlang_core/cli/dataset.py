@@ -28,6 +28,9 @@ def add_parsers(sub) -> None:
     pairs.add_argument("sar_dir")
     pairs.add_argument("optical_dir")
     pairs.add_argument("--store", required=True)
+    for p in (coco, sl, pairs):
+        p.add_argument("--replace", action="store_true",
+                       help="the source is already in the project: remove what it brought in and import it anew")
     gen = dsub.add_parser("generate", help="template VQA from the boxes (the paper's five types)")
     gen.add_argument("--store", required=True)
     gen.add_argument("--seed", type=int, default=0)
@@ -121,10 +124,11 @@ def _import(step: str, args, progress):
     from ..services.dataset_steps import ImportRequest, run_import
 
     if step == "import-pairs":
-        req = ImportRequest(args.store, "pairs", args.sar_dir, args.optical_dir)
+        req = ImportRequest(args.store, "pairs", args.sar_dir, args.optical_dir, replace=args.replace)
     else:
         req = ImportRequest(args.store, "coco" if step == "import-coco" else "sarlang",
-                            args.annotations if step == "import-coco" else args.path, args.images)
+                            args.annotations if step == "import-coco" else args.path, args.images,
+                            replace=args.replace)
     outcome = run_import(req, confirmed=True, progress=progress)
     if outcome.removed:
         outcome.summary.problems.append(f"nothing could be imported, so no project was written at {args.store}")

@@ -203,3 +203,18 @@ def test_import_that_brings_nothing_leaves_no_project(coco, tmp_path):
     store = tmp_path / "p.db"
     r = run("import-coco", ann, "--images", other, "--store", store)
     assert r.returncode == 0 and "no project was written" in r.stdout and not store.exists()
+
+
+def test_import_of_the_same_file_again_is_refused_until_replace(coco, tmp_path):
+    ann, images = coco
+    store = tmp_path / "project.db"
+    assert run("import-coco", ann, "--images", images, "--store", store).returncode == 0
+    before = json.loads(run("stats", "--store", store, "--json").stdout)
+    out = run("import-coco", ann, "--images", images, "--store", store)
+    assert out.returncode == 1 and "instances.json" in out.stderr and "--replace" in out.stderr, out
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert json.loads(run("stats", "--store", store, "--json").stdout) == before
+    out = run("import-coco", ann, "--images", images, "--store", store, "--replace")
+    assert out.returncode == 0, out.stderr
+    after = json.loads(run("stats", "--store", store, "--json").stdout)
+    assert (after["images"], after["boxes"]) == (before["images"], before["boxes"]) == (12, 30)
