@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List
 
 from .records import ITEM_TYPES, SOURCES, STATUSES, BoxRecord, ImageRecord, Item
@@ -24,7 +25,7 @@ class ImportMixin:
     """``import_records`` and ``add_template_items`` of ``Store``."""
 
     if TYPE_CHECKING:
-        path: object
+        path: Path
 
         def _tx(self) -> AbstractContextManager: ...
         def _read(self, sql: str, params=()) -> list: ...
