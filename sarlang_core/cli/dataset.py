@@ -1,4 +1,4 @@
-"""`sarlang-cli dataset ...`: import, generate, llm, qc, stats, similarity, split, export.
+"""`sarlang-cli dataset ...`: import, generate, llm, review, qc, stats, similarity, split, export.
 
 Every step is one call into ``services.datasets`` or, for the imports, ``services.dataset_steps``
 (the GUI's dialogs call the same ones, with the same checks); this module only parses arguments and
@@ -46,6 +46,18 @@ def add_parsers(sub) -> None:
                      help="ask about every pair, also those that already have LLM items (answers come from the cache)")
     llm.add_argument("--price-in", type=float, help="USD per 1M input tokens (default: the known price of --model)")
     llm.add_argument("--price-out", type=float, help="USD per 1M output tokens")
+    rv = dsub.add_parser("review", help="set the review status of every item matching a filter (one undoable step)")
+    rv.add_argument("--store", required=True)
+    rv.add_argument("--set", required=True, dest="set_status", choices=("pending", "accepted", "edited", "rejected"))
+    rv.add_argument("--type", action="append", help="only items of this type, e.g. counting (repeatable)")
+    rv.add_argument("--status", action="append", choices=("pending", "accepted", "edited", "rejected"),
+                    help="only items that have this status now (repeatable)")
+    rv.add_argument("--category", action="append", help="only items whose image has a box of this category")
+    flags = rv.add_mutually_exclusive_group()
+    flags.add_argument("--no-flags", action="store_true", help="only items without a quality-check flag")
+    flags.add_argument("--flagged", action="store_true", help="only items with a quality-check flag")
+    flags.add_argument("--flag", action="append", metavar="CODE", help="only items with this flag (repeatable)")
+    rv.add_argument("--reviewer", default="cli", help="the name recorded in the history (default cli)")
     qc = dsub.add_parser("qc", help="flag suspect items (colour words, vocabulary, counts, duplicates, length)")
     qc.add_argument("--store", required=True)
     st = dsub.add_parser("stats", help="items per type, status, source; categories; answer distributions")
@@ -113,6 +125,8 @@ def _dataset_step(svc, step: str, args, progress):
                                 price_in=args.price_in, price_out=args.price_out, progress=progress)
     if step == "qc":
         return svc.run_quality_checks(args.store, progress=progress)
+    if step == "review":
+        return _review(args)
     if step == "split":
         return svc.split_images(args.store, ratio=args.ratio, seed=args.seed)
     return svc.export_project(args.store, args.out, fmt=args.format, status=args.status, progress=progress)
@@ -133,6 +147,23 @@ def _import(step: str, args, progress):
     if outcome.removed:
         outcome.summary.problems.append(f"nothing could be imported, so no project was written at {args.store}")
     return outcome.summary
+
+
+def _review(args):
+    from ..datasets.importers import DatasetError
+    from ..services.dataset_review import bulk_review
+    from ..services.datasets import StepSummary
+
+    filters = {k: v for k, v in (("type", args.type), ("status", args.status), ("category", args.category))
+               if v is not None}
+    if args.no_flags or args.flagged:
+        filters["flag"] = bool(args.flagged)
+    elif args.flag:
+        filters["flag"] = args.flag
+    matched, changed = bulk_review(args.store, filters, args.set_status, reviewer=args.reviewer)
+    if not matched:
+        raise DatasetError(f"{args.store}: no item matches the filter; nothing was changed")
+    return StepSummary({"items matched": matched, f"items set to {args.set_status}": changed})
 
 
 def answer_tables(answers: dict) -> list:

@@ -206,6 +206,10 @@ def export_dataset(items: Iterable[Item], images: Mapping[str, ImageRecord], out
                               f"project; nothing was written")
         selected.append(it)
 
+    if not selected:
+        which = "any status" if wanted is None else "status " + " or ".join(sorted(wanted))
+        raise ExportError(f"no item of {which} to export ({summary.skipped_status:,} left out for their "
+                          f"status); nothing was written")
     splits_known = any(images[it.image_id].split for it in selected)
     png = image_writer is not None
     writer = image_writer or _copy_source(Path(image_root) if image_root is not None else None)

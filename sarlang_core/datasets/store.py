@@ -282,6 +282,8 @@ class Store(ReviewMixin, AnswerQueriesMixin, ImportMixin):
             add("image_id IN ({})", image_id)
         if flag is True:
             clauses.append("id IN (SELECT item_id FROM flags)")
+        elif flag is False:
+            clauses.append("id NOT IN (SELECT item_id FROM flags)")
         elif flag is not None:
             add("id IN (SELECT item_id FROM flags WHERE code IN ({}))", flag)
         if category is not None:
@@ -291,7 +293,8 @@ class Store(ReviewMixin, AnswerQueriesMixin, ImportMixin):
     def items(self, *, status=None, type=None, flag=None, category=None, source=None, image_id=None,
               limit: Optional[int] = None, offset: int = 0) -> List[Item]:
         """Matching items in id order. ``flag``: a code, codes, or True (any flag); ``category``: items
-        whose image has a box of that category. Each filter takes one value or a list."""
+        whose image has a box of that category. Each filter takes one value or a list; ``flag=False``:
+        items without any flag."""
         where, params = self._where(status, type, flag, category, source, image_id)
         rows = self._read(f"SELECT {_ITEM_COLS} FROM items{where} ORDER BY id LIMIT ? OFFSET ?",
                           [*params, -1 if limit is None else int(limit), int(offset)])

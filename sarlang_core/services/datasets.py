@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..datasets.importers import DatasetError
 from ..progress import CancelToken, Progress, ProgressCallback, check, report
 from .dataset_common import open_store, project_pipeline, render_image
 from .dataset_similarity import PAPER_SIMILARITY, TEXT_KINDS, similarity_stats  # noqa: F401
@@ -171,6 +172,11 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
 
     statuses = {"accepted": ("accepted", "edited"), "any": None}.get(status, (status,))
     with open_store(store_path, create=False) as store:
+        if not store.count_items(status=statuses):
+            which = "any status" if statuses is None else " or ".join(statuses)
+            raise DatasetError(f"nothing to export: no item of {which} matches --status {status} "
+                               f"({store.count_items():,} items in the project); review items first "
+                               f"(sarlang-cli dataset review) or choose another --status")
         items = store.items()
         images = {img.id: img for img in store.images()}
         recorded = store.get_meta("pipeline")

@@ -193,3 +193,14 @@ def test_progress_per_image_and_cancel_writes_no_dataset_file(project):
     written = sorted(p.relative_to(again).as_posix() for p in again.rglob("*") if p.is_file())
     assert written == ["images/a.jpg"]        # the first image only: no JSON naming a missing image
     assert no_temp_files(again)
+
+
+def test_nothing_matching_the_statuses_is_refused_and_nothing_written(project):
+    """Issue 10: an export of no item wrote dataset_info.json as {} and reported success."""
+    out, images, items = project
+    with pytest.raises(ExportError, match="no item of status rejected"):
+        export_dataset(items, images, out, format="sharegpt", statuses=("rejected",))
+    assert not out.exists()
+    with pytest.raises(ExportError, match="no item of any status"):
+        export_dataset([], images, out, statuses=None)
+    assert not out.exists()
