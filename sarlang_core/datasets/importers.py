@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, TypeGuard, Union
 
 from ..errors import SarlangError
+from .json_records import TooDeep, loads_records
 from .records import BoxRecord, ImageRecord, Item
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -78,7 +79,7 @@ def _load_json(path) -> object:
         raise DatasetError(f"{p}: file not found")
     try:
         with open(p, "r", encoding="utf-8-sig") as f:
-            return json.load(f)
+            return loads_records(f.read())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{p}: not a JSON file ({exc})") from None
     except RecursionError:
@@ -148,7 +149,8 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
     for i, c in enumerate(_list(data, "categories", src, bad)):
         if not isinstance(c, dict) or not _is_key(c.get("id")) or not isinstance(c.get("name"), str) \
                 or not c["name"]:
-            bad(Problem(src, f"categories[{i}]", "malformed category (needs an id, a number or text, and a name)"))
+            bad(Problem(src, f"categories[{i}]", _malformed(c, "malformed category (needs an id, a number or text, "
+                                                              "and a name)")))
         elif c["id"] in cats:
             bad(Problem(src, f"category id {c['id']}", "duplicate category id"))
         else:
@@ -160,8 +162,8 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
     for i, im in enumerate(_list(data, "images", src, bad)):
         if not isinstance(im, dict) or not _is_key(im.get("id")) or not isinstance(im.get("file_name"), str) \
                 or not im["file_name"]:
-            bad(Problem(src, f"images[{i}]", "malformed image record (needs an id, a number or text, "
-                                             "and a file_name)"))
+            bad(Problem(src, f"images[{i}]", _malformed(im, "malformed image record (needs an id, a number or "
+                                                            "text, and a file_name)")))
             continue
         where = f"image id {im['id']}"
         w, h, name = im.get("width"), im.get("height"), im["file_name"]
@@ -197,7 +199,8 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
     seen_ann = set()
     for i, a in enumerate(_list(data, "annotations", src, bad)):
         if not isinstance(a, dict) or not _is_key(a.get("id")):
-            bad(Problem(src, f"annotations[{i}]", "malformed annotation record (needs an id, a number or text)"))
+            bad(Problem(src, f"annotations[{i}]", _malformed(a, "malformed annotation record (needs an id, a "
+                                                                "number or text)")))
             continue
         if not _is_key(a.get("image_id")) or not _is_key(a.get("category_id")):
             bad(Problem(src, f"annotation id {a['id']}", "image_id and category_id must be numbers or text"))
@@ -253,6 +256,10 @@ def clip_box(bbox, width: float, height: float) -> Optional[Tuple[float, float, 
     cw = w if (x0 == x and x + w <= width + tol) else x1 - x0
     ch = h if (y0 == y and y + h <= height + tol) else y1 - y0
     return (x0, y0, cw, ch)
+
+
+def _malformed(record, message: str) -> str:
+    return "record nested too deeply to read; left out" if isinstance(record, TooDeep) else message
 
 
 def _list(data: dict, key: str, src: str, bad) -> list:
@@ -319,7 +326,8 @@ def import_sarlang_json(path, images_dir=None) -> ImportResult:
         msgs = rec.get("messages") if isinstance(rec, dict) else None
         imgs = rec.get("images") if isinstance(rec, dict) else None
         if not isinstance(msgs, list) or not isinstance(imgs, list):
-            res.problems.append(Problem(src, where, "malformed record (needs 'messages' and 'images' lists)"))
+            res.problems.append(Problem(src, where, _malformed(rec, "malformed record (needs 'messages' and "
+                                                                    "'images' lists)")))
             continue
         if len(imgs) != 1 or not isinstance(imgs[0], str) or not imgs[0].strip():
             res.problems.append(Problem(src, where, f"needs exactly one image path, got {reprlib.repr(imgs)}"))

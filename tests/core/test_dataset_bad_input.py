@@ -126,12 +126,26 @@ def test_sizes_that_do_not_fit_the_store_never_abort_the_import(tmp_path):
     assert any("image id 2" in line and "big.png" in line for line in summary.problems)
 
 
-def test_deeply_nested_json_names_the_file(tmp_path):
-    import pytest
+def test_a_deeply_nested_record_is_reported_and_the_others_import(tmp_path):
+    from sarlang_core.datasets.importers import import_sarlang_json
 
-    from sarlang_core.datasets.importers import DatasetError, import_sarlang_json
-
+    deep = "[" * 100_000 + "]" * 100_000
+    good = {"messages": [{"role": "user", "content": "<image>How many ships?"},
+                         {"role": "assistant", "content": "2"}], "images": ["a.png"]}
     p = tmp_path / "deep.json"
-    p.write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(DatasetError, match="deep.json.*nested too deeply"):
-        import_sarlang_json(p)
+    p.write_text("[" + json.dumps(good) + ', {"messages": ' + deep + ', "images": ["b.png"]}, '
+                 + json.dumps(good).replace("a.png", "c.png") + ', "x]} \\\\ \\\" ["' + "]")
+    res = import_sarlang_json(p)
+    assert [i.image_id for i in res.items] == ["a.png", "c.png"]
+    assert [(x.file, x.where) for x in res.problems] == [(str(p), "record 1"), (str(p), "record 3")]
+    assert "nested too deeply" in res.problems[0].message
+
+    data = {"categories": [{"id": 1, "name": "ship"}],
+            "images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 64}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}, "DEEP",
+                            {"id": 3, "image_id": 1, "category_id": 1, "bbox": [2, 2, 5, 5]}]}
+    p = tmp_path / "coco.json"
+    p.write_text(json.dumps(data).replace('"DEEP"', '{"id": 2, "bbox": ' + deep + "}"))
+    res = import_coco(p)
+    assert [b.annotation_id for b in res.boxes] == ["1", "3"]
+    assert [(x.where, "nested too deeply" in x.message) for x in res.problems] == [("annotations[1]", True)]
