@@ -108,7 +108,8 @@ class NewProjectDialog(DatasetStepDialog):
     def request(self) -> ImportRequest:
         return ImportRequest(self.project.text(), self.kind.currentData(), self.source.text(), self.folder.text(),
                              templates=self.templates.isChecked() and self.kind.currentData() == "coco",
-                             seed=self.seed.value(), per_image=self.per_image.value())
+                             seed=self.seed.value(), per_image=self.per_image.value(),
+                             replace=self._confirmed and self.agreed_option == "replace")
 
     def job(self, confirmed: bool) -> tuple:
         self.open_button.setEnabled(False)

@@ -31,7 +31,8 @@ from sarlang_core.errors import CancelledError, SarlangError
 from sarlang_core.progress import CancelToken
 
 LANE = "model"
-TEXT_KINDS = (("captions", "captions"), ("questions", "questions"), ("answers", "answers"),
+TEXT_KINDS = (("captions, or questions + answers", "auto"),
+              ("captions", "captions"), ("questions", "questions"), ("answers", "answers"),
               ("questions + answers", "qa"))
 COLUMNS = ("", "n", "pairs", "mean", "variance", "std", "paper mean / var")
 STATUS_CHOICES = {"all items": None, "accepted + edited": ("accepted", "edited")}
@@ -223,4 +224,6 @@ class SimilarityPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.reference.setText("Paper: SARLANG-1M, Table 3 (SAR images; texts by all-MiniLM-L6-v2, images by VGG16)."
                                if paper else "")
-        self.status.setText("Done." if rows else "Nothing to compare: too few items.")
+        note = (result.get("text") or {}).get("note")
+        self.status.setText(("Done." + (f" Note: {note}." if note else "")) if rows
+                            else "Nothing to compare: too few items.")

@@ -106,6 +106,7 @@ class DatasetStepDialog(QDialog):
         self._running = False
         self._cancel: Optional[CancelToken] = None
         self._confirmed = False
+        self.agreed_option = ""     # NeedsConfirmation.option the user is asked to agree to
         self._inputs: list = []
         lay = QVBoxLayout(self)
         self.intro = QLabel(intro, objectName="intro", wordWrap=True)
@@ -272,6 +273,7 @@ class DatasetStepDialog(QDialog):
         if isinstance(exc, NeedsConfirmation):
             self._finish_bar("waiting for your answer", False)
             self._confirmed = True
+            self.agreed_option = exc.option
             self.run_button.setText(exc.button)
             self.set_summary(str(exc), WARN_STYLE)
             return
@@ -286,6 +288,7 @@ class DatasetStepDialog(QDialog):
 
     def _withdraw(self, *_) -> None:
         self._confirmed = False
+        self.agreed_option = ""
         self.run_button.setText(self.run_text)
 
     # -- showing --------------------------------------------------------------------------------

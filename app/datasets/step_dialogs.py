@@ -73,8 +73,8 @@ class GenerateTemplatesDialog(ProjectStepDialog):
     def show_info(self, info: dict) -> None:
         text = f"{info['images']:,} images · {info['boxes']:,} boxes · {info['items']:,} items."
         if info["template_items"]:
-            self.warn(f"{text} {info['template_items']:,} template items exist already: generating again adds a "
-                      f"second set beside them (nothing is replaced); Run quality checks then flags the repeats.")
+            self.warn(f"{text} {info['template_items']:,} template items exist already: images that have them "
+                      f"are skipped, so generating again only asks about images without template items.")
         else:
             self.note.setText(text)
 

@@ -1,4 +1,4 @@
-"""`sarlang-cli dataset ...`: import, generate, llm, qc, stats, similarity, split, export.
+"""`sarlang-cli dataset ...`: import, generate, llm, review, qc, stats, similarity, split, export.
 
 Every step is one call into ``services.datasets`` or, for the imports, ``services.dataset_steps``
 (the GUI's dialogs call the same ones, with the same checks); this module only parses arguments and
@@ -28,6 +28,9 @@ def add_parsers(sub) -> None:
     pairs.add_argument("sar_dir")
     pairs.add_argument("optical_dir")
     pairs.add_argument("--store", required=True)
+    for p in (coco, sl, pairs):
+        p.add_argument("--replace", action="store_true",
+                       help="the source is already in the project: remove what it brought in and import it anew")
     gen = dsub.add_parser("generate", help="template VQA from the boxes (the paper's five types)")
     gen.add_argument("--store", required=True)
     gen.add_argument("--seed", type=int, default=0)
@@ -43,6 +46,18 @@ def add_parsers(sub) -> None:
                      help="ask about every pair, also those that already have LLM items (answers come from the cache)")
     llm.add_argument("--price-in", type=float, help="USD per 1M input tokens (default: the known price of --model)")
     llm.add_argument("--price-out", type=float, help="USD per 1M output tokens")
+    rv = dsub.add_parser("review", help="set the review status of every item matching a filter (one undoable step)")
+    rv.add_argument("--store", required=True)
+    rv.add_argument("--set", required=True, dest="set_status", choices=("pending", "accepted", "edited", "rejected"))
+    rv.add_argument("--type", action="append", help="only items of this type, e.g. counting (repeatable)")
+    rv.add_argument("--status", action="append", choices=("pending", "accepted", "edited", "rejected"),
+                    help="only items that have this status now (repeatable)")
+    rv.add_argument("--category", action="append", help="only items whose image has a box of this category")
+    flags = rv.add_mutually_exclusive_group()
+    flags.add_argument("--no-flags", action="store_true", help="only items without a quality-check flag")
+    flags.add_argument("--flagged", action="store_true", help="only items with a quality-check flag")
+    flags.add_argument("--flag", action="append", metavar="CODE", help="only items with this flag (repeatable)")
+    rv.add_argument("--reviewer", default="cli", help="the name recorded in the history (default cli)")
     qc = dsub.add_parser("qc", help="flag suspect items (colour words, vocabulary, counts, duplicates, length)")
     qc.add_argument("--store", required=True)
     st = dsub.add_parser("stats", help="items per type, status, source; categories; answer distributions")
@@ -53,8 +68,9 @@ def add_parsers(sub) -> None:
                     help="answer distributions of items with this status only (repeatable)")
     sim = dsub.add_parser("similarity", help="the paper's overall text / image similarity (mean, variance)")
     sim.add_argument("--store", required=True)
-    sim.add_argument("--text", choices=("captions", "questions", "answers", "qa", "none"), default="captions",
-                     help="which texts to embed with Sentence-BERT all-MiniLM-L6-v2 (default captions)")
+    sim.add_argument("--text", choices=("auto", "captions", "questions", "answers", "qa", "none"), default="auto",
+                     help="which texts to embed with Sentence-BERT all-MiniLM-L6-v2 (default auto: captions, or "
+                          "questions + answers in a project without captions)")
     img = sim.add_mutually_exclusive_group()
     img.add_argument("--image-features", metavar="F.npy",
                      help="(images x d) features; rows in store image-id order, or as listed in F.ids.txt")
@@ -109,6 +125,8 @@ def _dataset_step(svc, step: str, args, progress):
                                 price_in=args.price_in, price_out=args.price_out, progress=progress)
     if step == "qc":
         return svc.run_quality_checks(args.store, progress=progress)
+    if step == "review":
+        return _review(args)
     if step == "split":
         return svc.split_images(args.store, ratio=args.ratio, seed=args.seed)
     return svc.export_project(args.store, args.out, fmt=args.format, status=args.status, progress=progress)
@@ -120,14 +138,32 @@ def _import(step: str, args, progress):
     from ..services.dataset_steps import ImportRequest, run_import
 
     if step == "import-pairs":
-        req = ImportRequest(args.store, "pairs", args.sar_dir, args.optical_dir)
+        req = ImportRequest(args.store, "pairs", args.sar_dir, args.optical_dir, replace=args.replace)
     else:
         req = ImportRequest(args.store, "coco" if step == "import-coco" else "sarlang",
-                            args.annotations if step == "import-coco" else args.path, args.images)
+                            args.annotations if step == "import-coco" else args.path, args.images,
+                            replace=args.replace)
     outcome = run_import(req, confirmed=True, progress=progress)
     if outcome.removed:
         outcome.summary.problems.append(f"nothing could be imported, so no project was written at {args.store}")
     return outcome.summary
+
+
+def _review(args):
+    from ..datasets.importers import DatasetError
+    from ..services.dataset_review import bulk_review
+    from ..services.datasets import StepSummary
+
+    filters = {k: v for k, v in (("type", args.type), ("status", args.status), ("category", args.category))
+               if v is not None}
+    if args.no_flags or args.flagged:
+        filters["flag"] = bool(args.flagged)
+    elif args.flag:
+        filters["flag"] = args.flag
+    matched, changed = bulk_review(args.store, filters, args.set_status, reviewer=args.reviewer)
+    if not matched:
+        raise DatasetError(f"{args.store}: no item matches the filter; nothing was changed")
+    return StepSummary({"items matched": matched, f"items set to {args.set_status}": changed})
 
 
 def answer_tables(answers: dict) -> list:
@@ -165,6 +201,8 @@ def similarity(svc, args) -> int:
             r = result[key]
             print(f"{label:6} {r['mean']:7.3f} {r['var']:9.3f} {r['std']:7.3f} {r['pairs']:>15,}  "
                   f"{r['what']}, {r['n']:,} vectors")
+            if r.get("note"):
+                print(f"       note: {r['note']}")
     ref = svc.PAPER_SIMILARITY
     print(f"SARLANG-1M (paper, Table 3, SAR): image {ref['image']['mean']:.2f} / {ref['image']['var']:.2f}, "
           f"text {ref['text']['mean']:.2f} / {ref['text']['var']:.2f} (mean / variance; images: VGG16)")

@@ -100,7 +100,12 @@ def _copy_source(image_root: Optional[Path]) -> ImageWriter:
 
 # ----------------------------------------------------------------------------- paths
 def _safe_rel(image_id: str) -> PurePosixPath:
-    parts = [p for p in PurePosixPath(image_id.replace("\\", "/")).parts if p not in ("", ".", "..", "/")]
+    """``images/<image id>`` stays inside the export: ids that climb out are refused, not rewritten."""
+    norm = image_id.replace("\\", "/")
+    if norm.startswith("/") or ".." in norm.split("/") or (len(norm) > 1 and norm[1] == ":"):
+        raise ExportError(f"image id '{image_id}' leads out of the images folder (an absolute path or '..'); "
+                          f"nothing was written. Re-import its annotation file: such records are now refused")
+    parts = [p for p in PurePosixPath(norm).parts if p not in ("", ".")]
     if not parts:
         raise ExportError(f"image id '{image_id}' gives no usable file name")
     return PurePosixPath(*parts)
@@ -206,6 +211,10 @@ def export_dataset(items: Iterable[Item], images: Mapping[str, ImageRecord], out
                               f"project; nothing was written")
         selected.append(it)
 
+    if not selected:
+        which = "any status" if wanted is None else "status " + " or ".join(sorted(wanted))
+        raise ExportError(f"no item of {which} to export ({summary.skipped_status:,} left out for their "
+                          f"status); nothing was written")
     splits_known = any(images[it.image_id].split for it in selected)
     png = image_writer is not None
     writer = image_writer or _copy_source(Path(image_root) if image_root is not None else None)

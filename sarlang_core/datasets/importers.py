@@ -18,11 +18,13 @@ import csv
 import json
 import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, TypeGuard, Union
 
 from ..errors import SarlangError
+from .json_records import TooDeep, loads_records
 from .records import BoxRecord, ImageRecord, Item
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -77,9 +79,12 @@ def _load_json(path) -> object:
         raise DatasetError(f"{p}: file not found")
     try:
         with open(p, "r", encoding="utf-8-sig") as f:
-            return json.load(f)
+            return loads_records(f.read())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{p}: not a JSON file ({exc})") from None
+    except RecursionError:
+        raise DatasetError(f"{p}: JSON nested too deeply to read (a broken or hostile file); "
+                           "nothing was imported from it") from None
     except OSError as exc:
         raise DatasetError(f"{p}: cannot be read ({exc.strerror or exc})") from None
 
@@ -89,6 +94,31 @@ def _header_size(path: Path) -> Tuple[int, int]:
 
     with Image.open(path) as im:
         return int(im.width), int(im.height)
+
+
+MAX_SIDE = 1 << 31      # a width/height above this is a broken record, not an image (SQLite INTEGER bound)
+
+
+def _is_key(v) -> bool:
+    """An id a record may carry: a whole number or a text (not an object, list, bool or float)."""
+    return _is_int(v) or isinstance(v, str)
+
+
+def safe_name(name: str, images_dir=None) -> Optional[str]:
+    """Why ``name`` (an image path from an annotation file) may not be used, or None when it may:
+    absolute paths, ``..`` parts and (with ``images_dir``) anything that resolves outside
+    ``images_dir`` through a symlink are refused, so nothing outside the images folder is read."""
+    norm = name.replace("\\", "/")
+    if os.path.isabs(name) or norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
+        return "absolute path refused (image paths are relative to the images folder)"
+    if ".." in norm.split("/"):
+        return "path climbs out of the images folder ('..'); refused"
+    if images_dir is not None:
+        root = os.path.realpath(str(images_dir))
+        real = os.path.realpath(os.path.join(root, name))
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+            return "path leads outside the images folder (a symlink?); refused"
+    return None
 
 
 def _is_int(v) -> bool:
@@ -117,8 +147,10 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
 
     cats: Dict[object, str] = {}
     for i, c in enumerate(_list(data, "categories", src, bad)):
-        if not isinstance(c, dict) or "id" not in c or not isinstance(c.get("name"), str) or not c["name"]:
-            bad(Problem(src, f"categories[{i}]", "malformed category (needs id and name)"))
+        if not isinstance(c, dict) or not _is_key(c.get("id")) or not isinstance(c.get("name"), str) \
+                or not c["name"]:
+            bad(Problem(src, f"categories[{i}]", _malformed(c, "malformed category (needs an id, a number or text, "
+                                                              "and a name)")))
         elif c["id"] in cats:
             bad(Problem(src, f"category id {c['id']}", "duplicate category id"))
         else:
@@ -128,9 +160,10 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
     names = set()
     missing = set()
     for i, im in enumerate(_list(data, "images", src, bad)):
-        if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str) \
+        if not isinstance(im, dict) or not _is_key(im.get("id")) or not isinstance(im.get("file_name"), str) \
                 or not im["file_name"]:
-            bad(Problem(src, f"images[{i}]", "malformed image record (needs id and file_name)"))
+            bad(Problem(src, f"images[{i}]", _malformed(im, "malformed image record (needs an id, a number or "
+                                                            "text, and a file_name)")))
             continue
         where = f"image id {im['id']}"
         w, h, name = im.get("width"), im.get("height"), im["file_name"]
@@ -139,6 +172,14 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
             continue
         if w <= 0 or h <= 0:
             bad(Problem(src, where, f"{name}: non-positive image size {w} x {h}"))
+            continue
+        if w > MAX_SIDE or h > MAX_SIDE:
+            bad(Problem(src, where, f"{name}: image size {w:g} x {h:g} too large (at most {MAX_SIDE} a side)"))
+            continue
+        why = safe_name(name, images_dir)
+        if why:
+            bad(Problem(src, where, f"{name}: {why}"))
+            missing.add(im["id"])
             continue
         if im["id"] in sizes:
             bad(Problem(src, where, f"{name}: duplicate image id (first one kept)"))
@@ -157,8 +198,12 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
 
     seen_ann = set()
     for i, a in enumerate(_list(data, "annotations", src, bad)):
-        if not isinstance(a, dict) or "id" not in a:
-            bad(Problem(src, f"annotations[{i}]", "malformed annotation record (needs id)"))
+        if not isinstance(a, dict) or not _is_key(a.get("id")):
+            bad(Problem(src, f"annotations[{i}]", _malformed(a, "malformed annotation record (needs an id, a "
+                                                                "number or text)")))
+            continue
+        if not _is_key(a.get("image_id")) or not _is_key(a.get("category_id")):
+            bad(Problem(src, f"annotation id {a['id']}", "image_id and category_id must be numbers or text"))
             continue
         where = f"annotation id {a['id']}"
         if a["id"] in seen_ann:
@@ -176,23 +221,45 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
             continue
         bb = a.get("bbox")
         if not isinstance(bb, (list, tuple)) or len(bb) != 4 or not all(_is_num(v) for v in bb):
-            bad(Problem(src, where, f"malformed bbox {bb!r} (needs 4 numbers [x, y, w, h])"))
+            bad(Problem(src, where, f"malformed bbox {reprlib.repr(bb)} (needs 4 numbers [x, y, w, h])"))
             continue
         x, y, bw, bh = (float(v) for v in bb)
         if bw <= 0 or bh <= 0:
             bad(Problem(src, where, f"non-positive box size {bw:g} x {bh:g}"))
             continue
         name, iw, ih = sizes[img]
-        x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + bw, iw), min(y + bh, ih)
-        if x1 <= x0 or y1 <= y0:
+        box = clip_box((x, y, bw, bh), iw, ih)
+        if box is None:
             bad(Problem(src, where, f"box {_fmt(bb)} is fully outside {name} ({iw} x {ih}); dropped"))
             continue
-        clipped = (x0, y0, x1 - x0, y1 - y0)
-        if clipped != (x, y, bw, bh):
+        if box != (x, y, bw, bh):
             bad(Problem(src, where, f"box {_fmt(bb)} partly outside {name} ({iw} x {ih}); "
-                                    f"clipped to {_fmt(clipped)}"))
-        res.boxes.append(BoxRecord(name, cats[a["category_id"]], clipped, str(a["id"])))
+                                    f"clipped to {_fmt(box)}"))
+        res.boxes.append(BoxRecord(name, cats[a["category_id"]], box, str(a["id"])))
     return res
+
+
+def clip_box(bbox, width: float, height: float) -> Optional[Tuple[float, float, float, float]]:
+    """A COCO ``[x, y, w, h]`` box clipped to a ``width`` x ``height`` image; None when nothing of
+    it is inside. A box whose edges lie inside (within round-off: ``x + w`` of float boxes is not
+    exact) comes back as the very same tuple, so only boxes really outside are changed."""
+    x, y, w, h = (float(v) for v in bbox)
+    tol = 1e-6 * max(width, height, 1.0)
+    x1, y1 = x + w, y + h
+    if x >= -tol and y >= -tol and x1 <= width + tol and y1 <= height + tol:
+        return (x, y, w, h)
+    x0, y0 = max(x, 0.0), max(y, 0.0)
+    x1, y1 = min(x1, float(width)), min(y1, float(height))
+    if x1 - x0 <= tol or y1 - y0 <= tol:
+        return None
+    # an edge that was inside keeps its size exactly; only the sides that crossed are cut
+    cw = w if (x0 == x and x + w <= width + tol) else x1 - x0
+    ch = h if (y0 == y and y + h <= height + tol) else y1 - y0
+    return (x0, y0, cw, ch)
+
+
+def _malformed(record, message: str) -> str:
+    return "record nested too deeply to read; left out" if isinstance(record, TooDeep) else message
 
 
 def _list(data: dict, key: str, src: str, bad) -> list:
@@ -222,6 +289,11 @@ class _Images:
         w = h = 0
         path = name
         good = True
+        why = safe_name(name, self.dir)
+        if why:
+            self.res.problems.append(Problem(self.src, where, f"{name}: {why}"))
+            self.known[name] = False
+            return False
         if self.dir is not None:
             path = os.path.join(str(self.dir), name)
             try:
@@ -254,10 +326,11 @@ def import_sarlang_json(path, images_dir=None) -> ImportResult:
         msgs = rec.get("messages") if isinstance(rec, dict) else None
         imgs = rec.get("images") if isinstance(rec, dict) else None
         if not isinstance(msgs, list) or not isinstance(imgs, list):
-            res.problems.append(Problem(src, where, "malformed record (needs 'messages' and 'images' lists)"))
+            res.problems.append(Problem(src, where, _malformed(rec, "malformed record (needs 'messages' and "
+                                                                    "'images' lists)")))
             continue
         if len(imgs) != 1 or not isinstance(imgs[0], str) or not imgs[0].strip():
-            res.problems.append(Problem(src, where, f"needs exactly one image path, got {imgs!r}"))
+            res.problems.append(Problem(src, where, f"needs exactly one image path, got {reprlib.repr(imgs)}"))
             continue
         pairs, err = _turns(msgs)
         if err:
@@ -351,6 +424,10 @@ def _images_by_stem(folder: Path, res: ImportResult) -> Dict[str, Path]:
     out: Dict[str, Path] = {}
     for f in sorted(folder.iterdir()):
         if not f.is_file() or f.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        why = safe_name(f.name, folder)
+        if why:
+            res.problems.append(Problem(str(f), f.name, why))
             continue
         if f.stem in out:
             res.problems.append(Problem(str(f), f.name, f"same stem as {out[f.stem].name}; ignored"))

@@ -198,10 +198,21 @@ def _vocabulary_flag(item: Item, categories: Sequence[str]) -> Optional[Flag]:
     if t == "counting" and parse_count(item.answer) is None:
         return Flag("bad_answer", f"A counting answer is a number (digits, or a word from zero "
                                   f"to twenty), not '{item.answer.strip()}'.")
-    if t in ("classification", "referring") and _category_of(a, categories) is None:
-        return Flag("bad_answer", f"A {t} answer names one known category "
+    if t == "referring" and _category_of(a, categories) is None:
+        return Flag("bad_answer", f"A referring answer names one known category "
                                   f"({', '.join(categories)}), not '{item.answer.strip()}'.")
+    if t == "classification" and not _category_list(item.answer, categories):
+        return Flag("bad_answer", f"A classification answer names a known category, or several separated by "
+                                  f"commas ({', '.join(categories)}), not '{item.answer.strip()}'.")
     return None
+
+
+def _category_list(answer: str, categories: Sequence[str]) -> bool:
+    """True when ``answer`` is one known category or a list of them ("aircraft, ship", "car and tank"):
+    the paper's "What are the categories visible in the image?" (Table 4) is answered with a list."""
+    parts = [normalise_text(p) for p in re.split(r",|\band\b", answer.lower())]
+    parts = [p for p in parts if p]
+    return bool(parts) and all(_category_of(p, categories) is not None for p in parts)
 
 
 def check_item(item: Item, boxes: Optional[Iterable[BoxRecord]] = None, *,

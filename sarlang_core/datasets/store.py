@@ -6,7 +6,8 @@ meta (project settings as JSON). Every write is one ``BEGIN IMMEDIATE ... COMMIT
 rolled back on any error, so killing the app at any moment loses no committed review and leaves
 no half-written batch. The schema version lives in ``PRAGMA user_version``, the file kind in
 ``PRAGMA application_id``. The review writes (status, edits, history/undo, QC flags) live in
-``store_review`` (mixed into ``Store``), the review cursor in ``review_queue``.
+``store_review`` (mixed into ``Store``), whole imports and template generation (one transaction
+each) in ``store_import``, the review cursor in ``review_queue``.
 
     with Store.open("project.sarlang", create=True) as store:
         store.add_images(images); store.add_boxes(boxes); store.add_items(items)
@@ -29,6 +30,7 @@ from .records import ITEM_TYPES, SOURCES, STATUSES, BoxRecord, ImageRecord, Item
 from .review_queue import ReviewQueue
 from .store_answers import AnswerQueriesMixin
 from .store_common import StoreError, _check, _item, _values
+from .store_import import ImportMixin
 from .store_review import ReviewMixin
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "ReviewQueue", "Store", "StoreError"]
@@ -62,7 +64,7 @@ CREATE INDEX ix_history_set ON history(change_set)
 """
 
 
-class Store(ReviewMixin, AnswerQueriesMixin):
+class Store(ReviewMixin, AnswerQueriesMixin, ImportMixin):
     """One open dataset project. Thread-safe (one connection behind a lock); use as a context manager."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path):
@@ -280,6 +282,8 @@ class Store(ReviewMixin, AnswerQueriesMixin):
             add("image_id IN ({})", image_id)
         if flag is True:
             clauses.append("id IN (SELECT item_id FROM flags)")
+        elif flag is False:
+            clauses.append("id NOT IN (SELECT item_id FROM flags)")
         elif flag is not None:
             add("id IN (SELECT item_id FROM flags WHERE code IN ({}))", flag)
         if category is not None:
@@ -289,7 +293,8 @@ class Store(ReviewMixin, AnswerQueriesMixin):
     def items(self, *, status=None, type=None, flag=None, category=None, source=None, image_id=None,
               limit: Optional[int] = None, offset: int = 0) -> List[Item]:
         """Matching items in id order. ``flag``: a code, codes, or True (any flag); ``category``: items
-        whose image has a box of that category. Each filter takes one value or a list."""
+        whose image has a box of that category. Each filter takes one value or a list; ``flag=False``:
+        items without any flag."""
         where, params = self._where(status, type, flag, category, source, image_id)
         rows = self._read(f"SELECT {_ITEM_COLS} FROM items{where} ORDER BY id LIMIT ? OFFSET ?",
                           [*params, -1 if limit is None else int(limit), int(offset)])

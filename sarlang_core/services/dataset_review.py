@@ -20,8 +20,8 @@ from typing import Any
 from ..datasets.records import ITEM_TYPES, SARDET_CATEGORIES, STATUSES, Item
 from .dataset_common import open_store, project_pipeline, render_path
 
-__all__ = ["ITEM_TYPES", "SARDET_CATEGORIES", "STATUSES", "ReviewProject", "matching_ids", "project_counts",
-           "render_chip"]
+__all__ = ["ITEM_TYPES", "SARDET_CATEGORIES", "STATUSES", "ReviewProject", "bulk_review", "matching_ids",
+           "project_counts", "render_chip"]
 
 
 def matching_ids(store_path, filters: Mapping[str, Any]) -> tuple:
@@ -36,6 +36,15 @@ def project_counts(store_path) -> dict:
         stats = store.stats()
     stats["reviewed"] = sum(n for status, n in stats.get("items_per_status", {}).items() if status != "pending")
     return stats
+
+
+def bulk_review(store_path, filters: Mapping[str, Any], status: str, *, reviewer: str) -> tuple:
+    """(how many items match ``filters``, how many of them changed) after setting ``status`` on
+    every match in one transaction, undone as one step; what ``sarlang-cli dataset review`` runs."""
+    with ReviewProject.open(store_path) as project:
+        matched = project.count(filters)
+        changed = project.bulk(filters, status, reviewer=reviewer) if matched else 0
+    return matched, changed
 
 
 def render_chip(path, pipeline):

@@ -27,11 +27,13 @@ __all__ = ["IMAGE_EXTENSIONS", "DatasetError", "NeedsConfirmation", "ImportReque
 
 
 class NeedsConfirmation(SarlangError):
-    """The step would add to or write over existing data; ``button`` is the text that agrees."""
+    """The step would add to or write over existing data; ``button`` is the text that agrees;
+    ``option``: what agreeing turns on besides ``confirmed`` ("replace": ImportRequest.replace)."""
 
-    def __init__(self, message: str, button: str):
+    def __init__(self, message: str, button: str, option: str = ""):
         super().__init__(message)
         self.button = button
+        self.option = option
 
 
 @dataclass
@@ -44,6 +46,7 @@ class ImportRequest:
     templates: bool = False     # generate the paper's template questions after the import
     seed: int = 0
     per_image: int = 9
+    replace: bool = False       # the source is already in the project: remove what it brought, import anew
 
 
 @dataclass
@@ -134,19 +137,18 @@ def run_import(req: ImportRequest, *, confirmed: bool = False, adding: bool = Fa
     else:
         raise DatasetError(f"unknown import kind {req.kind!r}; expected coco, sarlang or pairs")
     store, stats = _target(req.store_path)
+    if stats is not None and not req.replace:
+        _refuse_reimport(store, source, confirmed)
     if stats is not None and not confirmed:
-        again = (f" Template questions are generated for every image in the project, so its "
-                 f"{stats['template_items']:,} template items get a second set beside them."
-                 if req.templates and stats["template_items"] else "")
-        if not adding or again:
+        if not adding:
             raise NeedsConfirmation(f"{store.name} is already a dataset project ({stats['images']:,} images, "
-                                    f"{stats['items']:,} items). Importing adds to it; nothing in it is removed."
-                                    + again, "Add to this project")
+                                    f"{stats['items']:,} items). Importing adds to it; nothing in it is removed.",
+                                    "Add to this project")
     kind = {"coco": "coco", "pairs": "pairs"}.get(req.kind)
     if kind is None:
         kind = "sarlang-csv" if source.suffix.lower() == ".csv" else "sarlang-json"
     folders = {"optical_dir": folder} if kind == "pairs" else {"images_dir": folder}
-    summary = svc.import_into(store, kind, source, progress=progress, **folders)
+    summary = svc.import_into(store, kind, source, replace=req.replace, progress=progress, **folders)
     created, removed, templates = stats is None, False, None
     if created and not summary.done.get("images") and not summary.done.get("items"):
         _remove_store(store)        # nothing usable came in: leave no empty project behind
@@ -156,6 +158,20 @@ def run_import(req: ImportRequest, *, confirmed: bool = False, adding: bool = Fa
         templates = svc.generate_templates(store, seed=req.seed, per_image=req.per_image, progress=progress,
                                            cancel=cancel)
     return ImportOutcome(summary, templates, str(store), created, removed)
+
+
+def _refuse_reimport(store: Path, source: Path, confirmed: bool) -> None:
+    """An import of a source already in the project would add its records twice: the CLI is told
+    to pass --replace, the GUI asks (and runs again with ``replace``)."""
+    with open_store(store, create=False) as s:
+        if not s.is_imported(str(source.resolve())):
+            return
+    if confirmed:
+        raise DatasetError(f"{source} is already imported into {store}; importing it again would add its records "
+                           f"twice. Pass --replace to remove what it brought in and import it anew.")
+    raise NeedsConfirmation(f"{source.name} is already imported into {store.name}. Replace it: what it brought in "
+                            f"(its images, boxes, items and their template questions, reviews and flags) is "
+                            f"removed and the file is imported anew.", "Replace it", option="replace")
 
 
 # ---------------------------------------------------------------------------- the later steps
@@ -177,10 +193,7 @@ def run_templates(store_path: str, *, seed: int, per_image: int, confirmed: bool
     if not info["boxes"]:
         raise DatasetError("This project has no detection boxes, and the paper's templates ask about boxes. "
                            "Import COCO annotations (Dataset ▸ Import more…) first.")
-    if info["template_items"] and not confirmed:
-        raise NeedsConfirmation(f"This project already has {info['template_items']:,} template items. Generating "
-                                f"again adds a second set beside them (nothing is replaced); Run quality checks "
-                                f"then flags the repeated questions.", "Generate another set")
+    # images that already have template items are skipped (never a second set), so nothing to confirm
     return svc.generate_templates(store_path, seed=seed, per_image=per_image, progress=progress, cancel=cancel)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..datasets.importers import DatasetError
 from ..progress import CancelToken, Progress, ProgressCallback, check, report
 from .dataset_common import open_store, project_pipeline, render_image
 from .dataset_similarity import PAPER_SIMILARITY, TEXT_KINDS, similarity_stats  # noqa: F401
@@ -39,11 +40,14 @@ def _problem_text(p) -> str:
     return f"{p.file}{where}: {p.message}"
 
 
-def import_into(store_path, kind: str, source, *, images_dir=None, optical_dir=None,
+def import_into(store_path, kind: str, source, *, images_dir=None, optical_dir=None, replace: bool = False,
                 progress: Optional[ProgressCallback] = None) -> StepSummary:
-    """kind: "coco" | "sarlang-json" | "sarlang-csv" | "pairs"."""
+    """kind: "coco" | "sarlang-json" | "sarlang-csv" | "pairs". One transaction: a killed import
+    leaves the project as it was. A source (by absolute path) already in the project is refused
+    (StoreError naming it) unless ``replace``, which removes what it brought in first."""
     from ..datasets import importers
 
+    source = Path(source).resolve()
     report(progress, "import", 0, 1, str(source))
     if kind == "coco":
         result = importers.import_coco(source, images_dir)
@@ -56,12 +60,10 @@ def import_into(store_path, kind: str, source, *, images_dir=None, optical_dir=N
     else:
         raise ValueError(f"unknown import kind {kind!r}")
     with open_store(store_path) as store:
-        n_img = store.add_images(result.images)
-        n_box = store.add_boxes(result.boxes)
-        n_item = store.add_items(result.items) if result.items else 0
+        done = store.import_records(str(source), result.images, result.boxes, result.items, kind=kind,
+                                    replace=replace)
     report(progress, "import", 1, 1)
-    return StepSummary({"images": n_img, "boxes": n_box, "items": n_item},
-                       [_problem_text(p) for p in result.problems])
+    return StepSummary(dict(done), [_problem_text(p) for p in result.problems])
 
 
 def generate_templates(store_path, *, seed: int = 0, per_image: int = 9,
@@ -75,17 +77,19 @@ def generate_templates(store_path, *, seed: int = 0, per_image: int = 9,
         for img in images:
             boxes[img.id] = store.boxes(img.id)
         config = TemplateConfig(seed=seed, per_image=per_image)
-        batch, total = [], 0
-        for item in generate(images, boxes, config):
-            batch.append(item)
-            if len(batch) >= 50_000:
-                check(cancel)
-                total += store.add_items(batch)
-                batch = []
-                report(progress, "generate", total, total)
-        total += store.add_items(batch)
+        made = [0]
+
+        def step() -> None:     # every 10,000 items, inside the one transaction
+            check(cancel)
+            made[0] += 10_000
+            report(progress, "generate", made[0], made[0])
+
+        out = store.add_template_items(generate(images, boxes, config), cancel=step)
         store.set_meta("template_seed", str(seed))
-    return StepSummary({"images": len(images), "items": total})
+    done: Dict[str, float] = {"images": len(images), "items": out["items"]}
+    if out["images skipped"]:
+        done["images skipped (already have template items)"] = out["images skipped"]
+    return StepSummary(done)
 
 
 def llm_generate(store_path, endpoint: str, model: str, *, concurrency: int = 4, cache_dir=None,
@@ -168,6 +172,11 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
 
     statuses = {"accepted": ("accepted", "edited"), "any": None}.get(status, (status,))
     with open_store(store_path, create=False) as store:
+        if not store.count_items(status=statuses):
+            which = "any status" if statuses is None else " or ".join(statuses)
+            raise DatasetError(f"nothing to export: no item of {which} matches --status {status} "
+                               f"({store.count_items():,} items in the project); review items first "
+                               f"(sarlang-cli dataset review) or choose another --status")
         items = store.items()
         images = {img.id: img for img in store.images()}
         recorded = store.get_meta("pipeline")

@@ -136,7 +136,7 @@ def test_similarity_runs_off_the_ui_thread(qtbot, review, project, tmp_path):
     _show_tab(qtbot, review, "Similarity")
     features = tmp_path / "features.npy"
     np.save(features, np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32))   # one row per image
-    panel.text_kind.setCurrentIndex(panel.text_kind.findData("questions"))
+    assert panel.text_kind.currentData() == "auto"     # the default works on this template-only project
     panel.features.edit.setText(str(features))
     panel.compute_button.click()
     assert panel.running and not panel.compute_button.isEnabled()
@@ -146,7 +146,7 @@ def test_similarity_runs_off_the_ui_thread(qtbot, review, project, tmp_path):
     assert 0.0 < text["mean"] <= 1.0 and text["var"] >= 0.0
     assert panel.result["image"]["n"] == 4 and panel.result["image"]["pairs"] == 6
     assert panel.table.rowCount() == 2 and panel.table.item(0, 1).text() == f"{text['n']:,}"
-    assert panel.table.item(0, 0).text().startswith("text: questions")
+    assert panel.table.item(0, 0).text().startswith("text: qa") and "questions + answers" in panel.status.text()
     assert panel.table.item(0, 6).text() == "0.49 / 0.16"                     # the paper's Table 3
     screenshot(review, "review_similarity")
     # a features file that does not fit the project: the error is shown, the panel stays usable

@@ -193,3 +193,28 @@ def test_progress_per_image_and_cancel_writes_no_dataset_file(project):
     written = sorted(p.relative_to(again).as_posix() for p in again.rglob("*") if p.is_file())
     assert written == ["images/a.jpg"]        # the first image only: no JSON naming a missing image
     assert no_temp_files(again)
+
+
+def test_nothing_matching_the_statuses_is_refused_and_nothing_written(project):
+    """Issue 10: an export of no item wrote dataset_info.json as {} and reported success."""
+    out, images, items = project
+    with pytest.raises(ExportError, match="no item of status rejected"):
+        export_dataset(items, images, out, format="sharegpt", statuses=("rejected",))
+    assert not out.exists()
+    with pytest.raises(ExportError, match="no item of any status"):
+        export_dataset([], images, out, statuses=None)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("bad_id", ["../x.png", "/etc/x.png", "sub/../../x.png", "C:\\\\x.png"])
+def test_image_ids_that_climb_out_are_refused_and_nothing_written(project, tmp_path, bad_id):
+    """Issue 10: an id such as '../x.png' (from a store made before imports refused them) was
+    rewritten silently; the export names it and writes nothing (nothing lands outside out_dir)."""
+    out, images, items = project
+    src = tmp_path / "x.png"
+    src.write_bytes(b"IMG-x")
+    images = {**images, bad_id: ImageRecord(bad_id, str(src), 8, 8, split="train")}
+    items = [*items, Item(bad_id, "counting", "How many ships?", "1", id=9, status="accepted")]
+    with pytest.raises(ExportError, match="leads out of the images folder"):
+        export_dataset(items, images, out)
+    assert not out.exists()

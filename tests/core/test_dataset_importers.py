@@ -79,7 +79,7 @@ def test_coco_every_bad_record_is_reported_and_the_rest_imported(tmp_path):
     }
     p = _coco(tmp_path, data)
     res = import_coco(p)
-    assert all(pr.file == str(p) for pr in res.problems)
+    assert res.problems and all(pr.file == str(p) for pr in res.problems)
     assert [i.id for i in res.images] == ["a.png"]
     assert [(b.annotation_id, b.bbox) for b in res.boxes] == [("1", (10.0, 10.0, 5.0, 5.0)),
                                                               ("4", (90.0, 70.0, 10.0, 10.0))]
@@ -179,7 +179,7 @@ def test_sarlang_json_golden_and_bad_records(tmp_path):
          "imported")]
     assert [(i.id, i.width, i.height) for i in res.images] == [("x/a.png", 0, 0), ("x/b.png", 0, 0)]
     assert sorted(p_.where for p_ in res.problems) == [f"record {k}" for k in range(2, 9)]
-    assert all(p_.file == str(p) for p_ in res.problems)
+    assert res.problems and all(p_.file == str(p) for p_ in res.problems)
 
 
 def test_sarlang_json_multi_turn_and_images_dir(tmp_path):

@@ -94,7 +94,7 @@ def test_cache_second_run_makes_no_requests(tmp_path):
         assert len(ep.posts()) == 9
     assert second.requests == 0 and second.cache_hits == 6 and second.cost_usd == 0
     key = lambda it: (it.image_id, it.type, it.question, it.answer, it.meta.get("category"))  # noqa: E731
-    assert [key(i) for i in first.items] == [key(i) for i in second.items]
+    assert first.items and [key(i) for i in first.items] == [key(i) for i in second.items]
     assert all(i.meta["cached"] for i in second.items) and not any(i.meta["cached"] for i in first.items)
     assert list((tmp_path / "c").rglob(".tmp-*")) == [] and len(list((tmp_path / "c").rglob("*.json"))) == 9
 

@@ -292,3 +292,31 @@ def test_service_caption_similarity_with_minilm(tmp_path):
     assert out["text"]["n"] == 20 and out["text"]["pairs"] == 190
     assert abs(out["text"]["mean"] - m) < 1e-5 and abs(out["text"]["var"] - v) < 1e-5
     assert out["text"]["what"] == "captions (all-MiniLM-L6-v2)" and "image" not in out
+
+
+def test_default_text_works_on_a_template_only_project(tmp_path):
+    """Issue 10: the default used to be captions, which a template-only project does not have."""
+    from sarlang_core.datasets.records import BoxRecord, ImageRecord
+    from sarlang_core.datasets.store import Store
+    from sarlang_core.services import datasets as svc
+
+    path = tmp_path / "t.db"
+    with Store.create(path) as s:
+        s.add_images([ImageRecord(f"i{k}.png", f"i{k}.png", 64, 64) for k in range(3)])
+        s.add_boxes([BoxRecord(f"i{k}.png", "ship", (1.0, 1.0, 5.0 + k, 5.0)) for k in range(3)])
+    svc.generate_templates(path)
+    out = svc.similarity_stats(path, text_model=_Fake())
+    assert out["text"]["n"] >= 2 and out["text"]["what"].startswith("qa")
+    assert "0 caption" in out["text"]["note"] and "questions + answers" in out["text"]["note"]
+    with pytest.raises(SarlangError, match="at least two captions"):
+        svc.similarity_stats(path, text="captions", text_model=_Fake())
+    (tmp_path / "c").mkdir()
+    out = svc.similarity_stats(_project(tmp_path / "c"), text_model=_Fake())
+    assert out["text"]["what"].startswith("captions") and "note" not in out["text"]
+
+
+def test_cli_similarity_defaults_to_auto():
+    from sarlang_core.cli import build_parser
+
+    args = build_parser().parse_args(["dataset", "similarity", "--store", "x.db"])
+    assert args.text == "auto"

@@ -220,7 +220,7 @@ def test_ambiguous_regions_are_not_asked():
 def test_classes_prefix_and_config_validation():
     images, by = small_set()
     items = list(generate(images, by, TemplateConfig(seed=0, with_classes_prefix=True)))
-    assert all(it.question.startswith(CLASSES_PREFIX + " ") for it in items)
+    assert items and all(it.question.startswith(CLASSES_PREFIX + " ") for it in items)
     plain = list(generate(images, by, TemplateConfig(seed=0)))
     assert [it.question[len(CLASSES_PREFIX) + 1:] for it in items] == [it.question for it in plain]
     with pytest.raises(ValueError, match="unknown template type"):
@@ -243,3 +243,16 @@ def test_streaming():
     assert first.image_id == images[0].id
     # a defaultdict of boxes works as boxes_by_image (an empty one: negatives only)
     assert {it.answer for it in generate(images, defaultdict(list), TemplateConfig(seed=0))} == {"no"}
+
+
+def test_generated_items_pass_the_projects_own_quality_checks():
+    """Issue 10: "What are the categories visible in the image?" is answered "aircraft, ship"
+    (the paper's Table 4 answers classification with the categories); QC must not flag it."""
+    from sarlang_core.datasets.qc import run_qc
+
+    images, by = synthetic(300)
+    items = list(generate(images, by, TemplateConfig(seed=0)))
+    lists = [it for it in items if it.type == "classification" and ", " in it.answer]
+    assert lists, "no multi-category classification answer generated"
+    flagged = [(it.question, it.answer, [f.code for f in flags]) for it, flags in run_qc(items, by) if flags]
+    assert flagged == []

@@ -64,9 +64,9 @@ def test_coco_to_sharegpt(coco, tmp_path):
     assert json.loads((dest / "pipeline.json").read_text())["filter"]["name"] == "refined-lee"
     info = json.loads((dest / "dataset_info.json").read_text())
     assert any(v.get("formatting") == "sharegpt" for v in info.values())
-    # nothing accepted yet: the default export has no items
+    # nothing accepted yet: the default export is refused, naming --status, and writes nothing
     out = run("export", "--store", store, "--format", "jsonl", "--out", tmp_path / "none")
-    assert out.returncode == 0 and "items exported: 0" in out.stdout
+    assert out.returncode == 1 and "--status" in out.stderr and not (tmp_path / "none").exists()
 
 
 def test_bad_files_are_one_line_errors(tmp_path):
@@ -203,3 +203,83 @@ def test_import_that_brings_nothing_leaves_no_project(coco, tmp_path):
     store = tmp_path / "p.db"
     r = run("import-coco", ann, "--images", other, "--store", store)
     assert r.returncode == 0 and "no project was written" in r.stdout and not store.exists()
+
+
+def test_import_of_the_same_file_again_is_refused_until_replace(coco, tmp_path):
+    ann, images = coco
+    store = tmp_path / "project.db"
+    assert run("import-coco", ann, "--images", images, "--store", store).returncode == 0
+    before = json.loads(run("stats", "--store", store, "--json").stdout)
+    out = run("import-coco", ann, "--images", images, "--store", store)
+    assert out.returncode == 1 and "instances.json" in out.stderr and "--replace" in out.stderr, out
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert json.loads(run("stats", "--store", store, "--json").stdout) == before
+    out = run("import-coco", ann, "--images", images, "--store", store, "--replace")
+    assert out.returncode == 0, out.stderr
+    after = json.loads(run("stats", "--store", store, "--json").stdout)
+    assert (after["images"], after["boxes"]) == (before["images"], before["boxes"]) == (12, 30)
+
+
+def _readme_walkthrough() -> list:
+    """The commands of the README's first dataset code block, comments removed."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Build and review SAR VQA datasets"):]
+    block = section[section.index("```bash") + len("```bash"):]
+    block = block[:block.index("```")]
+    return [line.split("#")[0].split() for line in block.strip().splitlines() if line.strip()]
+
+
+def test_readme_dataset_walkthrough_runs_end_to_end(tmp_path):
+    """Exactly the README's commands, in a folder laid out as they assume, end in a non-empty export."""
+    rng = np.random.default_rng(1)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "JPEGImages").mkdir()
+    recs, anns = [], []
+    for i in range(10):
+        name = f"{i:05d}.jpg"
+        Image.fromarray(rng.integers(0, 255, (96, 128), dtype=np.uint8)).save(tmp_path / "JPEGImages" / name)
+        recs.append({"id": i, "file_name": name, "width": 128, "height": 96})
+        anns += [{"id": 10 * i + k, "image_id": i, "category_id": 1 + (i + k) % 3,
+                  "bbox": [5.3 + 30 * k, 10.7 + 7 * k, 21.4, 17.9]} for k in range(1 + i % 3)]
+    cats = [{"id": 1, "name": "ship"}, {"id": 2, "name": "aircraft"}, {"id": 3, "name": "car"}]
+    (tmp_path / "annotations" / "instances_train.json").write_text(
+        json.dumps({"images": recs, "annotations": anns, "categories": cats}))
+    commands = _readme_walkthrough()
+    assert [c[:3] for c in commands][0] == ["sarlang-cli", "dataset", "import-coco"]
+    assert any(c[2] == "review" for c in commands) and commands[-1][2] == "export"
+    for cmd in commands:
+        assert cmd[:2] == ["sarlang-cli", "dataset"], cmd
+        out = subprocess.run([*CLI, *cmd[2:]], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                             env=dict(os.environ))
+        assert out.returncode == 0, (cmd, out.stdout, out.stderr)
+        assert "problem(s)" not in out.stdout, (cmd, out.stdout)      # clean data gives no problems
+    train = json.loads((tmp_path / "train_set" / "sarlang_train.json").read_text())
+    test = json.loads((tmp_path / "train_set" / "sarlang_test.json").read_text())
+    assert len(train) + len(test) > 0
+    info = json.loads((tmp_path / "train_set" / "dataset_info.json").read_text())
+    assert set(info) == {"sarlang_train", "sarlang_test"}
+
+
+def test_export_where_nothing_matches_status_is_refused(coco, tmp_path):
+    ann, images = coco
+    store = tmp_path / "project.db"
+    assert run("import-coco", ann, "--images", images, "--store", store).returncode == 0
+    assert run("generate", "--store", store).returncode == 0
+    dest = tmp_path / "none"
+    for extra in ([], ["--status", "rejected"]):
+        out = run("export", "--store", store, "--out", dest, *extra)
+        assert out.returncode == 1 and "--status" in out.stderr and "nothing to export" in out.stderr, out
+        assert len(out.stderr.strip().splitlines()) == 1
+        assert not (dest / "dataset_info.json").exists()
+    out = run("review", "--store", store, "--set", "rejected", "--type", "counting")
+    assert out.returncode == 0, out.stderr
+    stats = json.loads(run("stats", "--store", store, "--json").stdout)
+    assert stats["items_per_status"]["rejected"] == stats["items_per_type"]["counting"]
+    out = run("export", "--store", store, "--out", dest, "--status", "rejected", "--format", "jsonl")
+    assert out.returncode == 0 and f"items exported: {stats['items_per_type']['counting']}" in out.stdout
+    out = run("review", "--store", store, "--set", "accepted", "--category", "tank")
+    assert out.returncode == 1 and "no item matches" in out.stderr
+    out = run("review", "--store", store, "--set", "accepted", "--type", "poem")
+    assert out.returncode == 1 and "poem" in out.stderr and len(out.stderr.strip().splitlines()) == 1
