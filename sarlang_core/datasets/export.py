@@ -25,12 +25,11 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from ..atomic import write_bytes_atomic
+from ..atomic import create_temp, write_bytes_atomic
 from ..errors import ExportError
 from ..progress import CancelToken, ProgressCallback, check, report
 from .qc import CAPTION_TYPES
@@ -72,10 +71,9 @@ def _atomic_image(record: ImageRecord, dest: Path, writer: ImageWriter) -> None:
     """``writer`` writes to a temporary name with the real suffix (so PIL & co. pick the format);
     it is renamed to ``dest`` only when the writer returned."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}", dir=str(dest.parent))
-    os.close(fd)
+    tmp = create_temp(dest, suffix=dest.suffix)   # plain-open() permissions, not mkstemp's 0600
     try:
-        writer(record, Path(tmp))
+        writer(record, tmp)
         if not os.path.exists(tmp) or os.path.getsize(tmp) == 0:
             raise ExportError(f"{record.id}: the image writer wrote nothing")
         os.replace(tmp, dest)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 
 import pytest
 
+from sarlang_core.atomic import TEMP_MARK
 from sarlang_core.datasets.export import export_dataset
 from sarlang_core.datasets.records import ImageRecord, Item
 from sarlang_core.datasets.splits import apply_splits, split_by_image
@@ -70,7 +72,23 @@ def project(tmp_path):
 
 
 def no_temp_files(out):
-    return not [p for p in out.rglob("*") if ".part" in p.name]
+    return not [p for p in out.rglob("*") if ".part" in p.name or TEMP_MARK in p.name]
+
+
+def test_exported_images_and_files_get_plain_open_permissions(project):
+    """Colleagues on a shared drive can read an export: umask 022 gives 0644, not mkstemp's 0600."""
+    import stat
+
+    out, images, items = project
+    old = os.umask(0o022)
+    try:
+        export_dataset(items, images, out, format="sharegpt", image_root=out.parent)
+    finally:
+        os.umask(old)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.suffix in (".png", ".jpg") for p in files)
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(0o644)}
+    assert no_temp_files(out)
 
 
 def test_sharegpt(project):
