@@ -96,3 +96,19 @@ def test_missing_or_empty_file_fails_clearly(tmp_path):
     bad = _write(tmp_path / "bad.jsonl", [b"{", {"label": 1, "predict": "x"}])
     r = run("score-vqa", bad)
     assert r.returncode == 1 and "no valid prediction lines" in r.stderr
+
+
+def test_score_vqa_reads_llama_factory_labels_with_newlines_and_no_type(tmp_path):
+    path = _write(tmp_path / "generated_predictions.jsonl", [
+        {"prompt": "<|im_start|>user\nQuestion: Is there a ship in the image?. Answer the question concisely."
+                   "<|im_end|>\n<|im_start|>assistant\n", "label": "yes\n", "predict": "yes"},
+        {"prompt": "<|im_start|>user\nHow many ships are there in the image?<|im_end|>\n", "label": "3\n",
+         "predict": "4"},
+        {"prompt": "<|im_start|>user\nWhere is the ship located in the image?<|im_end|>\n", "label": "top\n",
+         "predict": "top"},
+    ])
+    r = run("score-vqa", path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["undecided"] == 0 and out["correct"] == 2 and out["types_inferred"] == 3
+    assert set(out["by_application"]) == {"object identification", "instance counting", "object positioning"}
