@@ -53,9 +53,8 @@ def add_parsers(sub) -> None:
                     help="answer distributions of items with this status only (repeatable)")
     sim = dsub.add_parser("similarity", help="the paper's overall text / image similarity (mean, variance)")
     sim.add_argument("--store", required=True)
-    sim.add_argument("--text", choices=("auto", "captions", "questions", "answers", "qa", "none"), default="auto",
-                     help="which texts to embed with Sentence-BERT all-MiniLM-L6-v2 (default auto: captions, or "
-                          "questions + answers in a project without captions)")
+    sim.add_argument("--text", choices=("captions", "questions", "answers", "qa", "none"), default="captions",
+                     help="which texts to embed with Sentence-BERT all-MiniLM-L6-v2 (default captions)")
     img = sim.add_mutually_exclusive_group()
     img.add_argument("--image-features", metavar="F.npy",
                      help="(images x d) features; rows in store image-id order, or as listed in F.ids.txt")
@@ -166,8 +165,6 @@ def similarity(svc, args) -> int:
             r = result[key]
             print(f"{label:6} {r['mean']:7.3f} {r['var']:9.3f} {r['std']:7.3f} {r['pairs']:>15,}  "
                   f"{r['what']}, {r['n']:,} vectors")
-            if r.get("note"):
-                print(f"       note: {r['note']}")
     ref = svc.PAPER_SIMILARITY
     print(f"SARLANG-1M (paper, Table 3, SAR): image {ref['image']['mean']:.2f} / {ref['image']['var']:.2f}, "
           f"text {ref['text']['mean']:.2f} / {ref['text']['var']:.2f} (mean / variance; images: VGG16)")

@@ -16,8 +16,6 @@ from ..progress import CancelToken, ProgressCallback
 from .dataset_common import open_store, project_pipeline, render_image
 
 TEXT_KINDS = ("captions", "questions", "answers", "qa")
-# "auto": the captions, or, in a project without two captions (template-only), questions + answers
-AUTO = "auto"
 # Table 3 of the paper: SARLANG-1M (SAR), mean / variance (118,331 images).
 PAPER_SIMILARITY = {"image": {"mean": 0.25, "var": 0.06}, "text": {"mean": 0.49, "var": 0.16}}
 _CAPTIONS = ("caption_concise", "caption_detailed")
@@ -42,23 +40,14 @@ def _stats_dict(stats, what: str) -> Dict[str, Any]:
             "what": what}
 
 
-def _auto_kind(store, status) -> tuple:
-    """(kind, note) for ``text="auto"``: captions when there are at least two, else questions + answers."""
-    n = store.count_items(type=list(_CAPTIONS), status=status)
-    if n >= 2:
-        return "captions", ""
-    return "qa", f"the project has {n} caption(s), so questions + answers were used"
-
-
-def similarity_stats(store_path, *, text: Optional[str] = AUTO, image_features=None, image_model=None,
+def similarity_stats(store_path, *, text: Optional[str] = "captions", image_features=None, image_model=None,
                      status=None, progress: Optional[ProgressCallback] = None,
                      cancel: Optional[CancelToken] = None, text_model: Any = None,
                      batch_size: int = 64) -> Dict[str, Dict[str, Any]]:
     """``{"text": {n, pairs, mean, var, std, what}, "image": {...}}``; "text" is absent when
     ``text`` is None, "image" when neither ``image_features`` (a .npy, see
     ``datasets.image_features``) nor ``image_model`` (a local vision model folder) is given.
-    ``text``: one of TEXT_KINDS, or "auto" (captions; questions + answers in a project without
-    captions, said in "note"). ``status``: only items of that status (a value or a list); images: those with such an item.
+    ``status``: only items of that status (a value or a list); images: those with such an item.
     ``text_model``: a text encoder to use instead of all-MiniLM-L6-v2 (tests)."""
     from ..datasets.similarity import iter_text_embeddings, pairwise_cosine_stats
 
@@ -67,9 +56,6 @@ def similarity_stats(store_path, *, text: Optional[str] = AUTO, image_features=N
     out: Dict[str, Dict[str, Any]] = {}
     with open_store(store_path, create=False) as store:
         if text is not None:
-            note = ""
-            if text == AUTO:
-                text, note = _auto_kind(store, status)
             count, texts, kind = _texts(store, text, status)
             if count < 2:
                 raise SarlangError(f"{store_path}: text similarity needs at least two {kind}, found {count}")
@@ -77,8 +63,6 @@ def similarity_stats(store_path, *, text: Optional[str] = AUTO, image_features=N
                                           progress=progress, cancel=cancel)
             model_name = "all-MiniLM-L6-v2" if text_model is None else type(text_model).__name__
             out["text"] = _stats_dict(pairwise_cosine_stats(chunks), f"{kind} ({model_name})")
-            if note:
-                out["text"]["note"] = note
         if image_features is not None or image_model is not None:
             wanted = store.image_ids(**({} if status is None else {"status": status}))
             if len(wanted) < 2:
