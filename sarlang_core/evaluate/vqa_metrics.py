@@ -4,17 +4,19 @@
 (no judge, an unreadable or failed judge reply) counts as not matching; ``accuracy_decided``
 leaves those out. In ``mode="paper"`` the rule and the judge see lower-cased ground truth and
 prediction, as in VRSBench's script; ``mode="strict"`` uses ``strict_prejudge`` and the original text.
+Ground truth and prediction lose surrounding whitespace first (LLaMA-Factory's labels end in "\n",
+which no rule would match); a sample without a type gets the type its question's form shows.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import SarlangError
 from ..progress import CancelToken, ProgressCallback, check, report
-from .applications import classify
+from .applications import classify, infer_type
 from .vqa_rules import paper_prejudge, parse_number, strict_prejudge
 
 __all__ = ["VqaSample", "VqaVerdict", "VqaScores", "score_vqa", "MODES"]
@@ -56,6 +58,7 @@ class VqaScores:
     judge_model: Optional[str] = None
     judge_calls: int = 0
     cache_hits: int = 0
+    types_inferred: int = 0     # samples without a type, typed from their question
 
     @property
     def accuracy(self) -> float:
@@ -72,7 +75,8 @@ class VqaScores:
                "by_application": self.by_application, "by_type": self.by_type,
                "counting_mae": self.counting_mae, "counting_n": self.counting_n,
                "counting_unparsed": self.counting_unparsed, "judge_model": self.judge_model,
-               "judge_calls": self.judge_calls, "cache_hits": self.cache_hits}
+               "judge_calls": self.judge_calls, "cache_hits": self.cache_hits,
+               "types_inferred": self.types_inferred}
         if per_sample:
             out["samples"] = [{"id": v.id, "correct": v.correct, "how": v.how, "reply": v.reply, "error": v.error}
                               for v in self.verdicts]
@@ -92,8 +96,11 @@ def _breakdown(keys: Sequence[str], verdicts: Sequence[VqaVerdict]) -> Dict[str,
 
 
 def _judge_one(judge, sample: VqaSample, lower: bool, cancel) -> VqaVerdict:
-    label, predict = (sample.label.lower(), sample.predict.lower()) if lower else (sample.label, sample.predict)
-    v = judge.judge(sample.question, label, predict, cancel=cancel)
+    question, label, predict = sample.question, sample.label, sample.predict
+    if lower:   # as the authors' script: the released prompt lower-cases the question too
+        label, predict = label.lower(), predict.lower()
+        question = question.lower() if getattr(judge, "prompt", "") == "released" else question
+    v = judge.judge(question, label, predict, cancel=cancel)
     if v.verdict is None:
         return VqaVerdict(sample.id, None, "judge-error", v.reply, v.error)
     return VqaVerdict(sample.id, v.verdict == 1, "cached" if v.cached else "judge", v.reply)
@@ -107,6 +114,7 @@ def score_vqa(samples: Sequence[VqaSample], *, mode: str = "paper", judge=None, 
     if concurrency < 1:
         raise SarlangError("concurrency must be at least 1")
     rule = paper_prejudge if mode == "paper" else strict_prejudge
+    samples = [replace(s, label=str(s.label).strip(), predict=str(s.predict).strip()) for s in samples]
     total = len(samples)
     verdicts: List[Optional[VqaVerdict]] = [None] * total
     pending: List[int] = []
@@ -150,15 +158,19 @@ def score_vqa(samples: Sequence[VqaSample], *, mode: str = "paper", judge=None, 
                 for fut in running:
                     fut.cancel()
     final: List[VqaVerdict] = verdicts  # type: ignore[assignment]
-    apps, types = [], []
+    apps, types, inferred = [], [], 0
     for s in samples:
-        app, qtype = classify(s.type)
+        given = s.type.strip()
+        if not given and (guess := infer_type(s.question)):
+            given, inferred = guess, inferred + 1
+        app, qtype = classify(given)
         apps.append(s.application or app)
         types.append(qtype)
     scores = VqaScores(mode=mode, n=total, correct=sum(v.correct is True for v in final),
                        undecided=sum(v.correct is None for v in final), verdicts=final,
                        by_application=_breakdown(apps, final), by_type=_breakdown(types, final),
-                       judge_model=getattr(judge, "model", None), judge_calls=calls, cache_hits=hits)
+                       judge_model=getattr(judge, "model", None), judge_calls=calls, cache_hits=hits,
+                       types_inferred=inferred)
     _counting(scores, samples, types)
     report(progress, "done", total, total, f"accuracy {scores.accuracy:.4f}")
     return scores
