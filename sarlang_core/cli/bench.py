@@ -49,6 +49,11 @@ def add_parsers(sub) -> None:
     run.add_argument("--judge", help="'offline' or the judge's OpenAI-compatible base URL")
     run.add_argument("--judge-model")
     run.add_argument("--mode", choices=("paper", "strict"), help="VQA matching rules")
+    run.add_argument("--judge-prompt", choices=("released", "paper-text"),
+                     help="released: the authors' Evaluate_VQA.py request (default); paper-text: the paper's wording")
+    run.add_argument("--judge-timeout", type=float, metavar="S", help="seconds per judge request (default 30)")
+    run.add_argument("--request-timeout", type=float, metavar="S",
+                     help="seconds per request to the model server (default 60)")
     run.add_argument("--batch-size", type=int)
     run.add_argument("--concurrency", type=int)
     run.add_argument("--max-new-tokens", type=int)
@@ -103,7 +108,8 @@ def _config_from_args(args):
     backend = BackendSpec(kind="openai" if endpoint else "local",
                           model=pick(args.served_model, pick(args.model, b.model)) or "",
                           adapter=pick(args.adapter, b.adapter), endpoint=endpoint,
-                          label=pick(args.label, b.label), param=pick(args.param, b.param))
+                          label=pick(args.label, b.label), param=pick(args.param, b.param),
+                          timeout=pick(args.request_timeout, b.timeout))
     d = base.dataset if base else None
     split = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
     dataset = DatasetSpec(source=pick(args.dataset, d.source if d else ""),
@@ -119,7 +125,8 @@ def _config_from_args(args):
         pipeline = (Pipeline() if args.pipeline == "paper" else Pipeline.load(args.pipeline)).to_dict()
     j = base.judge if base else JudgeSpec()
     judge_url = None if args.judge == "offline" else pick(args.judge, j.endpoint)
-    judge = replace(j, endpoint=judge_url, model=pick(args.judge_model, j.model), mode=pick(args.mode, j.mode))
+    judge = replace(j, endpoint=judge_url, model=pick(args.judge_model, j.model), mode=pick(args.mode, j.mode),
+                    prompt=pick(args.judge_prompt, j.prompt), timeout=pick(args.judge_timeout, j.timeout))
     gen = base.generation if base else GenerationConfig(max_new_tokens=128)
     if args.max_new_tokens is not None:
         gen = replace(gen, max_new_tokens=args.max_new_tokens)

@@ -95,7 +95,8 @@ def _vqa(run, predicted, preds, progress, cancel) -> dict:
     cache = judge = None
     if spec.endpoint:
         cache = VerdictCache(run.dir / JUDGE_CACHE)
-        judge = LLMJudge(spec.endpoint, spec.model, timeout=spec.timeout, max_retries=spec.max_retries, cache=cache)
+        judge = LLMJudge(spec.endpoint, spec.model, timeout=spec.timeout, max_retries=spec.max_retries, cache=cache,
+                         prompt=spec.prompt)
     samples = [VqaSample(s.id, s.question, s.references[0] if s.references else "",
                          preds[s.id]["prediction"] or "", s.type) for s in predicted]
     try:

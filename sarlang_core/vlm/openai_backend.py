@@ -145,7 +145,11 @@ class OpenAIBackend:
                  cancel: Optional[CancelToken] = None) -> Completion:
         """Like ``generate``, with the server's token usage (for cost estimates). ``image`` may be
         None for a text-only request (an LLM judge, say)."""
-        params = self._params(image, turns, config)
+        return self.send(self._params(image, turns, config), cancel=cancel)
+
+    def send(self, params: Dict[str, Any], *, cancel: Optional[CancelToken] = None) -> Completion:
+        """One non-streamed chat-completions request whose body is exactly ``params`` (model,
+        messages, ...): for callers that must reproduce someone else's request field for field."""
         reply = self._with_retries(lambda: self._client().chat.completions.create(**params), cancel)
         try:
             text = reply.choices[0].message.content or ""

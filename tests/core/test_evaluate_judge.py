@@ -20,15 +20,42 @@ def _judge(ep, tmp_path, **kw):
     return LLMJudge(ep.url, "gpt-4o-mini", api_key="k", cache=VerdictCache(tmp_path / "v.sqlite"), backoff=0.01, **kw)
 
 
-def test_judge_request_carries_the_papers_prompt_and_limits(tmp_path):
+RELEASED_TEXT = ("Question: what shape?\nGround Truth Answer: oval\nPredicted Answer: circular\nDoes the predicted "
+                 "answer match the ground truth? Answer 1 for match and 0 for not match. Use semantic meaning not "
+                 "exact match. Synonyms are also treated as a match, e.g., football and soccer, playground and ground "
+                 "track field, building and rooftop, pond and swimming pool. Do not explain the reason.\n")
+
+
+def test_paper_mode_sends_exactly_the_released_scripts_request(tmp_path):
     with serve() as ep:
         ep.plan = [{"pieces": ["1"]}]
-        v = _judge(ep, tmp_path).judge("What shape?", "oval", "circular")
+        s = score_vqa([VqaSample("s", "What Shape?", "Oval", "Circular", "general")], judge=_judge(ep, tmp_path))
+        body = ep.posts()[0]["body"]
+    assert s.correct == 1
+    # Evaluate_VQA.py: lower-cased question, truth and prediction; one text part; model and max_tokens only
+    assert body == {"model": "gpt-4o-mini", "max_tokens": 100,
+                    "messages": [{"role": "user", "content": [{"type": "text", "text": RELEASED_TEXT}]}]}
+
+
+def test_the_papers_printed_wording_is_a_named_alternative(tmp_path):
+    with serve() as ep:
+        ep.plan = [{"pieces": ["1"]}]
+        v = _judge(ep, tmp_path, prompt="paper-text").judge("What shape?", "oval", "circular")
         body = ep.posts()[0]["body"]
     assert v.verdict == 1 and v.reply == "1" and not v.cached and v.error is None
     assert body["model"] == "gpt-4o-mini" and body["max_tokens"] == 100 and body["temperature"] == 0.0
     assert body["messages"] == [{"role": "user", "content": JUDGE_PROMPT.format(
         question="What shape?", ground_truth="oval", prediction="circular")}]
+
+
+def test_verdicts_are_cached_per_prompt(tmp_path):
+    with serve() as ep:
+        ep.plan = [{"pieces": ["1"]}, {"pieces": ["0"]}]
+        a = _judge(ep, tmp_path).judge("q", "oval", "circular")
+        b = _judge(ep, tmp_path, prompt="paper-text").judge("q", "oval", "circular")
+        c = _judge(ep, tmp_path).judge("q", "oval", "circular")
+        assert len(ep.posts()) == 2
+    assert (a.verdict, b.verdict, c.verdict, c.cached) == (1, 0, 1, True)
 
 
 def test_rules_first_then_judge_then_cache(tmp_path):

@@ -136,6 +136,7 @@ def test_strict_mode_fixes_the_loose_rule():
 class _NoNetworkJudge:
     """Looks like an LLMJudge backed by a full cache; fails the test if it would reach the network."""
     model = "gpt-4o-mini"
+    prompt = "released"
 
     def __init__(self, cache):
         from sarlang_core.evaluate.judge import LLMJudge
@@ -151,7 +152,7 @@ class _NoNetworkJudge:
 
 def test_cache_hit_makes_no_http_request(tmp_path):
     cache = VerdictCache(tmp_path / "v.sqlite")
-    cache.put(VerdictCache.key("What shape?", "oval", "circular", "gpt-4o-mini"), 1, "1", "gpt-4o-mini")
+    cache.put(VerdictCache.key("what shape?", "oval", "circular", "gpt-4o-mini", "released"), 1, "1", "gpt-4o-mini")
     s = score_vqa(SET, mode="paper", judge=_NoNetworkJudge(cache))
     f = [v for v in s.verdicts if v.id == "f"][0]
     assert f.correct is True and f.how == "cached" and s.cache_hits == 1 and s.judge_calls == 0

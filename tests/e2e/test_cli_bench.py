@@ -92,3 +92,21 @@ def test_bad_input_gives_one_line_errors(tmp_path):
               "--types", "caption_concise", "--out", tmp_path / "r2", "--progress-jsonl")
     assert res.returncode == 1 and "do not belong to a vqa run" in res.stderr
     assert json.loads(res.stdout.splitlines()[-1])["event"] == "error"
+
+
+def test_request_and_judge_timeouts_are_flags(tmp_path):
+    src = _dataset(tmp_path, 1)
+    out = tmp_path / "run"
+    with serve() as ep:
+        ep.plan = [{"delay": 30.0}] * 4                       # a hung model server
+        t0 = time.monotonic()
+        r = run("bench", "run", "--dataset", src, "--endpoint", ep.url, "--served-model", "sar-vlm",
+                "--judge", "offline", "--request-timeout", "1", "--judge-timeout", "7", "--judge-prompt",
+                "paper-text", "--out", out, "--quiet")
+        took = time.monotonic() - t0
+    assert took < 25, r.stderr                                   # 4 tries of 1 s plus backoff, not 4 x 60 s
+    config = json.loads((out / "run.json").read_text())
+    assert config["backend"]["timeout"] == 1 and config["judge"]["timeout"] == 7
+    assert config["judge"]["prompt"] == "paper-text"
+    errors = [json.loads(line) for line in _lines(out / "errors.jsonl")]
+    assert "timed out after 1 s" in errors[0]["error"]

@@ -63,11 +63,11 @@ def test_score_vqa_with_judge_and_cache(vqa_file, tmp_path):
         r = run("score-vqa", vqa_file, "--judge", ep.url, "--cache", cache, "--concurrency", "2")
         r2 = run("score-vqa", vqa_file, "--judge", ep.url, "--cache", cache)
         assert len(ep.posts()) == 2
-        prompts = [p["body"]["messages"][0]["content"] for p in ep.posts()]
+        prompts = [p["body"]["messages"][0]["content"][0]["text"] for p in ep.posts()]
     out = json.loads(r.stdout)
     assert r.returncode == 0 and out["correct"] == 5 and out["undecided"] == 0 and out["judge_calls"] == 2
     # the question came out of LLaMA-Factory's rendered prompt
-    assert any("Question: What shape is the tank?, Ground Truth Answer: oval" in p for p in prompts)
+    assert any("Question: what shape is the tank?\nGround Truth Answer: oval\n" in p for p in prompts)
     assert json.loads(r2.stdout)["cache_hits"] == 2
 
 
@@ -112,3 +112,16 @@ def test_score_vqa_reads_llama_factory_labels_with_newlines_and_no_type(tmp_path
     out = json.loads(r.stdout)
     assert out["undecided"] == 0 and out["correct"] == 2 and out["types_inferred"] == 3
     assert set(out["by_application"]) == {"object identification", "instance counting", "object positioning"}
+
+
+def test_score_vqa_judge_prompt_and_timeout_flags(tmp_path):
+    path = _write(tmp_path / "p.jsonl", [{"question": "What Shape?", "label": "oval", "predict": "round"}])
+    with serve() as ep:
+        ep.plan = [{"pieces": ["1"]}, {"pieces": ["1"]}]
+        r = run("score-vqa", path, "--judge", ep.url, "--cache", tmp_path / "c.sqlite")
+        r2 = run("score-vqa", path, "--judge", ep.url, "--cache", tmp_path / "c.sqlite", "--judge-prompt", "paper-text")
+        bodies = [p["body"] for p in ep.posts()]
+    assert r.returncode == 0 and r2.returncode == 0, r.stderr + r2.stderr
+    assert set(bodies[0]) == {"model", "messages", "max_tokens"}
+    assert bodies[0]["messages"][0]["content"][0]["text"].startswith("Question: what shape?\nGround Truth Answer: oval")
+    assert bodies[1]["messages"][0]["content"].startswith("Question: What Shape?, Ground Truth Answer: oval")
