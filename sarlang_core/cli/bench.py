@@ -160,14 +160,21 @@ def _execute(run, args) -> int:
 
 
 def _finish(run, status, args) -> int:
+    metrics = run.metrics()
+    failure = ((metrics or {}).get("vqa") or {}).get("judge_failure")
     if args.progress_jsonl:
         emit_json_line({"event": "done", "run_dir": str(run.dir), **status.to_dict(),
-                        "headline": headline(run.metrics())})
+                        "headline": headline(metrics)})
+        if failure:   # the scores are written; the user still has to know they lack the judge
+            emit_json_line({"event": "error", "message": failure})
     else:
         print(f"{run.dir}: {status.state}, {status.done}/{status.total} predicted"
               + (f", {status.failed} failed (resume retries them)" if status.failed else ""), file=sys.stderr)
         if (run.dir / "report.md").is_file():
             print((run.dir / "report.md").read_text(encoding="utf-8"))
+    if failure:
+        print(f"sarlang-cli: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -72,7 +72,7 @@ def cmd_score_captions(args) -> int:
 
 def cmd_score_vqa(args) -> int:
     from ..evaluate.predictions import read_predictions
-    from ..evaluate.vqa_metrics import VqaSample, score_vqa
+    from ..evaluate.vqa_metrics import VqaSample, judge_failure_line, score_vqa
     pf = read_predictions(args.predictions)
     _report_problems(pf.problems, pf.skipped)
     judge = None
@@ -88,4 +88,10 @@ def cmd_score_vqa(args) -> int:
     out = scores.to_dict()
     out["skipped"] = pf.skipped
     print(json.dumps(out, indent=2))
+    if judge is not None and (line := judge_failure_line(scores, judge.endpoint)):
+        print(f"sarlang-cli: {line}", file=sys.stderr)
+        return 1
+    if judge is None and scores.undecided:
+        print(f"{scores.undecided} answer(s) need the judge, which is offline: they stay undecided "
+              "(counted as wrong)", file=sys.stderr)
     return 0

@@ -89,7 +89,7 @@ def _captions(run, predicted, preds, progress) -> dict:
 
 def _vqa(run, predicted, preds, progress, cancel) -> dict:
     from .judge import LLMJudge, VerdictCache
-    from .vqa_metrics import VqaSample, score_vqa
+    from .vqa_metrics import VqaSample, judge_failure_line, score_vqa
 
     spec = run.config.judge
     cache = judge = None
@@ -114,6 +114,7 @@ def _vqa(run, predicted, preds, progress, cancel) -> dict:
     write_text_atomic(run.dir / "verdicts.jsonl", "".join(lines))
     out = scores.to_dict()
     out["judge"] = (f"{spec.model} at {judge.endpoint}" if judge is not None else None)
+    out["judge_failure"] = judge_failure_line(scores, judge.endpoint) if judge is not None else None
     out["judge_problem_count"] = len(problems)
     out["judge_problems"] = problems[:MAX_LISTED_PROBLEMS]
     if judge is None and scores.undecided:

@@ -110,3 +110,24 @@ def test_request_and_judge_timeouts_are_flags(tmp_path):
     assert config["judge"]["prompt"] == "paper-text"
     errors = [json.loads(line) for line in _lines(out / "errors.jsonl")]
     assert "timed out after 1 s" in errors[0]["error"]
+
+
+def test_an_unreachable_judge_fails_the_run_after_writing_the_scores(tmp_path):
+    import socket
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "a.png")
+    recs = [{"messages": [{"role": "user", "content": "<image>What shape is the tank?"},
+                          {"role": "assistant", "content": "oval"}], "images": ["a.png"]}] * 2
+    (tmp_path / "test.json").write_text(json.dumps(recs))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    with serve() as ep:
+        r = run("bench", "run", "--dataset", tmp_path / "test.json", "--endpoint", ep.url, "--served-model", "sar-vlm",
+                "--judge", dead, "--judge-timeout", "2", "--out", tmp_path / "run", "--progress-jsonl")
+    assert r.returncode == 1
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert events[-2]["event"] == "done" and events[-1]["event"] == "error"
+    assert f"the judge at {dead} failed" in events[-1]["message"]
+    assert f"the judge at {dead} failed" in r.stderr.strip().splitlines()[-1]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["vqa"]["judge_failed"] == 2 and metrics["vqa"]["undecided"] == 2

@@ -125,3 +125,18 @@ def test_score_vqa_judge_prompt_and_timeout_flags(tmp_path):
     assert set(bodies[0]) == {"model", "messages", "max_tokens"}
     assert bodies[0]["messages"][0]["content"][0]["text"].startswith("Question: what shape?\nGround Truth Answer: oval")
     assert bodies[1]["messages"][0]["content"].startswith("Question: What Shape?, Ground Truth Answer: oval")
+
+
+def test_score_vqa_says_when_the_judge_is_unreachable(vqa_file):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://user:sk-secret@127.0.0.1:{s.getsockname()[1]}/v1"
+    r = run("score-vqa", vqa_file, "--judge", url, "--judge-timeout", "2")
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["judge_failed"] == 2              # the figures are still printed
+    line = r.stderr.strip().splitlines()[-1]
+    assert "the judge at http://127.0.0.1:" in line and "2 answer(s) left undecided" in line
+    assert "sk-secret" not in r.stderr + r.stdout
+    off = run("score-vqa", vqa_file, "--judge", "offline")
+    assert off.returncode == 0 and "2 answer(s) need the judge, which is offline" in off.stderr
