@@ -196,16 +196,26 @@ class RunConfig:
         return replace(self, **changes)
 
     # ------------------------------------------------------------------ JSON
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self, *, secrets: bool = False) -> Dict[str, Any]:
+        """The config as JSON data; endpoint URLs lose their credentials (``urls.redact_url``)
+        unless ``secrets`` (only for handing the config to the process that runs it)."""
+        from ..urls import redact_url
+
         data = asdict(self)
         data["dataset"]["types"] = list(self.dataset_spec.types)
         data["dataset"]["status"] = list(self.dataset_spec.status)
+        if not secrets:
+            for part in ("backend", "judge"):
+                if data[part].get("endpoint"):
+                    data[part]["endpoint"] = redact_url(data[part]["endpoint"])
         return {"schema": SCHEMA, **data}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def save(self, path: Union[str, Path]) -> Path:
+        """run.json: without URL credentials, so a resumed run needs the key from OPENAI_API_KEY
+        or the keyring."""
         from ..atomic import write_text_atomic
 
         return write_text_atomic(path, self.to_json() + "\n")

@@ -19,6 +19,7 @@ from typing import Any, Dict, Optional
 
 from ..atomic import write_text_atomic
 from ..progress import CancelToken, ProgressCallback, report
+from ..urls import redact_url
 from .run_config import CAPTION_TYPES, RunConfig
 
 SCHEMA = "sarlang.bench-metrics/1"
@@ -35,7 +36,7 @@ def run_identity(config: RunConfig, manifest: Optional[dict] = None) -> dict:
     pipe = config.pipeline_object()
     return {"name": config.name, "task": config.task, "model": model, "param": param,
             "train_strategy": "LoRA Finetune" if b.fine_tuned else "Without Finetune",
-            "adapter": b.adapter, "backend": b.kind, "endpoint": b.endpoint,
+            "adapter": b.adapter, "backend": b.kind, "endpoint": redact_url(b.endpoint) or None,
             "pipeline": pipe.describe() if pipe is not None else None,
             "dataset": config.dataset_spec.source, "split": config.dataset_spec.split,
             "types": list(config.types), "created": (manifest or {}).get("created")}

@@ -131,3 +131,34 @@ def test_an_unreachable_judge_fails_the_run_after_writing_the_scores(tmp_path):
     assert f"the judge at {dead} failed" in r.stderr.strip().splitlines()[-1]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["vqa"]["judge_failed"] == 2 and metrics["vqa"]["undecided"] == 2
+
+
+def test_a_key_in_the_endpoint_url_is_used_but_never_written(tmp_path):
+    import base64
+    key, qkey = "sk-urlsecret-123456", "qs-querysecret-987"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "a.png")
+    recs = [{"messages": [{"role": "user", "content": "<image>What shape is the tank?"},
+                          {"role": "assistant", "content": "oval"}], "images": ["a.png"]}]
+    (tmp_path / "test.json").write_text(json.dumps(recs))
+    out = tmp_path / "run"
+    with serve() as ep:
+        url = ep.url.replace("http://", f"http://user:{key}@") + f"?key={qkey}"
+        ep.plan = [{"pieces": ["round"]}, {"pieces": ["1"]}]
+        r = run("bench", "run", "--dataset", tmp_path / "test.json", "--endpoint", url, "--served-model", "sar-vlm",
+                "--judge", url, "--out", out)
+        posts = ep.posts()
+        ep.plan = [{"status": 500, "echo_headers": True}] * 8     # a failing, header-echoing server
+        (out / "predictions.jsonl").unlink()
+        r2 = run("bench", "run", "--config", out / "run.json", "--endpoint", url, "--out", tmp_path / "run2")
+    assert r.returncode == 0, r.stderr
+    assert [p["headers"]["authorization"] for p in posts] == [f"Bearer {key}"] * 2   # model, then judge
+    assert all(f"key={qkey}" in p["path"] for p in posts)
+    written = "".join(p.read_text(errors="replace") for d in (out, tmp_path / "run2") for p in d.rglob("*")
+                      if p.is_file() and p.suffix != ".png" and p.suffix != ".sqlite")
+    shown = r.stdout + r.stderr + r2.stdout + r2.stderr
+    basic = base64.b64encode(f"user:{key}".encode()).decode()
+    for secret in (key, qkey, basic):
+        assert secret not in written and secret not in shown, secret
+    assert json.loads((out / "run.json").read_text())["backend"]["endpoint"] == ep.url
+    assert json.loads((out / "metrics.json").read_text())["run"]["endpoint"] == ep.url
+    assert "Bearer ***" in (tmp_path / "run2" / "errors.jsonl").read_text()   # the echo reached the log, masked
