@@ -71,7 +71,7 @@ def add_parsers(sub) -> None:
     cmp_.add_argument("--csv", action="store_true", help="print CSV instead of Markdown")
     for p in (run, res, rep):
         p.add_argument("--progress-jsonl", action="store_true", help="JSON-lines progress on stdout (for the GUI)")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--quiet", action="store_true", help="no progress bar (the model loading's included)")
     score.add_parsers(bsub)
     bench.set_defaults(handler=cmd_bench)
 
@@ -178,10 +178,25 @@ def _finish(run, status, args) -> int:
     return 0
 
 
+def silence_library_bars() -> None:
+    """No progress bar from any library (transformers' model loading, huggingface_hub, anything on
+    tqdm): set before they are imported, which happens when the run loads its model."""
+    import os
+
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers" in sys.modules:   # imported already (an embedding caller): switch its bars off too
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def _dispatch(args) -> int:
     from ..evaluate.runner import BenchmarkRun
 
     step = args.bench_cmd
+    if getattr(args, "quiet", False) or getattr(args, "progress_jsonl", False):
+        silence_library_bars()   # --quiet means no bar at all; in JSON-lines mode stderr is for errors
     if step == "run":
         return _execute(BenchmarkRun.create(args.out, _config_from_args(args)), args)
     if step == "resume":

@@ -162,3 +162,34 @@ def test_a_key_in_the_endpoint_url_is_used_but_never_written(tmp_path):
     assert json.loads((out / "run.json").read_text())["backend"]["endpoint"] == ep.url
     assert json.loads((out / "metrics.json").read_text())["run"]["endpoint"] == ep.url
     assert "Bearer ***" in (tmp_path / "run2" / "errors.jsonl").read_text()   # the echo reached the log, masked
+
+
+BAR_AT_LOAD = """
+import sys
+from sarlang_core.vlm import openai_backend
+original = openai_backend.OpenAIBackend.load
+def load(self, **kw):   # a library's own bar while the model loads, as transformers' "Loading weights"
+    from tqdm import tqdm
+    for _ in tqdm(range(3), desc="Loading weights"):
+        pass
+    return original(self, **kw)
+openai_backend.OpenAIBackend.load = load
+from sarlang_core.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_quiet_hides_every_bar_the_model_loading_included(tmp_path):
+    src = _dataset(tmp_path, 1)
+    with serve() as ep:
+        def bench(*extra):
+            return subprocess.run([sys.executable, "-c", BAR_AT_LOAD, "bench", "run", "--dataset", str(src),
+                                   "--endpoint", ep.url, "--served-model", "sar-vlm", "--judge", "offline", *extra],
+                                  capture_output=True, text=True, timeout=300, env=_env())
+        loud = bench("--out", str(tmp_path / "loud"))
+        quiet = bench("--out", str(tmp_path / "quiet"), "--quiet")
+        jsonl = bench("--out", str(tmp_path / "jsonl"), "--progress-jsonl")
+    assert loud.returncode == quiet.returncode == jsonl.returncode == 0, quiet.stderr
+    assert "Loading weights" in loud.stderr                       # the bar is there without --quiet
+    assert "Loading weights" not in quiet.stderr and "it/s" not in quiet.stderr
+    assert "Loading weights" not in jsonl.stderr + jsonl.stdout
