@@ -38,6 +38,7 @@ from sarlang_core.evaluate.run_config import (
     JudgeSpec,
     RunConfig,
 )
+from sarlang_core.services.benchmarks import redact_url
 from sarlang_core.services.models import GenerationConfig, registered_models
 
 FOLDER, ENDPOINT = "folder", "endpoint"
@@ -329,7 +330,10 @@ class RunFormPanel(QScrollArea):
         edits = {"dataset": self.dataset, "endpoint": self.endpoint, "served_model": self.served_model,
                  "judge_endpoint": self.judge_endpoint, "judge_model": self.judge_model}
         for key in REMEMBERED:
-            s.setValue(f"benchmarks/form/{key}", edits[key].text().strip())
+            value = edits[key].text().strip()
+            if key.endswith("endpoint"):   # a key written into the URL is a secret too
+                value = redact_url(value)
+            s.setValue(f"benchmarks/form/{key}", value)
         s.setValue("benchmarks/form/task", self.task.currentData())
 
     def _restore(self) -> None:

@@ -67,12 +67,14 @@ class QueueEntry:
     def model_text(self) -> str:
         b = self.config.backend
         if b.kind == "openai":
-            return f"{b.model} @ {urlparse(b.endpoint or '').netloc or b.endpoint}"
+            shown = benchmarks.redact_url(b.endpoint)
+            return f"{b.model} @ {urlparse(shown).netloc or shown}"
         return (Path(b.model).name or b.model) + (f" + {Path(b.adapter).name}" if b.adapter else "")
 
     def tooltip(self) -> str:
         b, d = self.config.backend, self.config.dataset
-        lines = [self.config.name, f"model: {b.model}" + (f" (endpoint {b.endpoint})" if b.endpoint else "")]
+        where = f" (endpoint {benchmarks.redact_url(b.endpoint)})" if b.endpoint else ""
+        lines = [self.config.name, f"model: {b.model}" + where]
         if b.adapter:
             lines.append(f"adapter: {b.adapter}")
         lines += [f"dataset: {d.source}", "preprocessing: " + ("Pipeline" if self.config.pipeline else "none")]

@@ -49,6 +49,11 @@ def add_parsers(sub) -> None:
     run.add_argument("--judge", help="'offline' or the judge's OpenAI-compatible base URL")
     run.add_argument("--judge-model")
     run.add_argument("--mode", choices=("paper", "strict"), help="VQA matching rules")
+    run.add_argument("--judge-prompt", choices=("released", "paper-text"),
+                     help="released: the authors' Evaluate_VQA.py request (default); paper-text: the paper's wording")
+    run.add_argument("--judge-timeout", type=float, metavar="S", help="seconds per judge request (default 30)")
+    run.add_argument("--request-timeout", type=float, metavar="S",
+                     help="seconds per request to the model server (default 60)")
     run.add_argument("--batch-size", type=int)
     run.add_argument("--concurrency", type=int)
     run.add_argument("--max-new-tokens", type=int)
@@ -66,7 +71,7 @@ def add_parsers(sub) -> None:
     cmp_.add_argument("--csv", action="store_true", help="print CSV instead of Markdown")
     for p in (run, res, rep):
         p.add_argument("--progress-jsonl", action="store_true", help="JSON-lines progress on stdout (for the GUI)")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--quiet", action="store_true", help="no progress bar (the model loading's included)")
     score.add_parsers(bsub)
     bench.set_defaults(handler=cmd_bench)
 
@@ -103,7 +108,8 @@ def _config_from_args(args):
     backend = BackendSpec(kind="openai" if endpoint else "local",
                           model=pick(args.served_model, pick(args.model, b.model)) or "",
                           adapter=pick(args.adapter, b.adapter), endpoint=endpoint,
-                          label=pick(args.label, b.label), param=pick(args.param, b.param))
+                          label=pick(args.label, b.label), param=pick(args.param, b.param),
+                          timeout=pick(args.request_timeout, b.timeout))
     d = base.dataset if base else None
     split = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
     dataset = DatasetSpec(source=pick(args.dataset, d.source if d else ""),
@@ -119,7 +125,8 @@ def _config_from_args(args):
         pipeline = (Pipeline() if args.pipeline == "paper" else Pipeline.load(args.pipeline)).to_dict()
     j = base.judge if base else JudgeSpec()
     judge_url = None if args.judge == "offline" else pick(args.judge, j.endpoint)
-    judge = replace(j, endpoint=judge_url, model=pick(args.judge_model, j.model), mode=pick(args.mode, j.mode))
+    judge = replace(j, endpoint=judge_url, model=pick(args.judge_model, j.model), mode=pick(args.mode, j.mode),
+                    prompt=pick(args.judge_prompt, j.prompt), timeout=pick(args.judge_timeout, j.timeout))
     gen = base.generation if base else GenerationConfig(max_new_tokens=128)
     if args.max_new_tokens is not None:
         gen = replace(gen, max_new_tokens=args.max_new_tokens)
@@ -153,21 +160,43 @@ def _execute(run, args) -> int:
 
 
 def _finish(run, status, args) -> int:
+    metrics = run.metrics()
+    failure = ((metrics or {}).get("vqa") or {}).get("judge_failure")
     if args.progress_jsonl:
         emit_json_line({"event": "done", "run_dir": str(run.dir), **status.to_dict(),
-                        "headline": headline(run.metrics())})
+                        "headline": headline(metrics)})
+        if failure:   # the scores are written; the user still has to know they lack the judge
+            emit_json_line({"event": "error", "message": failure})
     else:
         print(f"{run.dir}: {status.state}, {status.done}/{status.total} predicted"
               + (f", {status.failed} failed (resume retries them)" if status.failed else ""), file=sys.stderr)
         if (run.dir / "report.md").is_file():
             print((run.dir / "report.md").read_text(encoding="utf-8"))
+    if failure:
+        print(f"sarlang-cli: {failure}", file=sys.stderr)
+        return 1
     return 0
+
+
+def silence_library_bars() -> None:
+    """No progress bar from any library (transformers' model loading, huggingface_hub, anything on
+    tqdm): set before they are imported, which happens when the run loads its model."""
+    import os
+
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers" in sys.modules:   # imported already (an embedding caller): switch its bars off too
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
 
 def _dispatch(args) -> int:
     from ..evaluate.runner import BenchmarkRun
 
     step = args.bench_cmd
+    if getattr(args, "quiet", False) or getattr(args, "progress_jsonl", False):
+        silence_library_bars()   # --quiet means no bar at all; in JSON-lines mode stderr is for errors
     if step == "run":
         return _execute(BenchmarkRun.create(args.out, _config_from_args(args)), args)
     if step == "resume":

@@ -33,6 +33,10 @@ def add_parsers(bench_subparsers) -> None:
     q.add_argument("--judge", default="offline",
                    help="'offline' (rules only; open answers stay undecided) or an OpenAI-compatible base URL")
     q.add_argument("--judge-model", default="gpt-4o-mini")
+    q.add_argument("--judge-prompt", choices=("released", "paper-text"), default="released",
+                   help="released: the request the authors' Evaluate_VQA.py sends (default); "
+                        "paper-text: the wording printed in the paper")
+    q.add_argument("--judge-timeout", type=float, default=30.0, metavar="S", help="seconds per judge request")
     q.add_argument("--cache", metavar="FILE", help="verdict cache (default: the user cache folder)")
     q.add_argument("--concurrency", type=int, default=8)
 
@@ -68,17 +72,26 @@ def cmd_score_captions(args) -> int:
 
 def cmd_score_vqa(args) -> int:
     from ..evaluate.predictions import read_predictions
-    from ..evaluate.vqa_metrics import VqaSample, score_vqa
+    from ..evaluate.vqa_metrics import VqaSample, judge_failure_line, score_vqa
     pf = read_predictions(args.predictions)
     _report_problems(pf.problems, pf.skipped)
     judge = None
     if args.judge and args.judge != "offline":
         from ..evaluate.judge import LLMJudge, VerdictCache, default_cache_path
         cache = VerdictCache(args.cache or default_cache_path())
-        judge = LLMJudge(args.judge, args.judge_model, cache=cache)
+        if not 1.0 <= args.judge_timeout <= 600.0:
+            raise SarlangError(f"--judge-timeout must be 1..600 s, got {args.judge_timeout:g}")
+        judge = LLMJudge(args.judge, args.judge_model, cache=cache, timeout=args.judge_timeout,
+                         prompt=args.judge_prompt)
     samples = [VqaSample(r.id, r.question, r.label, r.predict, r.type) for r in pf.records]
     scores = score_vqa(samples, mode=args.mode, judge=judge, concurrency=max(1, args.concurrency))
     out = scores.to_dict()
     out["skipped"] = pf.skipped
     print(json.dumps(out, indent=2))
+    if judge is not None and (line := judge_failure_line(scores, judge.endpoint)):
+        print(f"sarlang-cli: {line}", file=sys.stderr)
+        return 1
+    if judge is None and scores.undecided:
+        print(f"{scores.undecided} answer(s) need the judge, which is offline: they stay undecided "
+              "(counted as wrong)", file=sys.stderr)
     return 0

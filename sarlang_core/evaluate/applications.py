@@ -3,6 +3,9 @@
 ``classify(item_type)`` maps our item types (``sarlang_core.datasets.records.ITEM_TYPES``) and the
 paper's spellings ("object identification", "instance counting", "general inquiries", ...) to
 ``(application, question_type)``; anything else is ``("unspecified", <the type as given>)``.
+``infer_type(question)`` reads the type from the question's form (the templates in
+``datasets/templates.py`` and the paper's examples) for files that carry no type, such as
+LLaMA-Factory's ``generated_predictions.jsonl``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional, Tuple
 
-__all__ = ["APPLICATIONS", "QUESTION_TYPES", "UNSPECIFIED", "classify", "application_of"]
+__all__ = ["APPLICATIONS", "QUESTION_TYPES", "UNSPECIFIED", "classify", "application_of", "infer_type"]
 
 APPLICATIONS = ("image description", "object identification", "object classification", "instance counting",
                 "region referring", "object positioning", "others")
@@ -66,3 +69,30 @@ def classify(item_type: Optional[str]) -> Tuple[str, str]:
 
 def application_of(item_type: Optional[str]) -> str:
     return classify(item_type)[0]
+
+
+# question forms, tried in order (the first match wins); anything else asked is "general" (others)
+_BOX = r"[\[(]\s*-?\d+(?:\.\d+)?\s*(?:,\s*-?\d+(?:\.\d+)?\s*){3}[\])]"
+_FORMS = (
+    ("referring", re.compile(rf"{_BOX}|\b(?:area|region|box)\s+{_BOX}")),
+    ("counting", re.compile(r"^(?:how many|what is the (?:total )?number of|count)\b")),
+    ("positioning", re.compile(r"^(?:where\b|in which (?:part|half|side|corner|area)\b)")),
+    ("classification", re.compile(r"^(?:what|which|list|name)\b.*\b(?:main (?:object|category)|categor(?:y|ies)|"
+                                  r"kind of object|type of object|class(?:es)? of)\b")),
+    ("identification", re.compile(r"(?:^|, )(?:is|are|does|do|can|could)\b.*\b(?:there|any|exist|exists|visible|see|"
+                                  r"contain|contains|present)\b")),
+    ("caption_detailed", re.compile(r"^(?:describe .*\bdetail|provide a detailed|give a detailed)")),
+    ("caption_concise", re.compile(r"^(?:describe|caption|summari[sz]e)\b")),
+)
+
+
+def infer_type(question: Optional[str]) -> str:
+    """The question type its wording shows ("counting" for "How many ships ..."), "general" for any
+    other question, "" without one."""
+    q = re.sub(r"\s+", " ", str(question or "").strip().lower())
+    if not q:
+        return ""
+    for qtype, form in _FORMS:
+        if form.search(q):
+            return qtype
+    return "general"

@@ -16,6 +16,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Union
 
 from ..errors import CancelledError, SarlangError
 from ..progress import CancelToken, check
+from ..urls import redact_text
 from ..vlm.backend import ChatTurn, GenerationConfig
 from .dataset_source import Sample
 
@@ -44,7 +45,7 @@ def ask_one(backend, image, turns: Sequence[ChatTurn], config: GenerationConfig,
 
 
 def _message(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, SarlangError) else f"{type(exc).__name__}: {exc}"
+    return redact_text(str(exc) if isinstance(exc, SarlangError) else f"{type(exc).__name__}: {exc}")
 
 
 def answer_all(backend, samples: Sequence[Sample], prepare: Job, config: GenerationConfig, *,

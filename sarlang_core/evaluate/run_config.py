@@ -20,6 +20,7 @@ TASKS = ("caption", "vqa")
 SPLITS = ("train", "test", "all")
 BACKEND_KINDS = ("local", "openai")
 JUDGE_MODES = ("paper", "strict")
+JUDGE_PROMPT_NAMES = ("released", "paper-text")   # evaluate/judge.py: JUDGE_PROMPTS
 CAPTION_TYPES = ("caption_concise", "caption_detailed")
 VQA_TYPES = ("identification", "classification", "counting", "positioning", "referring", "general")
 STATUSES = ("pending", "accepted", "edited", "rejected")
@@ -42,10 +43,13 @@ class BackendSpec:
     endpoint: Optional[str] = field(default=None, metadata=_m("server base URL, e.g. http://gpu:8000/v1"))
     label: Optional[str] = field(default=None, metadata=_m("name shown in reports (default: the model's)"))
     param: Optional[str] = field(default=None, metadata=_m("parameter count shown in reports, e.g. 3B"))
+    timeout: float = field(default=60.0, metadata=_m("seconds per request to the server", min=1.0, max=3600.0))
 
     def __post_init__(self) -> None:
         if self.kind not in BACKEND_KINDS:
             raise BenchmarkError(f"backend kind must be one of {BACKEND_KINDS}, got {self.kind!r}")
+        if not (isinstance(self.timeout, (int, float)) and 1.0 <= float(self.timeout) <= 3600.0):
+            raise BenchmarkError(f"request timeout must be 1..3600 s, got {self.timeout!r}")
         if self.kind == "openai":
             if not (self.endpoint or "").strip():
                 raise BenchmarkError("an 'openai' backend needs an endpoint URL")
@@ -116,10 +120,15 @@ class JudgeSpec:
     timeout: float = field(default=30.0, metadata=_m("seconds per judge request", min=1.0, max=600.0))
     concurrency: int = field(default=8, metadata=_m("judge requests at once", min=1, max=64))
     max_retries: int = field(default=3, metadata=_m("retries of a failed judge request", min=0, max=10))
+    prompt: str = field(default="released", metadata=_m(
+        "released: the request the authors' Evaluate_VQA.py sends; paper-text: the paper's printed wording",
+        choices=JUDGE_PROMPT_NAMES))
 
     def __post_init__(self) -> None:
         if self.mode not in JUDGE_MODES:
             raise BenchmarkError(f"judge mode must be one of {JUDGE_MODES}, got {self.mode!r}")
+        if self.prompt not in JUDGE_PROMPT_NAMES:
+            raise BenchmarkError(f"judge prompt must be one of {JUDGE_PROMPT_NAMES}, got {self.prompt!r}")
         if not (1.0 <= float(self.timeout) <= 600.0):
             raise BenchmarkError(f"judge timeout must be 1..600 s, got {self.timeout!r}")
         if not (isinstance(self.concurrency, int) and 1 <= self.concurrency <= 64):
@@ -187,16 +196,26 @@ class RunConfig:
         return replace(self, **changes)
 
     # ------------------------------------------------------------------ JSON
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self, *, secrets: bool = False) -> Dict[str, Any]:
+        """The config as JSON data; endpoint URLs lose their credentials (``urls.redact_url``)
+        unless ``secrets`` (only for handing the config to the process that runs it)."""
+        from ..urls import redact_url
+
         data = asdict(self)
         data["dataset"]["types"] = list(self.dataset_spec.types)
         data["dataset"]["status"] = list(self.dataset_spec.status)
+        if not secrets:
+            for part in ("backend", "judge"):
+                if data[part].get("endpoint"):
+                    data[part]["endpoint"] = redact_url(data[part]["endpoint"])
         return {"schema": SCHEMA, **data}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def save(self, path: Union[str, Path]) -> Path:
+        """run.json: without URL credentials, so a resumed run needs the key from OPENAI_API_KEY
+        or the keyring."""
         from ..atomic import write_text_atomic
 
         return write_text_atomic(path, self.to_json() + "\n")

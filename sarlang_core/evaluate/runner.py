@@ -243,7 +243,7 @@ class BenchmarkRun:
 
         b = self.config.backend
         if b.kind == "openai":
-            return make_backend(b.model, endpoint=b.endpoint)
+            return make_backend(b.model, endpoint=b.endpoint, timeout=b.timeout)
         return make_backend(b.model or None, adapter=b.adapter)
 
     def _record_identity(self, backend) -> None:

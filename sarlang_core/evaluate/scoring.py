@@ -19,6 +19,7 @@ from typing import Any, Dict, Optional
 
 from ..atomic import write_text_atomic
 from ..progress import CancelToken, ProgressCallback, report
+from ..urls import redact_url
 from .run_config import CAPTION_TYPES, RunConfig
 
 SCHEMA = "sarlang.bench-metrics/1"
@@ -35,7 +36,7 @@ def run_identity(config: RunConfig, manifest: Optional[dict] = None) -> dict:
     pipe = config.pipeline_object()
     return {"name": config.name, "task": config.task, "model": model, "param": param,
             "train_strategy": "LoRA Finetune" if b.fine_tuned else "Without Finetune",
-            "adapter": b.adapter, "backend": b.kind, "endpoint": b.endpoint,
+            "adapter": b.adapter, "backend": b.kind, "endpoint": redact_url(b.endpoint) or None,
             "pipeline": pipe.describe() if pipe is not None else None,
             "dataset": config.dataset_spec.source, "split": config.dataset_spec.split,
             "types": list(config.types), "created": (manifest or {}).get("created")}
@@ -89,13 +90,14 @@ def _captions(run, predicted, preds, progress) -> dict:
 
 def _vqa(run, predicted, preds, progress, cancel) -> dict:
     from .judge import LLMJudge, VerdictCache
-    from .vqa_metrics import VqaSample, score_vqa
+    from .vqa_metrics import VqaSample, judge_failure_line, score_vqa
 
     spec = run.config.judge
     cache = judge = None
     if spec.endpoint:
         cache = VerdictCache(run.dir / JUDGE_CACHE)
-        judge = LLMJudge(spec.endpoint, spec.model, timeout=spec.timeout, max_retries=spec.max_retries, cache=cache)
+        judge = LLMJudge(spec.endpoint, spec.model, timeout=spec.timeout, max_retries=spec.max_retries, cache=cache,
+                         prompt=spec.prompt)
     samples = [VqaSample(s.id, s.question, s.references[0] if s.references else "",
                          preds[s.id]["prediction"] or "", s.type) for s in predicted]
     try:
@@ -113,6 +115,7 @@ def _vqa(run, predicted, preds, progress, cancel) -> dict:
     write_text_atomic(run.dir / "verdicts.jsonl", "".join(lines))
     out = scores.to_dict()
     out["judge"] = (f"{spec.model} at {judge.endpoint}" if judge is not None else None)
+    out["judge_failure"] = judge_failure_line(scores, judge.endpoint) if judge is not None else None
     out["judge_problem_count"] = len(problems)
     out["judge_problems"] = problems[:MAX_LISTED_PROBLEMS]
     if judge is None and scores.undecided:

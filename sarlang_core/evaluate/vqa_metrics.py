@@ -4,22 +4,25 @@
 (no judge, an unreadable or failed judge reply) counts as not matching; ``accuracy_decided``
 leaves those out. In ``mode="paper"`` the rule and the judge see lower-cased ground truth and
 prediction, as in VRSBench's script; ``mode="strict"`` uses ``strict_prejudge`` and the original text.
+Ground truth and prediction lose surrounding whitespace first (LLaMA-Factory's labels end in "\n",
+which no rule would match); a sample without a type gets the type its question's form shows.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import SarlangError
 from ..progress import CancelToken, ProgressCallback, check, report
-from .applications import classify
+from .applications import classify, infer_type
 from .vqa_rules import paper_prejudge, parse_number, strict_prejudge
 
-__all__ = ["VqaSample", "VqaVerdict", "VqaScores", "score_vqa", "MODES"]
+__all__ = ["VqaSample", "VqaVerdict", "VqaScores", "score_vqa", "judge_failure_line", "MODES"]
 
 MODES = ("paper", "strict")
+GIVE_UP_AFTER = 8   # endpoint failures in a row, with no verdict yet, after which the judge is not asked again
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class VqaVerdict:
     how: str                    # rule | judge | cached | undecided | judge-error
     reply: str = ""
     error: Optional[str] = None
+    unreachable: bool = False   # the judge's endpoint failed (down, timed out, refused the key...)
 
 
 @dataclass
@@ -56,6 +60,9 @@ class VqaScores:
     judge_model: Optional[str] = None
     judge_calls: int = 0
     cache_hits: int = 0
+    types_inferred: int = 0     # samples without a type, typed from their question
+    judge_failed: int = 0       # answers left undecided because the judge's endpoint failed
+    judge_error: Optional[str] = None   # the first such failure, as the endpoint layer worded it
 
     @property
     def accuracy(self) -> float:
@@ -72,7 +79,9 @@ class VqaScores:
                "by_application": self.by_application, "by_type": self.by_type,
                "counting_mae": self.counting_mae, "counting_n": self.counting_n,
                "counting_unparsed": self.counting_unparsed, "judge_model": self.judge_model,
-               "judge_calls": self.judge_calls, "cache_hits": self.cache_hits}
+               "judge_calls": self.judge_calls, "cache_hits": self.cache_hits,
+               "types_inferred": self.types_inferred, "judge_failed": self.judge_failed,
+               "judge_error": self.judge_error}
         if per_sample:
             out["samples"] = [{"id": v.id, "correct": v.correct, "how": v.how, "reply": v.reply, "error": v.error}
                               for v in self.verdicts]
@@ -92,11 +101,22 @@ def _breakdown(keys: Sequence[str], verdicts: Sequence[VqaVerdict]) -> Dict[str,
 
 
 def _judge_one(judge, sample: VqaSample, lower: bool, cancel) -> VqaVerdict:
-    label, predict = (sample.label.lower(), sample.predict.lower()) if lower else (sample.label, sample.predict)
-    v = judge.judge(sample.question, label, predict, cancel=cancel)
+    question, label, predict = sample.question, sample.label, sample.predict
+    if lower:   # as the authors' script: the released prompt lower-cases the question too
+        label, predict = label.lower(), predict.lower()
+        question = question.lower() if getattr(judge, "prompt", "") == "released" else question
+    v = judge.judge(question, label, predict, cancel=cancel)
     if v.verdict is None:
-        return VqaVerdict(sample.id, None, "judge-error", v.reply, v.error)
+        return VqaVerdict(sample.id, None, "judge-error", v.reply, v.error, bool(getattr(v, "unreachable", False)))
     return VqaVerdict(sample.id, v.verdict == 1, "cached" if v.cached else "judge", v.reply)
+
+
+def judge_failure_line(scores: "VqaScores", endpoint: str) -> Optional[str]:
+    """One line for the user when the judge's endpoint failed (None when it did not)."""
+    if not scores.judge_failed:
+        return None
+    return (f"the judge at {endpoint} failed ({scores.judge_error}): {scores.judge_failed} answer(s) left undecided "
+            "(counted as wrong). Fix the judge URL or key and score again, or judge offline (--judge offline)")
 
 
 def score_vqa(samples: Sequence[VqaSample], *, mode: str = "paper", judge=None, concurrency: int = 8,
@@ -107,6 +127,7 @@ def score_vqa(samples: Sequence[VqaSample], *, mode: str = "paper", judge=None, 
     if concurrency < 1:
         raise SarlangError("concurrency must be at least 1")
     rule = paper_prejudge if mode == "paper" else strict_prejudge
+    samples = [replace(s, label=str(s.label).strip(), predict=str(s.predict).strip()) for s in samples]
     total = len(samples)
     verdicts: List[Optional[VqaVerdict]] = [None] * total
     pending: List[int] = []
@@ -121,7 +142,9 @@ def score_vqa(samples: Sequence[VqaSample], *, mode: str = "paper", judge=None, 
             verdicts[i] = VqaVerdict(s.id, r, "rule")
     done = total - len(pending)
     report(progress, "rules", done, total, f"{done:,} of {total:,} decided by rule")
-    calls = hits = 0
+    calls = hits = failed = 0
+    first_error: Optional[str] = None
+    ok_any, in_row = False, 0
     if judge is not None and pending:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="judge") as pool:
             queue = iter(pending)
@@ -129,6 +152,8 @@ def score_vqa(samples: Sequence[VqaSample], *, mode: str = "paper", judge=None, 
             try:
                 while True:
                     while len(running) < concurrency * 2:   # bounded: never the whole set in memory
+                        if not ok_any and in_row >= GIVE_UP_AFTER:   # a dead judge: stop asking it
+                            break
                         nxt = next(queue, None)
                         if nxt is None:
                             break
@@ -144,21 +169,33 @@ def score_vqa(samples: Sequence[VqaSample], *, mode: str = "paper", judge=None, 
                         verdicts[i] = verdict
                         calls += verdict.how == "judge" or verdict.how == "judge-error"
                         hits += verdict.how == "cached"
+                        if verdict.unreachable:
+                            failed, in_row = failed + 1, in_row + 1
+                            first_error = first_error or verdict.error
+                        elif verdict.correct is not None:
+                            ok_any, in_row = True, 0
                         done += 1
                         report(progress, "judge", done, total, f"{done:,} of {total:,} scored")
             finally:
                 for fut in running:
                     fut.cancel()
+        for i in queue:   # never asked: the judge failed every time so far
+            verdicts[i] = VqaVerdict(samples[i].id, None, "judge-error", "", f"not asked: {first_error}", True)
+            failed += 1
     final: List[VqaVerdict] = verdicts  # type: ignore[assignment]
-    apps, types = [], []
+    apps, types, inferred = [], [], 0
     for s in samples:
-        app, qtype = classify(s.type)
+        given = s.type.strip()
+        if not given and (guess := infer_type(s.question)):
+            given, inferred = guess, inferred + 1
+        app, qtype = classify(given)
         apps.append(s.application or app)
         types.append(qtype)
     scores = VqaScores(mode=mode, n=total, correct=sum(v.correct is True for v in final),
                        undecided=sum(v.correct is None for v in final), verdicts=final,
                        by_application=_breakdown(apps, final), by_type=_breakdown(types, final),
-                       judge_model=getattr(judge, "model", None), judge_calls=calls, cache_hits=hits)
+                       judge_model=getattr(judge, "model", None), judge_calls=calls, cache_hits=hits,
+                       types_inferred=inferred, judge_failed=failed, judge_error=first_error)
     _counting(scores, samples, types)
     report(progress, "done", total, total, f"accuracy {scores.accuracy:.4f}")
     return scores

@@ -8,7 +8,10 @@ else a ground truth in {"yes", "no", "0" .. "99"} matches only when equal to the
 "1" matches "12", "no" matches "not sure".
 
 ``strict_prejudge`` keeps the three outcomes (True, False, None = ask the judge) but matches
-whole words after normalising case, punctuation, number words and a small synonym table.
+whole words after normalising case, punctuation, number words and a small synonym table. A hedge
+or refusal ("not sure", "I don't know", "cannot determine", ...) is not an answer: it is wrong,
+decided by rule, never "no" (its "not" is no negation of the question) and never sent to a judge
+(which could be lenient with it), unless the ground truth itself is such a phrase.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Optional
 
 from ..text_numbers import is_number_phrase, parse_number
 
-__all__ = ["paper_prejudge", "strict_prejudge", "parse_number", "normalise", "SYNONYMS"]
+__all__ = ["paper_prejudge", "strict_prejudge", "parse_number", "normalise", "is_hedge", "SYNONYMS"]
 
 _PAPER_CLOSED = frozenset(["yes", "no"] + [str(i) for i in range(100)])
 
@@ -61,6 +64,21 @@ def normalise(text: str) -> str:
     return _SYN_RE.sub(lambda m: _SYN[m.group(1)], s)
 
 
+# hedges and refusals, matched on normalise()d text (so "don't" is "don t")
+_HEDGES = re.compile(r"\b(?:" + "|".join([
+    r"not (?:sure|certain|clear|known|possible to (?:tell|say|determine|know))", r"unsure", r"uncertain",
+    r"unclear", r"no idea", r"hard to (?:tell|say)", r"difficult to (?:tell|say|determine)",
+    r"(?:i )?(?:don t|do not|dont) know", r"(?:can t|cannot|can not|couldn t|could not|unable to|impossible to)"
+    r" (?:be )?(?:tell|say|determine|determined|answer|know|discern|confirm|judge)",
+    r"i m sorry", r"sorry", r"as an ai",
+]) + r")\b")
+
+
+def is_hedge(text: str) -> bool:
+    """True when ``text`` hedges or refuses ("Not sure.", "I don't know", "cannot determine")."""
+    return bool(_HEDGES.search(normalise(text)))
+
+
 def _yes_no(text: str) -> Optional[str]:
     words = set(normalise(text).split())
     has_yes, has_no = "yes" in words, bool(words & {"no", "not", "none"})
@@ -73,6 +91,8 @@ def strict_prejudge(question: str, label: str, predict: str) -> Optional[bool]:
     """True/False when rules can decide, None when a judge is needed (see module notes)."""
     gt, pred = normalise(label), normalise(predict)
     if not pred:
+        return False
+    if is_hedge(predict) and not is_hedge(label):
         return False
     if gt in ("yes", "no"):
         said = _yes_no(predict)   # None: both or neither said; a judge may read the sentence

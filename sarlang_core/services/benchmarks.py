@@ -19,11 +19,12 @@ from ..evaluate.applications import application_of
 from ..evaluate.metric_names import CAPTION_METRICS, CAPTION_ROWS, VQA_APPLICATIONS, applications_in
 from ..evaluate.run_config import BenchmarkError, RunConfig
 from ..evaluate.runner import CONFIG, BenchmarkRun, RunStatus
+from ..urls import redact_url
 
 # what the results views show, in the paper's order (re-exported for the GUI)
 __all__ = ["CAPTION_METRICS", "CAPTION_ROWS", "VQA_APPLICATIONS", "applications_in", "RunSummary", "list_runs",
            "open_run", "run_samples", "run_metrics", "run_config", "cli_program", "run_command", "resume_command",
-           "report_command", "parse_event", "compare_runs"]
+           "report_command", "parse_event", "compare_runs", "redact_url"]
 
 PathLike = Union[str, Path]
 EVENTS = ("progress", "done", "error", "cancelled")
@@ -96,7 +97,9 @@ def cli_program() -> Tuple[str, List[str]]:
 def run_command(config: RunConfig, run_dir: PathLike) -> Tuple[str, List[str]]:
     """Start a new run of ``config`` into ``run_dir`` with JSON-lines progress (config passed inline)."""
     program, lead = cli_program()
-    return program, lead + ["bench", "run", "--config-json", json.dumps(config.to_dict(), ensure_ascii=False),
+    # the only place the config keeps URL credentials: the run process needs them to connect
+    return program, lead + ["bench", "run", "--config-json", json.dumps(config.to_dict(secrets=True),
+                                                                        ensure_ascii=False),
                             "--out", str(run_dir), "--progress-jsonl"]
 
 

@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from ..errors import CancelledError, RequestError
 from ..preprocess.pipeline import Pipeline
 from ..progress import CancelToken
+from ..urls import redact_text, redact_url
 from ..vlm.backend import ChatTurn, GenerationConfig, check_turns
 from .model_input import ModelImage
 
@@ -124,7 +125,7 @@ def ask(backend, conversation: Conversation, model_img: ModelImage, question: st
     check_turns(turns)
     ex = Exchange(question=question, source=model_img.source, crop=model_img.crop,
                   input_size=tuple(backend.model_input_size(*model_img.image.size)),
-                  backend=backend.identity(), config=config.to_dict(), started=_now())
+                  backend=_shown(backend.identity()), config=config.to_dict(), started=_now())
     conversation.exchanges.append(ex)
     try:
         for piece in backend.stream(model_img.image, turns, config, cancel=cancel):
@@ -137,12 +138,19 @@ def ask(backend, conversation: Conversation, model_img: ModelImage, question: st
         ex.stopped = True
         raise
     except Exception as exc:
-        ex.error = str(exc)
+        ex.error = redact_text(str(exc))
         raise
     finally:
         ex.finished = _now()
         ex.boxes = answer_boxes(ex.answer, model_img, ex.input_size,
                                 convention or default_convention(ex.backend))
+
+
+def _shown(identity: Dict[str, Any]) -> Dict[str, Any]:
+    """A backend's identity as a transcript may hold it: the endpoint without URL credentials."""
+    if identity.get("endpoint"):
+        identity = {**identity, "endpoint": redact_url(identity["endpoint"])}
+    return identity
 
 
 def default_convention(identity: Dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional
 from ..datasets.llm_generation import DEFAULT_PROMPTS, PromptSet, cost_of, estimate_tokens, generate_from_optical
 from ..errors import CancelledError, EndpointError
 from ..progress import CancelToken
+from ..urls import redact_url
 
 __all__ = ["DEFAULT_PROMPTS", "PromptSet", "cost_of", "LLMRequest", "LLMProgress", "LLMOutcome", "count_pairs",
            "run_generation", "store_api_key"]
@@ -171,7 +172,7 @@ def run_generation(req: LLMRequest, *, progress: Optional[Callable] = None,
     if not pairs:
         return out
     stop = _StopToken(cancel)
-    send("connect", 0, 1, f"contacting {req.endpoint}")
+    send("connect", 0, 1, f"contacting {redact_url(req.endpoint)}")
     probe = OpenAIBackend(req.endpoint, req.model, api_key=req.api_key or None, timeout=min(req.timeout, 15),
                           max_retries=0)
     probe.load(cancel=stop)

@@ -1,8 +1,10 @@
 """VLMBackend over any OpenAI-compatible chat-completions endpoint (vLLM, LM Studio, OpenAI...).
 
-The API key comes from the ``api_key`` argument, else ``OPENAI_API_KEY``, else the OS keyring
-(service "sarlang-studio", user = the base URL); with none, the placeholder "EMPTY" is sent (local
-servers usually need no key). The key never appears in ``identity()``, ``repr``, errors or logs.
+The API key comes from the ``api_key`` argument, else the URL's userinfo (``http://user:KEY@host/v1``:
+sent as the Bearer key, never as Basic auth), else ``OPENAI_API_KEY``, else the OS keyring (service
+"sarlang-studio", user = the base URL); with none, the placeholder "EMPTY" is sent (local servers
+usually need no key). Query parameters of the URL (``?key=...``) go with every request. Neither
+key nor key-like parameter appears in ``identity()``, ``repr``, errors or logs (``urls.redact_url``).
 
 Images: the first user turn carries the image as a base64 PNG data URL. Images over
 ``input_max_pixels`` are downscaled here first (aspect kept); ``model_input_size`` returns that
@@ -26,9 +28,11 @@ import queue
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from urllib.parse import parse_qsl, urlencode
 
 from ..errors import CancelledError, EndpointError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
+from ..urls import is_secret_param, redact_text, split_credentials
 from .backend import ChatTurn, GenerationConfig, check_turns
 from .openai_support import (
     KEYRING_SERVICE,
@@ -50,6 +54,24 @@ from .openai_support import (
 __all__ = ["Completion", "OpenAIBackend", "KEYRING_SERVICE", "fit_size", "store_api_key"]
 
 log = logging.getLogger(__name__)
+
+
+class _RedactingFilter(logging.Filter):
+    """Keeps URL secrets out of the HTTP libraries' own log lines ("HTTP Request: POST https://...?key=")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:   # a malformed record: leave it to the logging machinery
+            return True
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+for _name in ("httpx", "httpx2", "httpcore", "openai"):
+    logging.getLogger(_name).addFilter(_RedactingFilter())
 
 
 @dataclass(frozen=True)
@@ -81,7 +103,10 @@ class OpenAIBackend:
             raise RequestError("an endpoint needs a URL and a model name")
         if timeout <= 0 or max_retries < 0 or backoff < 0 or input_max_pixels < 1 or size_multiple < 1:
             raise RequestError("timeout and input_max_pixels must be positive; max_retries, backoff >= 0")
-        self.base_url = str(base_url).strip().rstrip("/")
+        self.base_url, url_key, query = split_credentials(str(base_url).strip().rstrip("/"))
+        self.base_url = self.base_url.rstrip("/")
+        self._query = Secret(urlencode(query)) if query else None   # sent with each request, never shown
+        self._url_key = Secret(url_key) if url_key else None
         self.model = str(model).strip()
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
@@ -145,7 +170,11 @@ class OpenAIBackend:
                  cancel: Optional[CancelToken] = None) -> Completion:
         """Like ``generate``, with the server's token usage (for cost estimates). ``image`` may be
         None for a text-only request (an LLM judge, say)."""
-        params = self._params(image, turns, config)
+        return self.send(self._params(image, turns, config), cancel=cancel)
+
+    def send(self, params: Dict[str, Any], *, cancel: Optional[CancelToken] = None) -> Completion:
+        """One non-streamed chat-completions request whose body is exactly ``params`` (model,
+        messages, ...): for callers that must reproduce someone else's request field for field."""
         reply = self._with_retries(lambda: self._client().chat.completions.create(**params), cancel)
         try:
             text = reply.choices[0].message.content or ""
@@ -156,9 +185,12 @@ class OpenAIBackend:
         ok = isinstance(pt, int) and isinstance(ct, int)
         return Completion(text, pt if ok else None, ct if ok else None)
 
+    def _query_params(self) -> Dict[str, str]:
+        return dict(parse_qsl(self._query.value, keep_blank_values=True)) if self._query is not None else {}
+
     @property
     def endpoint(self) -> str:
-        return safe_url(self.base_url)
+        return safe_url(self.base_url + ("?" + self._query.value if self._query is not None else ""))
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(endpoint={self.endpoint!r}, model={self.model!r})"
@@ -167,6 +199,8 @@ class OpenAIBackend:
     def _resolve_key(self) -> Optional[str]:
         if self._given_key is not None:
             return self._given_key.value
+        if self._url_key is not None:
+            return self._url_key.value
         return os.environ.get("OPENAI_API_KEY") or keyring_key(self.base_url, self.endpoint)
 
     def _client(self):
@@ -177,7 +211,8 @@ class OpenAIBackend:
                 self._key = Secret(key) if key else None
                 # our own retry loop (messages, Retry-After, cancel); the SDK's is off
                 self._client_obj = openai.OpenAI(base_url=self.base_url, api_key=key or PLACEHOLDER_KEY,
-                                                 timeout=self.timeout, max_retries=0)
+                                                 timeout=self.timeout, max_retries=0,
+                                                 default_query=self._query_params() or None)
             return self._client_obj
 
     def _drop_client(self) -> None:
@@ -284,10 +319,12 @@ class OpenAIBackend:
 
     # ---- errors --------------------------------------------------------------------------------
     def _scrub(self, text: str) -> str:
-        for secret in (self._key, self._given_key):
-            if secret is not None and secret.value:
-                text = text.replace(secret.value, "***")
-        return text
+        """``text`` (a server's message, which may echo the request) without our key or URL secrets."""
+        secrets = [s.value for s in (self._key, self._given_key, self._url_key) if s is not None and s.value]
+        secrets += [v for k, v in self._query_params().items() if v and is_secret_param(k)]
+        for value in secrets:
+            text = text.replace(value, "***")
+        return redact_text(text)
 
     def _error(self, e: Exception, retries: int) -> EndpointError:
         import openai

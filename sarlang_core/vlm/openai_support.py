@@ -9,10 +9,10 @@ import math
 import socket
 import time
 from typing import Any, Optional, Tuple
-from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import EndpointError, RequestError
 from ..progress import CancelToken, check
+from ..urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,8 @@ class Secret:
 
 
 def safe_url(url: str) -> str:
-    """The URL without user:password@ or a query string (both may hold secrets)."""
-    try:
-        p = urlsplit(url)
-        host = f"[{p.hostname}]" if ":" in (p.hostname or "") else (p.hostname or "")
-        return urlunsplit((p.scheme, f"{host}:{p.port}" if p.port else host, p.path, "", ""))
-    except ValueError:
-        return "<endpoint>"
+    """The URL as it may be shown: no userinfo, no key-like query parameters (``urls.redact_url``)."""
+    return redact_url(url)
 
 
 def keyring_key(*urls: str) -> Optional[str]:

@@ -540,3 +540,20 @@ def test_a_folder_that_is_not_a_model_fails_with_a_clear_error(qtbot, bench, tmp
     assert kind == "error"
     assert "config.json" in bench.last_error or "not a model" in bench.last_error.lower(), bench.last_error
     assert bench.start_button.isEnabled()
+
+
+def test_a_key_in_the_endpoint_url_is_never_shown_or_remembered(qtbot, bench, server, tmp_path):
+    from app.settings import settings
+    from sarlang_core.services.benchmarks import run_command
+
+    src = _dataset(tmp_path / "data", 1)
+    url = server.url.replace("http://", "http://user:sk-guisecret@") + "?api_key=qs-guisecret"
+    fill_form(bench, server, src, "keyed", endpoint=url, judge=False)
+    bench.add_queue_button.click()
+    entry = bench.queue.entries[0]
+    shown = queue_cells(bench, 1)[0] + entry.tooltip()
+    assert "guisecret" not in shown and shown.startswith("sar-vlm @ 127.0.0.1:")
+    bench.form.remember()
+    assert settings().value("benchmarks/form/endpoint") == server.url
+    # the run process alone gets the key, or it could not connect
+    assert "sk-guisecret" in " ".join(run_command(entry.config, tmp_path / "r")[1])

@@ -20,15 +20,42 @@ def _judge(ep, tmp_path, **kw):
     return LLMJudge(ep.url, "gpt-4o-mini", api_key="k", cache=VerdictCache(tmp_path / "v.sqlite"), backoff=0.01, **kw)
 
 
-def test_judge_request_carries_the_papers_prompt_and_limits(tmp_path):
+RELEASED_TEXT = ("Question: what shape?\nGround Truth Answer: oval\nPredicted Answer: circular\nDoes the predicted "
+                 "answer match the ground truth? Answer 1 for match and 0 for not match. Use semantic meaning not "
+                 "exact match. Synonyms are also treated as a match, e.g., football and soccer, playground and ground "
+                 "track field, building and rooftop, pond and swimming pool. Do not explain the reason.\n")
+
+
+def test_paper_mode_sends_exactly_the_released_scripts_request(tmp_path):
     with serve() as ep:
         ep.plan = [{"pieces": ["1"]}]
-        v = _judge(ep, tmp_path).judge("What shape?", "oval", "circular")
+        s = score_vqa([VqaSample("s", "What Shape?", "Oval", "Circular", "general")], judge=_judge(ep, tmp_path))
+        body = ep.posts()[0]["body"]
+    assert s.correct == 1
+    # Evaluate_VQA.py: lower-cased question, truth and prediction; one text part; model and max_tokens only
+    assert body == {"model": "gpt-4o-mini", "max_tokens": 100,
+                    "messages": [{"role": "user", "content": [{"type": "text", "text": RELEASED_TEXT}]}]}
+
+
+def test_the_papers_printed_wording_is_a_named_alternative(tmp_path):
+    with serve() as ep:
+        ep.plan = [{"pieces": ["1"]}]
+        v = _judge(ep, tmp_path, prompt="paper-text").judge("What shape?", "oval", "circular")
         body = ep.posts()[0]["body"]
     assert v.verdict == 1 and v.reply == "1" and not v.cached and v.error is None
     assert body["model"] == "gpt-4o-mini" and body["max_tokens"] == 100 and body["temperature"] == 0.0
     assert body["messages"] == [{"role": "user", "content": JUDGE_PROMPT.format(
         question="What shape?", ground_truth="oval", prediction="circular")}]
+
+
+def test_verdicts_are_cached_per_prompt(tmp_path):
+    with serve() as ep:
+        ep.plan = [{"pieces": ["1"]}, {"pieces": ["0"]}]
+        a = _judge(ep, tmp_path).judge("q", "oval", "circular")
+        b = _judge(ep, tmp_path, prompt="paper-text").judge("q", "oval", "circular")
+        c = _judge(ep, tmp_path).judge("q", "oval", "circular")
+        assert len(ep.posts()) == 2
+    assert (a.verdict, b.verdict, c.verdict, c.cached) == (1, 0, 1, True)
 
 
 def test_rules_first_then_judge_then_cache(tmp_path):
@@ -95,3 +122,31 @@ def test_cache_file_is_shared_between_threads_and_survives_reopen(tmp_path):
     again = VerdictCache(tmp_path / "v.sqlite")
     assert len(again) == 50 and again.get(keys[7]) == (1, "1")
     assert VerdictCache.key("a", "bc", "d", "m") != VerdictCache.key("ab", "c", "d", "m")
+
+
+def _dead_url():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"     # nothing listens there now
+
+
+def test_an_unreachable_judge_is_counted_and_not_asked_forever(tmp_path):
+    from sarlang_core.evaluate.vqa_metrics import GIVE_UP_AFTER, judge_failure_line
+    many = [VqaSample(f"s{i}", f"What shape is {i}?", "oval", f"round {i}", "general") for i in range(40)]
+    judge = LLMJudge(_dead_url(), "gpt-4o-mini", api_key="k", max_retries=0, timeout=2,
+                     cache=VerdictCache(tmp_path / "v.sqlite"))
+    s = score_vqa(RULED + many, judge=judge, concurrency=2)
+    assert s.judge_failed == 40 and s.undecided == 40 and s.correct == 1
+    assert s.judge_calls < GIVE_UP_AFTER + 2 * 2          # stopped asking after the first failures in a row
+    assert "connection refused" in s.judge_error and all(v.unreachable for v in s.verdicts[2:])
+    line = judge_failure_line(s, judge.endpoint)
+    assert judge.endpoint in line and "40 answer(s)" in line and "--judge offline" in line
+
+
+def test_an_unreadable_reply_is_not_an_unreachable_judge(tmp_path):
+    with serve() as ep:
+        ep.plan = [{"pieces": ["I cannot judge this."]}] * 4
+        s = score_vqa(OPEN, judge=_judge(ep, tmp_path), concurrency=1)
+    assert s.undecided == 4 and s.judge_failed == 0 and s.judge_error is None

@@ -40,7 +40,7 @@ def test_paper_prejudge(label, predict, want):
     ("yes", "Yes, there is a ship.", True),
     ("no", "Yes, there is a ship.", False),
     ("yes", "yes and no", None),
-    ("no", "I am not sure", True),
+    ("no", "I am not sure", False),    # a hedge is not an answer (its "not" is no "no")
     ("center", "In the middle.", True),
     ("airplane", "aircraft", True),
     ("harbour", "a harbor", True),
@@ -51,6 +51,21 @@ def test_paper_prejudge(label, predict, want):
     ("ship", "", False),
 ])
 def test_strict_prejudge(label, predict, want):
+    assert strict_prejudge("q?", label, predict) is want
+
+
+@pytest.mark.parametrize("label", ["no", "yes", "3", "ship", "oval"])
+@pytest.mark.parametrize("predict", ["Not sure.", "I don't know", "I do not know.", "Cannot determine.",
+                                     "It is unclear.", "Unable to tell from this image.", "Hard to say",
+                                     "I'm sorry, I can't answer that.", "It cannot be determined", "No idea."])
+def test_strict_mode_counts_hedges_and_refusals_as_wrong(label, predict):
+    assert strict_prejudge("Is there a ship?", label, predict) is False
+
+
+@pytest.mark.parametrize("label,predict,want", [("no", "No, I cannot see any ship.", True),
+                                                ("no", "There is no ship.", True),
+                                                ("unclear", "it is unclear", True)])
+def test_strict_mode_answers_that_mention_hedge_words_still_count(label, predict, want):
     assert strict_prejudge("q?", label, predict) is want
 
 
@@ -121,6 +136,7 @@ def test_strict_mode_fixes_the_loose_rule():
 class _NoNetworkJudge:
     """Looks like an LLMJudge backed by a full cache; fails the test if it would reach the network."""
     model = "gpt-4o-mini"
+    prompt = "released"
 
     def __init__(self, cache):
         from sarlang_core.evaluate.judge import LLMJudge
@@ -136,7 +152,7 @@ class _NoNetworkJudge:
 
 def test_cache_hit_makes_no_http_request(tmp_path):
     cache = VerdictCache(tmp_path / "v.sqlite")
-    cache.put(VerdictCache.key("What shape?", "oval", "circular", "gpt-4o-mini"), 1, "1", "gpt-4o-mini")
+    cache.put(VerdictCache.key("what shape?", "oval", "circular", "gpt-4o-mini", "released"), 1, "1", "gpt-4o-mini")
     s = score_vqa(SET, mode="paper", judge=_NoNetworkJudge(cache))
     f = [v for v in s.verdicts if v.id == "f"][0]
     assert f.correct is True and f.how == "cached" and s.cache_hits == 1 and s.judge_calls == 0

@@ -208,6 +208,26 @@ def test_credentials_in_the_url_are_not_shown():
     assert be.identity()["endpoint"] == "http://127.0.0.1:9/v1"
 
 
+def test_a_key_in_the_url_is_used_as_the_key_and_never_shown(endpoint, caplog):
+    caplog.set_level(logging.DEBUG)
+    url = endpoint.url.replace("http://", f"http://user:{SECRET}@") + "?api-version=2024&key=qs-9876543210"
+    endpoint.plan = [{}, {"status": 500, "echo_headers": True}]
+    be = OpenAIBackend(url, "sar-vlm", backoff=0.01, max_retries=0)
+    assert be.generate(None, ask()) == "".join(ANSWER_PIECES)
+    sent = endpoint.posts()[0]
+    # the userinfo becomes the Bearer key (not Basic auth); the query goes with the request
+    assert sent["headers"]["authorization"] == f"Bearer {SECRET}"
+    assert "key=qs-9876543210" in sent["path"] and "api-version=2024" in sent["path"]
+    with pytest.raises(EndpointError) as err:
+        be.generate(None, ask())
+    assert "Bearer ***" in str(err.value)           # the server echoed our headers back
+    basic = base64.b64encode(f"user:{SECRET}".encode()).decode()
+    texts = [str(err.value), repr(be), str(be.identity()), str(vars(be)), caplog.text]
+    for secret in (SECRET, basic, "qs-9876543210"):
+        assert all(secret not in t for t in texts), secret
+    assert be.endpoint == endpoint.url + "?api-version=2024"
+
+
 # ---- failures ---------------------------------------------------------------------------------
 
 def test_401_is_not_retried_and_says_what_to_do(endpoint):

@@ -92,3 +92,104 @@ def test_bad_input_gives_one_line_errors(tmp_path):
               "--types", "caption_concise", "--out", tmp_path / "r2", "--progress-jsonl")
     assert res.returncode == 1 and "do not belong to a vqa run" in res.stderr
     assert json.loads(res.stdout.splitlines()[-1])["event"] == "error"
+
+
+def test_request_and_judge_timeouts_are_flags(tmp_path):
+    src = _dataset(tmp_path, 1)
+    out = tmp_path / "run"
+    with serve() as ep:
+        ep.plan = [{"delay": 30.0}] * 4                       # a hung model server
+        t0 = time.monotonic()
+        r = run("bench", "run", "--dataset", src, "--endpoint", ep.url, "--served-model", "sar-vlm",
+                "--judge", "offline", "--request-timeout", "1", "--judge-timeout", "7", "--judge-prompt",
+                "paper-text", "--out", out, "--quiet")
+        took = time.monotonic() - t0
+    assert took < 25, r.stderr                                   # 4 tries of 1 s plus backoff, not 4 x 60 s
+    config = json.loads((out / "run.json").read_text())
+    assert config["backend"]["timeout"] == 1 and config["judge"]["timeout"] == 7
+    assert config["judge"]["prompt"] == "paper-text"
+    errors = [json.loads(line) for line in _lines(out / "errors.jsonl")]
+    assert "timed out after 1 s" in errors[0]["error"]
+
+
+def test_an_unreachable_judge_fails_the_run_after_writing_the_scores(tmp_path):
+    import socket
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "a.png")
+    recs = [{"messages": [{"role": "user", "content": "<image>What shape is the tank?"},
+                          {"role": "assistant", "content": "oval"}], "images": ["a.png"]}] * 2
+    (tmp_path / "test.json").write_text(json.dumps(recs))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    with serve() as ep:
+        r = run("bench", "run", "--dataset", tmp_path / "test.json", "--endpoint", ep.url, "--served-model", "sar-vlm",
+                "--judge", dead, "--judge-timeout", "2", "--out", tmp_path / "run", "--progress-jsonl")
+    assert r.returncode == 1
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert events[-2]["event"] == "done" and events[-1]["event"] == "error"
+    assert f"the judge at {dead} failed" in events[-1]["message"]
+    assert f"the judge at {dead} failed" in r.stderr.strip().splitlines()[-1]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["vqa"]["judge_failed"] == 2 and metrics["vqa"]["undecided"] == 2
+
+
+def test_a_key_in_the_endpoint_url_is_used_but_never_written(tmp_path):
+    import base64
+    key, qkey = "sk-urlsecret-123456", "qs-querysecret-987"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "a.png")
+    recs = [{"messages": [{"role": "user", "content": "<image>What shape is the tank?"},
+                          {"role": "assistant", "content": "oval"}], "images": ["a.png"]}]
+    (tmp_path / "test.json").write_text(json.dumps(recs))
+    out = tmp_path / "run"
+    with serve() as ep:
+        url = ep.url.replace("http://", f"http://user:{key}@") + f"?key={qkey}"
+        ep.plan = [{"pieces": ["round"]}, {"pieces": ["1"]}]
+        r = run("bench", "run", "--dataset", tmp_path / "test.json", "--endpoint", url, "--served-model", "sar-vlm",
+                "--judge", url, "--out", out)
+        posts = ep.posts()
+        ep.plan = [{"status": 500, "echo_headers": True}] * 8     # a failing, header-echoing server
+        (out / "predictions.jsonl").unlink()
+        r2 = run("bench", "run", "--config", out / "run.json", "--endpoint", url, "--out", tmp_path / "run2")
+    assert r.returncode == 0, r.stderr
+    assert [p["headers"]["authorization"] for p in posts] == [f"Bearer {key}"] * 2   # model, then judge
+    assert all(f"key={qkey}" in p["path"] for p in posts)
+    written = "".join(p.read_text(errors="replace") for d in (out, tmp_path / "run2") for p in d.rglob("*")
+                      if p.is_file() and p.suffix != ".png" and p.suffix != ".sqlite")
+    shown = r.stdout + r.stderr + r2.stdout + r2.stderr
+    basic = base64.b64encode(f"user:{key}".encode()).decode()
+    for secret in (key, qkey, basic):
+        assert secret not in written and secret not in shown, secret
+    assert json.loads((out / "run.json").read_text())["backend"]["endpoint"] == ep.url
+    assert json.loads((out / "metrics.json").read_text())["run"]["endpoint"] == ep.url
+    assert "Bearer ***" in (tmp_path / "run2" / "errors.jsonl").read_text()   # the echo reached the log, masked
+
+
+BAR_AT_LOAD = """
+import sys
+from sarlang_core.vlm import openai_backend
+original = openai_backend.OpenAIBackend.load
+def load(self, **kw):   # a library's own bar while the model loads, as transformers' "Loading weights"
+    from tqdm import tqdm
+    for _ in tqdm(range(3), desc="Loading weights"):
+        pass
+    return original(self, **kw)
+openai_backend.OpenAIBackend.load = load
+from sarlang_core.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_quiet_hides_every_bar_the_model_loading_included(tmp_path):
+    src = _dataset(tmp_path, 1)
+    with serve() as ep:
+        def bench(*extra):
+            return subprocess.run([sys.executable, "-c", BAR_AT_LOAD, "bench", "run", "--dataset", str(src),
+                                   "--endpoint", ep.url, "--served-model", "sar-vlm", "--judge", "offline", *extra],
+                                  capture_output=True, text=True, timeout=300, env=_env())
+        loud = bench("--out", str(tmp_path / "loud"))
+        quiet = bench("--out", str(tmp_path / "quiet"), "--quiet")
+        jsonl = bench("--out", str(tmp_path / "jsonl"), "--progress-jsonl")
+    assert loud.returncode == quiet.returncode == jsonl.returncode == 0, quiet.stderr
+    assert "Loading weights" in loud.stderr                       # the bar is there without --quiet
+    assert "Loading weights" not in quiet.stderr and "it/s" not in quiet.stderr
+    assert "Loading weights" not in jsonl.stderr + jsonl.stdout

@@ -63,11 +63,11 @@ def test_score_vqa_with_judge_and_cache(vqa_file, tmp_path):
         r = run("score-vqa", vqa_file, "--judge", ep.url, "--cache", cache, "--concurrency", "2")
         r2 = run("score-vqa", vqa_file, "--judge", ep.url, "--cache", cache)
         assert len(ep.posts()) == 2
-        prompts = [p["body"]["messages"][0]["content"] for p in ep.posts()]
+        prompts = [p["body"]["messages"][0]["content"][0]["text"] for p in ep.posts()]
     out = json.loads(r.stdout)
     assert r.returncode == 0 and out["correct"] == 5 and out["undecided"] == 0 and out["judge_calls"] == 2
     # the question came out of LLaMA-Factory's rendered prompt
-    assert any("Question: What shape is the tank?, Ground Truth Answer: oval" in p for p in prompts)
+    assert any("Question: what shape is the tank?\nGround Truth Answer: oval\n" in p for p in prompts)
     assert json.loads(r2.stdout)["cache_hits"] == 2
 
 
@@ -96,3 +96,47 @@ def test_missing_or_empty_file_fails_clearly(tmp_path):
     bad = _write(tmp_path / "bad.jsonl", [b"{", {"label": 1, "predict": "x"}])
     r = run("score-vqa", bad)
     assert r.returncode == 1 and "no valid prediction lines" in r.stderr
+
+
+def test_score_vqa_reads_llama_factory_labels_with_newlines_and_no_type(tmp_path):
+    path = _write(tmp_path / "generated_predictions.jsonl", [
+        {"prompt": "<|im_start|>user\nQuestion: Is there a ship in the image?. Answer the question concisely."
+                   "<|im_end|>\n<|im_start|>assistant\n", "label": "yes\n", "predict": "yes"},
+        {"prompt": "<|im_start|>user\nHow many ships are there in the image?<|im_end|>\n", "label": "3\n",
+         "predict": "4"},
+        {"prompt": "<|im_start|>user\nWhere is the ship located in the image?<|im_end|>\n", "label": "top\n",
+         "predict": "top"},
+    ])
+    r = run("score-vqa", path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["undecided"] == 0 and out["correct"] == 2 and out["types_inferred"] == 3
+    assert set(out["by_application"]) == {"object identification", "instance counting", "object positioning"}
+
+
+def test_score_vqa_judge_prompt_and_timeout_flags(tmp_path):
+    path = _write(tmp_path / "p.jsonl", [{"question": "What Shape?", "label": "oval", "predict": "round"}])
+    with serve() as ep:
+        ep.plan = [{"pieces": ["1"]}, {"pieces": ["1"]}]
+        r = run("score-vqa", path, "--judge", ep.url, "--cache", tmp_path / "c.sqlite")
+        r2 = run("score-vqa", path, "--judge", ep.url, "--cache", tmp_path / "c.sqlite", "--judge-prompt", "paper-text")
+        bodies = [p["body"] for p in ep.posts()]
+    assert r.returncode == 0 and r2.returncode == 0, r.stderr + r2.stderr
+    assert set(bodies[0]) == {"model", "messages", "max_tokens"}
+    assert bodies[0]["messages"][0]["content"][0]["text"].startswith("Question: what shape?\nGround Truth Answer: oval")
+    assert bodies[1]["messages"][0]["content"].startswith("Question: What Shape?, Ground Truth Answer: oval")
+
+
+def test_score_vqa_says_when_the_judge_is_unreachable(vqa_file):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://user:sk-secret@127.0.0.1:{s.getsockname()[1]}/v1"
+    r = run("score-vqa", vqa_file, "--judge", url, "--judge-timeout", "2")
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["judge_failed"] == 2              # the figures are still printed
+    line = r.stderr.strip().splitlines()[-1]
+    assert "the judge at http://127.0.0.1:" in line and "2 answer(s) left undecided" in line
+    assert "sk-secret" not in r.stderr + r.stdout
+    off = run("score-vqa", vqa_file, "--judge", "offline")
+    assert off.returncode == 0 and "2 answer(s) need the judge, which is offline" in off.stderr

@@ -1,5 +1,6 @@
 """A small chat-completions server on 127.0.0.1 for tests: the OpenAI wire format (JSON and SSE
-streaming, GET /v1/models), with per-request behaviours (status codes, delays, stalls)."""
+streaming, GET /v1/models), with per-request behaviours (status codes, delays, stalls, errors that
+echo the request's headers)."""
 
 from __future__ import annotations
 
@@ -65,8 +66,10 @@ class Handler(BaseHTTPRequestHandler):
                 return
         status = plan.get("status", 200)
         if status != 200:
-            self._json(status, {"error": {"message": plan.get("message", f"status {status}"), "type": "x"}},
-                       plan.get("headers", ()))
+            message = plan.get("message", f"status {status}")
+            if plan.get("echo_headers"):   # as some proxies do: the request's headers in the error
+                message += f" (request {self.path} with headers {dict(self.headers)})"
+            self._json(status, {"error": {"message": message, "type": "x"}}, plan.get("headers", ()))
             return
         pieces = plan.get("pieces", ANSWER_PIECES)
         if not body.get("stream"):
