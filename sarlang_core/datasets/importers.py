@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, TypeGuard, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import SarlangError
 from .json_records import TooDeep, loads_records
+from .question_forms import question_type
+from .record_checks import MAX_SIDE, clip_box, fmt_box, is_key, is_num, safe_name
 from .records import BoxRecord, ImageRecord, Item
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -54,23 +55,7 @@ class ImportResult:
 
 def guess_type(question: str) -> str:
     """Item type of a released SARLANG-1M question (the classes prefix, if any, is ignored)."""
-    q = question.replace("<image>", " ").strip().lower()
-    if q.startswith("the classes are:"):
-        end = q.find(".")
-        q = q[end + 1:].strip() if end >= 0 else q
-    if "caption" in q or q.startswith("describe") or "describe the image" in q or "describe this" in q:
-        return "caption_detailed" if "detail" in q else "caption_concise"
-    if q.startswith("how many"):
-        return "counting"
-    if q.startswith(("where are most", "where is most", "where are the most", "where is the most")):
-        return "positioning"
-    if "in the area [" in q or "in the region [" in q:
-        return "referring"
-    if q.startswith(("are there", "is there", "does the", "do the")):
-        return "identification"
-    if q.startswith(("what is the main", "what is the object", "what are the categories")):
-        return "classification"
-    return "general"
+    return question_type(question) or "general"
 
 
 def _load_json(path) -> object:
@@ -96,39 +81,6 @@ def _header_size(path: Path) -> Tuple[int, int]:
         return int(im.width), int(im.height)
 
 
-MAX_SIDE = 1 << 31      # a width/height above this is a broken record, not an image (SQLite INTEGER bound)
-
-
-def _is_key(v) -> bool:
-    """An id a record may carry: a whole number or a text (not an object, list, bool or float)."""
-    return _is_int(v) or isinstance(v, str)
-
-
-def safe_name(name: str, images_dir=None) -> Optional[str]:
-    """Why ``name`` (an image path from an annotation file) may not be used, or None when it may:
-    absolute paths, ``..`` parts and (with ``images_dir``) anything that resolves outside
-    ``images_dir`` through a symlink are refused, so nothing outside the images folder is read."""
-    norm = name.replace("\\", "/")
-    if os.path.isabs(name) or norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
-        return "absolute path refused (image paths are relative to the images folder)"
-    if ".." in norm.split("/"):
-        return "path climbs out of the images folder ('..'); refused"
-    if images_dir is not None:
-        root = os.path.realpath(str(images_dir))
-        real = os.path.realpath(os.path.join(root, name))
-        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
-            return "path leads outside the images folder (a symlink?); refused"
-    return None
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: object) -> TypeGuard[Union[int, float]]:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
-
-
 # -------------------------------------------------------------------------------------------- COCO
 
 def import_coco(annotations_json, images_dir=None) -> ImportResult:
@@ -147,7 +99,7 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
 
     cats: Dict[object, str] = {}
     for i, c in enumerate(_list(data, "categories", src, bad)):
-        if not isinstance(c, dict) or not _is_key(c.get("id")) or not isinstance(c.get("name"), str) \
+        if not isinstance(c, dict) or not is_key(c.get("id")) or not isinstance(c.get("name"), str) \
                 or not c["name"]:
             bad(Problem(src, f"categories[{i}]", _malformed(c, "malformed category (needs an id, a number or text, "
                                                               "and a name)")))
@@ -160,14 +112,14 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
     names = set()
     missing = set()
     for i, im in enumerate(_list(data, "images", src, bad)):
-        if not isinstance(im, dict) or not _is_key(im.get("id")) or not isinstance(im.get("file_name"), str) \
+        if not isinstance(im, dict) or not is_key(im.get("id")) or not isinstance(im.get("file_name"), str) \
                 or not im["file_name"]:
             bad(Problem(src, f"images[{i}]", _malformed(im, "malformed image record (needs an id, a number or "
                                                             "text, and a file_name)")))
             continue
         where = f"image id {im['id']}"
         w, h, name = im.get("width"), im.get("height"), im["file_name"]
-        if not (_is_num(w) and _is_num(h) and float(w).is_integer() and float(h).is_integer()):
+        if not (is_num(w) and is_num(h) and float(w).is_integer() and float(h).is_integer()):
             bad(Problem(src, where, f"{name}: width/height missing or not whole numbers"))
             continue
         if w <= 0 or h <= 0:
@@ -198,11 +150,11 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
 
     seen_ann = set()
     for i, a in enumerate(_list(data, "annotations", src, bad)):
-        if not isinstance(a, dict) or not _is_key(a.get("id")):
+        if not isinstance(a, dict) or not is_key(a.get("id")):
             bad(Problem(src, f"annotations[{i}]", _malformed(a, "malformed annotation record (needs an id, a "
                                                                 "number or text)")))
             continue
-        if not _is_key(a.get("image_id")) or not _is_key(a.get("category_id")):
+        if not is_key(a.get("image_id")) or not is_key(a.get("category_id")):
             bad(Problem(src, f"annotation id {a['id']}", "image_id and category_id must be numbers or text"))
             continue
         where = f"annotation id {a['id']}"
@@ -220,7 +172,7 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
             bad(Problem(src, where, f"unknown category id {a.get('category_id')!r}"))
             continue
         bb = a.get("bbox")
-        if not isinstance(bb, (list, tuple)) or len(bb) != 4 or not all(_is_num(v) for v in bb):
+        if not isinstance(bb, (list, tuple)) or len(bb) != 4 or not all(is_num(v) for v in bb):
             bad(Problem(src, where, f"malformed bbox {reprlib.repr(bb)} (needs 4 numbers [x, y, w, h])"))
             continue
         x, y, bw, bh = (float(v) for v in bb)
@@ -230,32 +182,13 @@ def import_coco(annotations_json, images_dir=None) -> ImportResult:
         name, iw, ih = sizes[img]
         box = clip_box((x, y, bw, bh), iw, ih)
         if box is None:
-            bad(Problem(src, where, f"box {_fmt(bb)} is fully outside {name} ({iw} x {ih}); dropped"))
+            bad(Problem(src, where, f"box {fmt_box(bb)} is fully outside {name} ({iw} x {ih}); dropped"))
             continue
         if box != (x, y, bw, bh):
-            bad(Problem(src, where, f"box {_fmt(bb)} partly outside {name} ({iw} x {ih}); "
-                                    f"clipped to {_fmt(box)}"))
+            bad(Problem(src, where, f"box {fmt_box(bb)} partly outside {name} ({iw} x {ih}); "
+                                    f"clipped to {fmt_box(box)}"))
         res.boxes.append(BoxRecord(name, cats[a["category_id"]], box, str(a["id"])))
     return res
-
-
-def clip_box(bbox, width: float, height: float) -> Optional[Tuple[float, float, float, float]]:
-    """A COCO ``[x, y, w, h]`` box clipped to a ``width`` x ``height`` image; None when nothing of
-    it is inside. A box whose edges lie inside (within round-off: ``x + w`` of float boxes is not
-    exact) comes back as the very same tuple, so only boxes really outside are changed."""
-    x, y, w, h = (float(v) for v in bbox)
-    tol = 1e-6 * max(width, height, 1.0)
-    x1, y1 = x + w, y + h
-    if x >= -tol and y >= -tol and x1 <= width + tol and y1 <= height + tol:
-        return (x, y, w, h)
-    x0, y0 = max(x, 0.0), max(y, 0.0)
-    x1, y1 = min(x1, float(width)), min(y1, float(height))
-    if x1 - x0 <= tol or y1 - y0 <= tol:
-        return None
-    # an edge that was inside keeps its size exactly; only the sides that crossed are cut
-    cw = w if (x0 == x and x + w <= width + tol) else x1 - x0
-    ch = h if (y0 == y and y + h <= height + tol) else y1 - y0
-    return (x0, y0, cw, ch)
 
 
 def _malformed(record, message: str) -> str:
@@ -268,10 +201,6 @@ def _list(data: dict, key: str, src: str, bad) -> list:
         bad(Problem(src, key, f"'{key}' is not a list; ignored"))
         return []
     return v
-
-
-def _fmt(bb) -> str:
-    return "[" + ", ".join(f"{float(v):g}" for v in bb) + "]"
 
 
 # --------------------------------------------------------------------------------- SARLANG JSON/CSV

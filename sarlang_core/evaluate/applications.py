@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional, Tuple
 
+from ..datasets.question_forms import question_type
+
 __all__ = ["APPLICATIONS", "QUESTION_TYPES", "UNSPECIFIED", "classify", "application_of", "infer_type"]
 
 APPLICATIONS = ("image description", "object identification", "object classification", "instance counting",
@@ -71,28 +73,7 @@ def application_of(item_type: Optional[str]) -> str:
     return classify(item_type)[0]
 
 
-# question forms, tried in order (the first match wins); anything else asked is "general" (others)
-_BOX = r"[\[(]\s*-?\d+(?:\.\d+)?\s*(?:,\s*-?\d+(?:\.\d+)?\s*){3}[\])]"
-_FORMS = (
-    ("referring", re.compile(rf"{_BOX}|\b(?:area|region|box)\s+{_BOX}")),
-    ("counting", re.compile(r"^(?:how many|what is the (?:total )?number of|count)\b")),
-    ("positioning", re.compile(r"^(?:where\b|in which (?:part|half|side|corner|area)\b)")),
-    ("classification", re.compile(r"^(?:what|which|list|name)\b.*\b(?:main (?:object|category)|categor(?:y|ies)|"
-                                  r"kind of object|type of object|class(?:es)? of)\b")),
-    ("identification", re.compile(r"(?:^|, )(?:is|are|does|do|can|could)\b.*\b(?:there|any|exist|exists|visible|see|"
-                                  r"contain|contains|present)\b")),
-    ("caption_detailed", re.compile(r"^(?:describe .*\bdetail|provide a detailed|give a detailed)")),
-    ("caption_concise", re.compile(r"^(?:describe|caption|summari[sz]e)\b")),
-)
-
-
 def infer_type(question: Optional[str]) -> str:
     """The question type its wording shows ("counting" for "How many ships ..."), "general" for any
-    other question, "" without one."""
-    q = re.sub(r"\s+", " ", str(question or "").strip().lower())
-    if not q:
-        return ""
-    for qtype, form in _FORMS:
-        if form.search(q):
-            return qtype
-    return "general"
+    other question, "" without one (``datasets.question_forms``, shared with the importers)."""
+    return question_type(question)

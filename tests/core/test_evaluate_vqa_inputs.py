@@ -65,3 +65,17 @@ def test_every_template_question_is_recognised(pool, question):
 def test_other_question_forms(question, qtype):
     assert infer_type(question) == qtype
     assert classify(qtype)[0] == ("unspecified" if not qtype else classify(qtype)[0])
+
+
+@pytest.mark.parametrize("question, qtype", [
+    ("<image>The classes are: tank, car, aircraft, harbor, bridge, ship. How many cars are there?", "counting"),
+    ("Please describe the image in detail.", "caption_detailed"),
+    ("Give a short caption of this image.", "caption_concise"),
+    ("What is the object in the image?", "classification"),
+])
+def test_scoring_reads_question_types_as_the_importers_do(question, qtype):
+    """One reader of question forms: a prediction file whose prompts carry the classes prefix (as
+    the paper's prompts do) or a caption request in other words gets the same type as on import."""
+    from sarlang_core.datasets.importers import guess_type
+
+    assert infer_type(question) == guess_type(question) == qtype
