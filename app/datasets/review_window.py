@@ -63,6 +63,7 @@ class ReviewWindow(QMainWindow):
         self.current = None
         self._total = self._reviewed = 0      # project-wide counts, filled in off the UI thread
         self._queue_rid = self._counts_rid = 0
+        self.closed = False       # set by closeEvent: late results from workers are then dropped
         self._shown_image: Optional[str] = None
         self.llm_dialog = None
         self.step_dialogs: dict = {}
@@ -204,6 +205,8 @@ class ReviewWindow(QMainWindow):
     def apply_filters(self) -> None:
         """Rebuild the queue for the filters: the matching ids are read off the UI thread (about
         0.5 s on a million items); keys act on the new queue once it is in (``queueReady``)."""
+        if self.closed:
+            return      # a dataset step finishing after the window closed has nothing to show
         filters = self.filters()
         self._queue_rid += 1
         self.queue_loading = True
@@ -213,8 +216,8 @@ class ReviewWindow(QMainWindow):
         self._refresh_counts()
 
     def _queue_ready(self, rid, payload) -> None:
-        if rid != ("queue", self._queue_rid):
-            return      # the filters changed again meanwhile
+        if self.closed or rid != ("queue", self._queue_rid):
+            return      # the window was closed, or the filters changed again meanwhile
         filters, ids = payload
         self.queue = self.store.queue(snapshot=ids, **filters)
         self.queue_loading = False
@@ -238,8 +241,8 @@ class ReviewWindow(QMainWindow):
         self.statusBar().showMessage(f"Could not count the project's items: {exc}", 10000)
 
     def _counts_ready(self, rid, stats: dict) -> None:
-        if rid != ("counts", self._counts_rid):
-            return      # a newer count is on its way
+        if self.closed or rid != ("counts", self._counts_rid):
+            return      # closed, or a newer count is on its way
         self._total = stats.get("items", 0)
         self._reviewed = stats.get("reviewed", 0)
         self.stats_view.show_stats(stats)
@@ -366,8 +369,8 @@ class ReviewWindow(QMainWindow):
             self.optical.setText("no optical pair")
 
     def _image_ready(self, path: str, image, rec) -> None:
-        if path != self._shown_image:
-            return  # the reviewer has moved on
+        if self.closed or path != self._shown_image:
+            return  # the reviewer has moved on (or closed the window)
         import numpy as np
 
         rgba = np.dstack([image, image, image, np.full_like(image, 255)])
@@ -377,6 +380,7 @@ class ReviewWindow(QMainWindow):
                                    QRectF(0, 0, image.shape[1], image.shape[0]))
 
     def closeEvent(self, event) -> None:
+        self.closed = True        # results still on their way (queue, counts, chips) are dropped
         if self.llm_dialog is not None:
             self.llm_dialog.cancel()       # finished pairs are stored by the job itself
         self.stats_view.similarity.cancel()

@@ -193,3 +193,19 @@ def test_fresh_counts_leave_an_edit_in_progress_alone(qtbot, review):
     review._refresh_counts()
     qtbot.waitUntil(lambda: review.stats_view.last is not None, timeout=10000)   # the counts are in
     assert review.editing and review.answer.toPlainText() == "half-typed answer"
+
+
+def test_results_arriving_after_close_are_dropped(qtbot, review):
+    """A queue, counts or chip still on its way when the window closes (its store closed) is
+    dropped, not shown: before, it raised "the store is closed" in the Qt event loop."""
+    from app import workers
+
+    queue_settled(qtbot, review)
+    review.apply_filters()          # a fresh queue and counts are now being read off the UI thread
+    review.close()
+    workers.wait_all(10000)
+    qtbot.wait(100)                 # their results are delivered to the closed window here
+    assert review.closed
+    review.apply_filters()          # a dataset step finishing late asks for nothing
+    workers.wait_all(10000)
+    qtbot.wait(50)
