@@ -41,17 +41,21 @@ class BenchmarkProcess(QObject):
     def running(self) -> bool:
         return self.proc is not None
 
-    def start(self, program: str, args: List[str], run_dir: str) -> None:
+    def start(self, program: str, args: List[str], run_dir: str, env: Optional[dict] = None) -> None:
+        """Start the run process; ``env`` (e.g. the run's config with its credentials) is added
+        to this process's environment for it alone."""
         if self.proc is not None:
             raise RuntimeError("a benchmark run is already going")
         self.run_dir = run_dir
         self._stdout, self._last, self._stopping = b"", None, False
         self._stderr.clear()
         proc = self.proc = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONUNBUFFERED", "1")
-        env.insert("PYTHONIOENCODING", "utf-8")
-        proc.setProcessEnvironment(env)
+        environment = QProcessEnvironment.systemEnvironment()
+        environment.insert("PYTHONUNBUFFERED", "1")
+        environment.insert("PYTHONIOENCODING", "utf-8")
+        for name, value in (env or {}).items():
+            environment.insert(name, value)
+        proc.setProcessEnvironment(environment)
         proc.readyReadStandardOutput.connect(self._read_stdout)
         proc.readyReadStandardError.connect(self._read_stderr)
         proc.finished.connect(self._finished)

@@ -260,18 +260,18 @@ class RunQueuePanel(QWidget):
         if entry not in self._session:
             self._session.append(entry)
         if entry.run_dir and (Path(entry.run_dir) / "run.json").exists():
-            program, args = benchmarks.resume_command(entry.run_dir)
+            launch = benchmarks.resume_command(entry.run_dir)
             text = f"Queue: resuming {Path(entry.run_dir).name}…"
         else:
             run_dir, suffix = unique_run_dir(self._runs_folder(), entry.config.name)
             if suffix:
                 entry.config = entry.config.with_(name=entry.config.name + suffix)
             entry.run_dir = str(run_dir)
-            program, args = benchmarks.run_command(entry.config, run_dir)
+            launch = benchmarks.run_command(entry.config, run_dir)
             text = f"Queue: starting {entry.config.name}…"
         entry.state, entry.detail = RUNNING, ""
         self._render()
-        self._launch(program, args, entry.run_dir, text)
+        self._launch(launch, entry.run_dir, text)
 
     def show_progress(self, fraction: float, text: str) -> None:
         if self.current is not None:

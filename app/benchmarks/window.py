@@ -263,8 +263,7 @@ class BenchmarkWindow(QMainWindow):
                                "or select that run and press Resume.", error=True)
             return None
         self.form.remember()
-        program, args = benchmarks.run_command(config, run_dir)
-        self._launch(program, args, str(run_dir), f"Starting {config.name}…")
+        self._launch(benchmarks.run_command(config, run_dir), str(run_dir), f"Starting {config.name}…")
         return str(run_dir)
 
     def resume(self, run_dir: Optional[str] = None) -> Optional[str]:
@@ -278,17 +277,17 @@ class BenchmarkWindow(QMainWindow):
         if len(dirs) != 1:
             self._show_message("Select one run to resume.", error=True)
             return None
-        program, args = benchmarks.resume_command(dirs[0])
-        self._launch(program, args, str(dirs[0]), f"Resuming {Path(dirs[0]).name}…")
+        self._launch(benchmarks.resume_command(dirs[0]), str(dirs[0]), f"Resuming {Path(dirs[0]).name}…")
         return str(dirs[0])
 
-    def _launch(self, program: str, args: List[str], run_dir: str, text: str) -> None:
+    def _launch(self, launch, run_dir: str, text: str) -> None:
+        """Start ``launch`` (services.benchmarks.Launch) for ``run_dir``."""
         self._show_message("")
         self._seen_dir = False
         self._set_running(True)
         self.progress_bar.setRange(0, 0)       # busy until the first progress line
         self.stage_label.setText(text)
-        self.process.start(program, args, run_dir)
+        self.process.start(launch.program, launch.args, run_dir, env=launch.env)
 
     def stop(self) -> None:
         if self.process.running:

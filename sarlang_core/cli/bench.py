@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 
@@ -28,7 +29,8 @@ def add_parsers(sub) -> None:
     bsub.required = True
     run = bsub.add_parser("run", help="start a benchmark run into a new folder")
     run.add_argument("--config", metavar="RUN.json", help="a saved RunConfig (the flags below override it)")
-    run.add_argument("--config-json", help=argparse.SUPPRESS)   # a RunConfig inline (the GUI's way)
+    run.add_argument("--config-json", help=argparse.SUPPRESS)   # a RunConfig inline
+    run.add_argument("--config-env", help=argparse.SUPPRESS)    # the environment variable holding it (the GUI's way)
     run.add_argument("--name")
     run.add_argument("--task", choices=("caption", "vqa"))
     run.add_argument("--model", help="model folder or registered name (local)")
@@ -88,11 +90,16 @@ def _config_from_args(args):
     from ..preprocess.pipeline import Pipeline
     from ..vlm.backend import GenerationConfig
 
-    if args.config_json:
+    inline, flag = args.config_json, "--config-json"
+    if args.config_env:
+        inline, flag = os.environ.pop(args.config_env, None), f"--config-env {args.config_env}"
+        if inline is None:
+            raise BenchmarkError(f"{flag}: the environment variable {args.config_env} is not set")
+    if inline:
         try:
-            base = RunConfig.from_dict(json.loads(args.config_json))
+            base = RunConfig.from_dict(json.loads(inline))
         except json.JSONDecodeError as exc:
-            raise BenchmarkError(f"--config-json is not JSON ({exc})") from None
+            raise BenchmarkError(f"{flag} is not JSON ({exc})") from None
     elif args.config:
         base = RunConfig.load(args.config)
     else:

@@ -1,7 +1,7 @@
 """Benchmark runs for the GUI: list run folders, read one, build the `sarlang-cli bench ...`
 command that runs it out of process (QProcess), read its JSON-lines progress, compare runs.
 
-    program, args = run_command(config, "runs/qwen3b-vqa")      # QProcess.start(program, args)
+    launch = run_command(config, "runs/qwen3b-vqa")      # QProcess.start(program, args), env added
     event = parse_event(line)                                   # each stdout line
     rows = list_runs("runs")
 """
@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..evaluate.applications import application_of
 from ..evaluate.metric_names import CAPTION_METRICS, CAPTION_ROWS, VQA_APPLICATIONS, applications_in
@@ -24,6 +24,7 @@ from ..urls import redact_url
 # what the results views show, in the paper's order (re-exported for the GUI)
 __all__ = ["CAPTION_METRICS", "CAPTION_ROWS", "VQA_APPLICATIONS", "applications_in", "RunSummary", "list_runs",
            "open_run", "run_samples", "run_metrics", "run_config", "cli_program", "run_command", "resume_command",
+           "Launch", "CONFIG_ENV",
            "report_command", "parse_event", "compare_runs", "redact_url"]
 
 PathLike = Union[str, Path]
@@ -94,18 +95,29 @@ def cli_program() -> Tuple[str, List[str]]:
     return sys.executable, ["-m", "sarlang_core.cli"]
 
 
-def run_command(config: RunConfig, run_dir: PathLike) -> Tuple[str, List[str]]:
-    """Start a new run of ``config`` into ``run_dir`` with JSON-lines progress (config passed inline)."""
-    program, lead = cli_program()
-    # the only place the config keeps URL credentials: the run process needs them to connect
-    return program, lead + ["bench", "run", "--config-json", json.dumps(config.to_dict(secrets=True),
-                                                                        ensure_ascii=False),
-                            "--out", str(run_dir), "--progress-jsonl"]
+class Launch(NamedTuple):
+    """How to start a `sarlang-cli` run process: QProcess.start(program, args) with ``env`` added."""
+    program: str
+    args: List[str]
+    env: Dict[str, str]
 
 
-def resume_command(run_dir: PathLike) -> Tuple[str, List[str]]:
+CONFIG_ENV = "SARLANG_RUN_CONFIG"   # the run's config, credentials included, for the run process alone
+
+
+def run_command(config: RunConfig, run_dir: PathLike) -> Launch:
+    """Start a new run of ``config`` into ``run_dir`` with JSON-lines progress. The config travels
+    in the process's environment, not on its command line: the command line of every process is
+    readable by every local user (ps), its environment only by the user."""
     program, lead = cli_program()
-    return program, lead + ["bench", "resume", str(run_dir), "--progress-jsonl"]
+    env = {CONFIG_ENV: json.dumps(config.to_dict(secrets=True), ensure_ascii=False)}
+    return Launch(program, lead + ["bench", "run", "--config-env", CONFIG_ENV, "--out", str(run_dir),
+                                   "--progress-jsonl"], env)
+
+
+def resume_command(run_dir: PathLike) -> Launch:
+    program, lead = cli_program()
+    return Launch(program, lead + ["bench", "resume", str(run_dir), "--progress-jsonl"], {})
 
 
 def report_command(run_dir: PathLike) -> Tuple[str, List[str]]:

@@ -555,5 +555,8 @@ def test_a_key_in_the_endpoint_url_is_never_shown_or_remembered(qtbot, bench, se
     assert "guisecret" not in shown and shown.startswith("sar-vlm @ 127.0.0.1:")
     bench.form.remember()
     assert settings().value("benchmarks/form/endpoint") == server.url
-    # the run process alone gets the key, or it could not connect
-    assert "sk-guisecret" in " ".join(run_command(entry.config, tmp_path / "r")[1])
+    # the run process alone gets the key, or it could not connect: in its environment, which only
+    # this user can read, never on its command line, which every local user can (ps)
+    launch = run_command(entry.config, tmp_path / "r")
+    assert "guisecret" not in " ".join(launch.args)
+    assert "sk-guisecret" in launch.env[launch.args[launch.args.index("--config-env") + 1]]

@@ -312,11 +312,12 @@ def test_service_lists_runs_and_builds_the_cli_command(tmp_path):
     with serve() as ep:
         cfg = _openai_config(ep, src, name="listed")
         BenchmarkRun.create(tmp_path / "runs" / "r1", cfg).execute()
-        program, args = benchmarks.run_command(cfg, tmp_path / "runs" / "r2")
+        launch = benchmarks.run_command(cfg, tmp_path / "runs" / "r2")
     rows = benchmarks.list_runs(tmp_path / "runs")
     assert [(r.name, r.status.state, r.model) for r in rows] == [("listed", "complete", "sar-vlm")]
     assert "accuracy" in rows[0].headline
-    assert args[args.index("--config-json") + 1] == json.dumps(cfg.to_dict(), ensure_ascii=False)
+    env_name = launch.args[launch.args.index("--config-env") + 1]
+    assert launch.env[env_name] == json.dumps(cfg.to_dict(secrets=True), ensure_ascii=False)
     assert benchmarks.parse_event('{"event": "progress", "done": 1}') == {"event": "progress", "done": 1}
     assert benchmarks.parse_event("Loading weights 100%") is None
 

@@ -193,3 +193,13 @@ def test_quiet_hides_every_bar_the_model_loading_included(tmp_path):
     assert "Loading weights" in loud.stderr                       # the bar is there without --quiet
     assert "Loading weights" not in quiet.stderr and "it/s" not in quiet.stderr
     assert "Loading weights" not in jsonl.stderr + jsonl.stdout
+
+
+def test_config_from_an_unset_environment_variable_is_a_clear_error(tmp_path):
+    """The GUI hands a run its config (credentials included) in the environment, never on the
+    command line; a missing variable says which one."""
+    env = {k: v for k, v in os.environ.items() if k != "SARLANG_NO_SUCH_CONFIG"}
+    r = subprocess.run([*CLI, "bench", "run", "--config-env", "SARLANG_NO_SUCH_CONFIG", "--out",
+                        str(tmp_path / "run")], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 1 and "SARLANG_NO_SUCH_CONFIG" in r.stderr and "not set" in r.stderr
+    assert not (tmp_path / "run").exists()
