@@ -20,28 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import big_scene, machine  # noqa: E402
 
-
-def flat_scene(path: Path, size: int) -> Path:
-    """big_scene's data without overviews (how most SAR products arrive)."""
-    import numpy as np
-    import rasterio
-    from rasterio.transform import from_origin
-
-    if path.exists():
-        return path
-    profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", tiled=True,
-                   blockxsize=256, blockysize=256, crs="EPSG:32631", transform=from_origin(500000, 5000000, 10, 10),
-                   BIGTIFF="YES")
-    with rasterio.open(path, "w", **profile) as dst:
-        rng = np.random.default_rng(1)
-        base = np.where(np.arange(size) < size // 2, 0.02, 0.2).astype(np.float32)
-        for row in range(0, size, 1024):
-            h = min(1024, size - row)
-            block = rng.gamma(1.0, 1.0, (h, size)).astype(np.float32) * base[None, :]
-            dst.write(block, 1, window=rasterio.windows.Window(0, row, size, h))
-    return path
-
-
 # The child reports its own peak (VmHWM): a forked child's ru_maxrss starts at the parent's size.
 CHILD = """
 import sys
@@ -84,7 +62,7 @@ def main() -> None:
     made = []
     try:
         for size in args.sizes:
-            cases = [("no overviews", flat_scene(folder / f"flat_{size}.tif", size))]
+            cases = [("no overviews", big_scene(folder / f"flat_{size}.tif", size, overviews=()))]
             made.append(cases[0][1])
             if args.with_overviews:
                 cases.append(("overviews", big_scene(folder / f"ovr_{size}.tif", size)))

@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 from .records import ITEM_TYPES, SOURCES, STATUSES, BoxRecord, ImageRecord, Item
 from .review_queue import ReviewQueue
 from .store_answers import AnswerQueriesMixin
-from .store_common import StoreError, _check, _item, _values
+from .store_common import StoreError, _check, _item, _values, insert_items, item_row
 from .store_import import ImportMixin
 from .store_review import ReviewMixin
 
@@ -240,23 +240,9 @@ class Store(ReviewMixin, AnswerQueriesMixin, ImportMixin):
             chunk = list(islice(it, max(1, batch)))
             if not chunk:
                 return total
-            rows = []
-            for k, item in enumerate(chunk):
-                if item.type not in ITEM_TYPES or item.source not in SOURCES or item.status not in STATUSES:
-                    _check("item type", [item.type], ITEM_TYPES)
-                    _check("item source", [item.source], SOURCES)
-                    _check("item status", [item.status], STATUSES)
-                try:
-                    meta = json.dumps(item.meta, ensure_ascii=False, separators=(",", ":")) if item.meta else None
-                except (TypeError, ValueError) as e:
-                    raise StoreError(f"item {total + k} (image {item.image_id!r}): meta is not JSON ({e})") from e
-                rows.append((item.image_id, item.type, item.question, item.answer, item.source, item.status, meta))
+            rows = [item_row(item, total + k) for k, item in enumerate(chunk)]
             with self._tx() as c:
-                first = c.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()[0]
-                c.executemany("INSERT INTO items (id, image_id, type, question, answer, source, status, meta) "
-                              "VALUES (?,?,?,?,?,?,?,?)", ((first + k, *row) for k, row in enumerate(rows)))
-            for k, item in enumerate(chunk):
-                item.id = first + k
+                insert_items(c, chunk, rows)
             total += len(chunk)
 
     def _where(self, status=None, type=None, flag=None, category=None, source=None,

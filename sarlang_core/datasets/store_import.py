@@ -15,8 +15,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List
 
-from .records import ITEM_TYPES, SOURCES, STATUSES, BoxRecord, ImageRecord, Item
-from .store_common import StoreError, _check, _now
+from .records import BoxRecord, ImageRecord, Item
+from .store_common import StoreError, _now, insert_items, item_row
 
 IMPORTS_KEY = "imports"   # meta: {source path: {"kind", "time", "images", "boxes", "items"}}
 
@@ -48,7 +48,7 @@ class ImportMixin:
         ``replace`` the removed ones). StoreError (nothing written) when ``source`` is already
         imported and ``replace`` is False."""
         items = list(items)
-        rows = [_item_row(it, k) for k, it in enumerate(items)]
+        rows = [item_row(it, k) for k, it in enumerate(items)]
         out: Dict[str, int] = {}
         with self._tx() as c:
             if self.is_imported(source):
@@ -67,7 +67,7 @@ class ImportMixin:
             out["boxes"] = c.executemany(
                 "INSERT INTO boxes (image_id, category, x, y, w, h, annotation_id) VALUES (?,?,?,?,?,?,?)",
                 ((r.image_id, r.category, *map(float, r.bbox), r.annotation_id) for r in boxes)).rowcount
-            out["items"] = _insert(c, items, rows)
+            out["items"] = insert_items(c, items, rows)
             done = self.imported_sources()
             done[source] = {"kind": kind, "time": _now(), **{k: out[k] for k in ("images", "boxes", "items")}}
             c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
@@ -96,33 +96,10 @@ class ImportMixin:
                 if len(batch) >= 10_000:
                     if cancel is not None:
                         cancel()
-                    added += _insert(c, batch, [_item_row(b, k) for b in batch])
+                    added += insert_items(c, batch, [item_row(b, k) for b in batch])
                     batch = []
-            added += _insert(c, batch, [_item_row(b, 0) for b in batch])
+            added += insert_items(c, batch, [item_row(b, 0) for b in batch])
         return {"items": added, "images skipped": len(skipped)}
-
-
-def _item_row(item: Item, k: int) -> tuple:
-    if item.type not in ITEM_TYPES or item.source not in SOURCES or item.status not in STATUSES:
-        _check("item type", [item.type], ITEM_TYPES)
-        _check("item source", [item.source], SOURCES)
-        _check("item status", [item.status], STATUSES)
-    try:
-        meta = json.dumps(item.meta, ensure_ascii=False, separators=(",", ":")) if item.meta else None
-    except (TypeError, ValueError) as e:
-        raise StoreError(f"item {k} (image {item.image_id!r}): meta is not JSON ({e})") from e
-    return (item.image_id, item.type, item.question, item.answer, item.source, item.status, meta)
-
-
-def _insert(c, items: List[Item], rows: List[tuple]) -> int:
-    if not rows:
-        return 0
-    first = c.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()[0]
-    c.executemany("INSERT INTO items (id, image_id, type, question, answer, source, status, meta) "
-                  "VALUES (?,?,?,?,?,?,?,?)", ((first + k, *row) for k, row in enumerate(rows)))
-    for k, item in enumerate(items):
-        item.id = first + k
-    return len(rows)
 
 
 def _remove_source(c, source: str) -> Dict[str, int]:

@@ -5,11 +5,7 @@ leaves the store as it was); a source already in the project is refused unless r
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +14,7 @@ from sarlang_core.datasets.store import Store, StoreError
 from sarlang_core.errors import CancelledError
 from sarlang_core.progress import CancelToken
 from sarlang_core.services import datasets as svc
+from support.killing import kill_when_inside
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,19 +69,8 @@ def test_import_killed_mid_transaction_leaves_the_store_as_it_was(tmp_path):
     assert before[0] == 3 and before[1] == 12 and before[2] > 0
     big = _coco(tmp_path / "big.json", 2000, 60)
     signal_file = tmp_path / "inside"
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_IMPORT, str(REPO), str(store), str(big), str(signal_file)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + 120
-        while not signal_file.exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.01)
-        assert signal_file.exists(), proc.communicate(timeout=10)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    rc = kill_when_inside(_KILLED_IMPORT, (REPO, store, big, signal_file), signal_file, timeout=120)
+    assert rc == -signal.SIGKILL
     assert _snapshot(store) == before                  # no image, no box of the killed import
     done = svc.import_into(store, "coco", big)          # and the file imports in full afterwards
     assert done.done["images"] == 2000 and done.done["boxes"] == 120_000

@@ -3,11 +3,8 @@ flags, stats, meta, errors, WAL readers, and a writer SIGKILLed inside a transac
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime
@@ -18,6 +15,7 @@ import pytest
 from sarlang_core.datasets import BoxRecord, ImageRecord, Item, Store, StoreError
 from sarlang_core.datasets.store import SCHEMA_VERSION
 from sarlang_core.errors import SarlangError
+from support.killing import kill_when_inside
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -306,19 +304,8 @@ def test_writer_killed_inside_transaction_loses_and_corrupts_nothing(tmp_path, m
         s.add_items((Item(f"img{k % 4}.png", "general", f"q{k}", f"a{k}") for k in range(3000)), batch=1000)
         s.set_status(7, "accepted", reviewer="ana")
     signal_file = tmp_path / "inside"
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(REPO), str(path), str(signal_file), mode],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + 30
-        while not signal_file.exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.01)
-        assert signal_file.exists(), proc.communicate(timeout=10)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    rc = kill_when_inside(_KILLED_WRITER, (REPO, path, signal_file, mode), signal_file)
+    assert rc == -signal.SIGKILL
     assert Path(str(path) + "-wal").stat().st_size > 0    # the kill left uncommitted frames behind
     with Store.open(path) as s:
         assert s._read("PRAGMA integrity_check") == [("ok",)]
