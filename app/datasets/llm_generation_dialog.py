@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app import settings as app_settings
 from app import workers
+from app.datasets.messages import ERROR_STYLE, NOTE_STYLE, error_text
 from sarlang_core.errors import CancelledError, SarlangError
 from sarlang_core.progress import CancelToken
 from sarlang_core.services.dataset_llm import (
@@ -51,20 +52,12 @@ DEFAULT_MODEL = "gpt-4o"
 EDITED_PROMPT_ID = "studio-edited"
 _TABS = (("concise", "Concise caption", "concise_question"), ("detailed", "Detailed caption", "detailed_question"),
          ("inquiries", "General questions", None))
-_ERROR_STYLE = "color: #ff6b6b;"
-_NOTE_STYLE = "color: #7a828c; font-size: 9pt;"
 
 
 def default_prices(model: str):
     """(USD per 1M input tokens, per 1M output tokens) from the core's table, or (0, 0)."""
     p_in, p_out = cost_of(model, 1_000_000, 0), cost_of(model, 0, 1_000_000)
     return (p_in or 0.0, p_out or 0.0)
-
-
-def error_text(exc: BaseException) -> str:
-    if isinstance(exc, SarlangError):
-        return str(exc)
-    return f"Unexpected {type(exc).__name__}: {exc} (this is a bug; please report it with the log)"
 
 
 class LLMGenerationDialog(QDialog):
@@ -118,7 +111,7 @@ class LLMGenerationDialog(QDialog):
         self.images.addItem("All pairs with an optical image", False)
         form.addRow("Images", self.images)
         self.pairs_note = QLabel("counting pairs…", objectName="pairs_note")
-        self.pairs_note.setStyleSheet(_NOTE_STYLE)
+        self.pairs_note.setStyleSheet(NOTE_STYLE)
         form.addRow("", self.pairs_note)
         self.concurrency = QSpinBox(objectName="concurrency", minimum=1, maximum=32)
         self.concurrency.setToolTip("Requests in flight at once (rate limits, and 429s, grow with it)")
@@ -149,7 +142,7 @@ class LLMGenerationDialog(QDialog):
                 hint = QLabel("{n} becomes the number of questions and {categories} the paper's five categories; "
                               "write {{ and }} for literal braces. The model must reply with a JSON array.",
                               wordWrap=True)
-                hint.setStyleSheet(_NOTE_STYLE)
+                hint.setStyleSheet(NOTE_STYLE)
                 pl.addWidget(hint)
             self.tabs.addTab(page, title)
         self.reset_prompt = QPushButton("Reset to paper default", objectName="reset_prompt")
@@ -173,7 +166,7 @@ class LLMGenerationDialog(QDialog):
         lay.addWidget(self.result)
         buttons = QHBoxLayout()
         self.cache_note = QLabel("", objectName="cache_note")
-        self.cache_note.setStyleSheet(_NOTE_STYLE)
+        self.cache_note.setStyleSheet(NOTE_STYLE)
         buttons.addWidget(self.cache_note, 1)
         self.run_button = QPushButton("Generate", objectName="run_button", default=True)
         self.cancel_button = QPushButton("Cancel", objectName="cancel_button", enabled=False)
@@ -308,14 +301,14 @@ class LLMGenerationDialog(QDialog):
                        on_result=self._done, on_error=self._failed, on_progress=self._progress)
 
     def _store_key(self, endpoint: str, key: str) -> None:
-        self.key_status.setStyleSheet(_NOTE_STYLE)
+        self.key_status.setStyleSheet(NOTE_STYLE)
         self.key_status.setText("storing the key in the OS keyring…")
         workers.submit("io", ("llm-key", endpoint), store_api_key, endpoint, key,
                        on_result=lambda *_: self.key_status.setText(f"Key stored in the OS keyring for {endpoint}"),
                        on_error=lambda _rid, e: self._key_failed(e))
 
     def _key_failed(self, exc: BaseException) -> None:
-        self.key_status.setStyleSheet(_ERROR_STYLE)
+        self.key_status.setStyleSheet(ERROR_STYLE)
         self.key_status.setText(f"Key not remembered: {error_text(exc)}")
 
     def cancel(self) -> None:
@@ -352,7 +345,7 @@ class LLMGenerationDialog(QDialog):
         self._set_running(False)
         self.outcome = out
         self._settle_progress()
-        self.result.setStyleSheet(_ERROR_STYLE if out.stopped_by else "")
+        self.result.setStyleSheet(ERROR_STYLE if out.stopped_by else "")
         self.result.setText(self.summary_text(out))
         self.refresh_pairs()
         self.generated.emit(out)
@@ -376,7 +369,7 @@ class LLMGenerationDialog(QDialog):
         self.progress.setValue(done)
 
     def _show_error(self, text: str) -> None:
-        self.result.setStyleSheet(_ERROR_STYLE)
+        self.result.setStyleSheet(ERROR_STYLE)
         self.result.setText(text)
 
     @staticmethod

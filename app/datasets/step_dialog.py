@@ -40,11 +40,8 @@ from sarlang_core.errors import CancelledError, SarlangError
 from sarlang_core.progress import CancelToken, Progress
 from sarlang_core.services.dataset_steps import NeedsConfirmation
 
-from .llm_generation_dialog import error_text
+from .messages import ERROR_STYLE, NOTE_STYLE, WARN_STYLE, error_text
 
-ERROR_STYLE = "color: #ff6b6b;"
-WARN_STYLE = "color: #ffb000;"
-NOTE_STYLE = "color: #7a828c; font-size: 9pt;"
 LIST_STYLE = "QListWidget { background: #14161a; border: 1px solid #2e333a; border-radius: 3px; }"
 MAX_LISTED = 5000
 

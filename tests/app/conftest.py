@@ -76,3 +76,15 @@ def open_review(qtbot):
 
     yield make
     workers.wait_all(10000)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """The local chat-completions test server on 127.0.0.1 (no proxy, no key from the environment)."""
+    from support.chat_server import serve
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    with serve() as ep:
+        yield ep
