@@ -45,3 +45,7 @@ class EndpointError(SarlangError):
 
 class RequestError(SarlangError):
     """A question or region the model cannot be asked (empty question, region outside the scene)."""
+
+
+class TrainError(SarlangError):
+    """A training run cannot be configured, started, resumed, merged or exported (message says why)."""
