@@ -81,7 +81,7 @@ class TrainDataset:
 
 
 # ------------------------------------------------------------------ arguments
-DEEPSPEED_CONFIGS = {
+DEEPSPEED_CONFIGS: Dict[str, Dict[str, Any]] = {
     "zero2": {"zero_optimization": {"stage": 2, "overlap_comm": True, "contiguous_gradients": True,
                                     "allgather_bucket_size": 5e8, "reduce_bucket_size": "auto"}},
     "zero3": {"zero_optimization": {"stage": 3, "overlap_comm": True, "contiguous_gradients": True,
@@ -97,8 +97,9 @@ def _deepspeed(config: TrainConfig, precision: str) -> Optional[dict]:
     except ImportError:
         raise TrainError("DeepSpeed is not installed: `pip install deepspeed` (on a CUDA machine), or set "
                          "deepspeed to none") from None
-    ds: Dict[str, Any] = {"train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps":
-          "auto", "gradient_clipping": "auto", "bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"}}
+    ds: Dict[str, Any] = {"train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto",
+                          "gradient_accumulation_steps": "auto", "gradient_clipping": "auto",
+                          "bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"}}
     ds.update(DEEPSPEED_CONFIGS[config.deepspeed])
     return ds
 
