@@ -6,37 +6,13 @@ see build_tiny_qwen2_5_vl), toy datasets in each supported form, and one trained
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import numpy as np
 import pytest
-from PIL import Image
 
 from sarlang_core.train.config import TrainConfig
+from sarlang_core.train.demo import ANSWERS, QUESTION, write_toy_images
+from sarlang_core.train.demo import write_toy_dataset as write_toy_json
 
-ANSWERS = ("ship", "harbor", "bridge", "tank")
-QUESTION = "What is the object in the image?"
-
-
-def write_toy_images(folder: Path, n: int = 8, size: int = 112, seed: int = 0) -> list:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    names = []
-    for i in range(n):
-        Image.fromarray((rng.random((size, size)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
-        names.append(f"{folder.name}/{i}.png")
-    return names
-
-
-def write_toy_json(folder: Path, n: int = 8) -> Path:
-    names = write_toy_images(folder / "imgs", n)
-    recs = [{"messages": [{"role": "user", "content": "<image>" + QUESTION},
-                          {"role": "assistant", "content": ANSWERS[i % len(ANSWERS)]}], "images": [name]}
-            for i, name in enumerate(names)]
-    path = folder / "toy.json"
-    path.write_text(json.dumps(recs))
-    return path
+__all__ = ["ANSWERS", "QUESTION", "write_toy_json", "write_toy_images", "toy_config"]
 
 
 def toy_config(model, dataset, **kw) -> TrainConfig:

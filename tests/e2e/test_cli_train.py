@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,9 +17,8 @@ from safetensors.torch import load_file
 from sarlang_core.datasets.records import ImageRecord, Item
 from sarlang_core.datasets.store import Store
 from sarlang_core.train import runs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core.train_fixtures import ANSWERS, QUESTION, write_toy_images, write_toy_json  # noqa: E402
+from sarlang_core.train.demo import ANSWERS, QUESTION, write_toy_images
+from sarlang_core.train.demo import write_toy_dataset as write_toy_json
 
 CLI = [sys.executable, "-m", "sarlang_core.cli"]
 FAST = ["--grad-accum", "1", "--lr", "5e-3"]
