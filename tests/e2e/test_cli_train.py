@@ -149,15 +149,44 @@ def test_preview_shows_the_supervised_span_and_lengths(model, toy):
     assert out.returncode == 0 and "8 over the cutoff: 0 truncated, 8 skipped" in out.stdout
 
 
-def test_the_adapter_answers_in_sarlang_cli_ask(model, toy, tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained(model, toy, tmp_path_factory):
+    """A 60-step run through the paper's pipeline (what `ask` applies by default)."""
+    run = tmp_path_factory.mktemp("trained") / "run"
     out = cli("train", "run", "--model", model, "--dataset", toy, *FAST, "--max-steps", 60, "--pipeline", "paper",
               "--out", run, "--quiet")
     assert out.returncode == 0, out.stderr
-    assert (run / "image_cache").is_dir() and len(list((run / "image_cache").glob("*.png"))) == 8
+    return run
+
+
+def test_the_adapter_answers_in_sarlang_cli_ask(model, toy, trained):
+    assert (trained / "image_cache").is_dir() and len(list((trained / "image_cache").glob("*.png"))) == 8
     image = toy.parent / "imgs" / "0.png"
     base = cli("ask", image, QUESTION, "--model", model, "--max-new-tokens", 6)
-    tuned = cli("ask", image, QUESTION, "--model", model, "--adapter", run / runs.ADAPTER, "--max-new-tokens", 6)
+    tuned = cli("ask", image, QUESTION, "--model", model, "--adapter", trained / runs.ADAPTER, "--max-new-tokens", 6)
     assert base.returncode == 0 and tuned.returncode == 0, base.stderr + tuned.stderr
     assert base.stdout.strip() not in ANSWERS
     assert tuned.stdout.strip() in ANSWERS, tuned.stdout
+
+
+def test_register_merge_and_export_after_training(model, toy, trained, tmp_path):
+    registry = tmp_path / "models.json"
+    out = cli("train", "register", trained, "--name", "toy-lora", "--registry", registry)
+    assert out.returncode == 0, out.stderr
+    listed = subprocess.run([*CLI, "models", "--json", "--registry", str(registry)], capture_output=True, text=True)
+    entry = {e["name"]: e for e in json.loads(listed.stdout)}["toy-lora"]
+    assert entry["ok"] and entry["trained"]["steps"] == 60 and entry["trained"]["pipeline"]["filter"]
+    image = toy.parent / "imgs" / "0.png"
+    by_name = cli("ask", image, QUESTION, "--model", "toy-lora", "--registry", registry, "--max-new-tokens", 6)
+    assert by_name.returncode == 0 and by_name.stdout.strip() in ANSWERS, by_name.stderr
+
+    merged = tmp_path / "merged"
+    out = cli("train", "merge", trained, "--out", merged)
+    assert out.returncode == 0, out.stderr
+    with_merged = cli("ask", image, QUESTION, "--model", merged, "--max-new-tokens", 6)
+    assert with_merged.stdout == by_name.stdout
+
+    out = cli("train", "export-llamafactory", trained, "--out", tmp_path / "lf")
+    assert out.returncode == 0, out.stderr
+    yaml = (tmp_path / "lf" / "train_lora.yaml").read_text()
+    assert "lora_rank: 8" in yaml and "template: qwen2_vl" in yaml
