@@ -48,8 +48,11 @@ def write_toy_dataset(folder: PathLike, n: int = 8) -> Path:
 
 def write_demo(folder: PathLike) -> Dict[str, Path]:
     """The tiny model (folder/tiny-qwen2.5-vl) and the toy dataset (folder/toy.json)."""
+    from transformers.utils import logging as hf_logging
+
     from ..vlm.tiny import build_tiny_qwen2_5_vl
 
+    hf_logging.disable_progress_bar()   # no "Writing model shards" bar on the terminal
     folder = Path(folder)
     model = build_tiny_qwen2_5_vl(folder / "tiny-qwen2.5-vl", logit_scale=8.0)
     return {"model": model, "dataset": write_toy_dataset(folder)}
