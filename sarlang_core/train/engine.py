@@ -15,6 +15,7 @@ resumed run gives the same losses and adapter as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -35,6 +36,9 @@ from .plan import Planned, plan_samples, resolve_model
 from .trainer_parts import EventsCallback, StopCallback, TrainDataset, build_image_loader, training_arguments
 
 Emit = Callable[[dict], None]
+log = logging.getLogger(__name__)
+VISION_WARNING = ("LoRA on the vision tower: vLLM ignores LoRA weights on the vision encoder, so serve this adapter "
+                  "merged (`sarlang-cli train merge`) or in this app, not as a vLLM LoRA")
 
 
 def _rank() -> int:
@@ -232,6 +236,9 @@ def _fit(run_dir: Path, config: TrainConfig, pipeline_json: Any, prep: Prepared,
     if main:
         write_text_atomic(run_dir / runs.DATA, json.dumps({"train": planned.summary(), "eval": evaluation.summary()
                                                            if evaluation else None}, indent=2))
+    if config.train_vision:
+        log.warning(VISION_WARNING)
+        say({"event": "progress", "stage": "warning", "message": VISION_WARNING})
     say({"event": "progress", "stage": "model", "message": f"loading {model_path.name} ({precision})"})
     model = load_trainable_model(model_path, config, family, precision)
     loader = build_image_loader(pipeline_json, run_dir / "image_cache")

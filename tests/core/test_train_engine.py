@@ -195,3 +195,33 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_resumes(trainable_
     a = load_file(str(run / runs.ADAPTER / "adapter_model.safetensors"))
     b = load_file(str(reference / runs.ADAPTER / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+@pytest.mark.parametrize("family", ["qwen", "llava"])
+def test_vision_tower_lora_is_an_option_with_a_warning(family, trainable_qwen, tiny_llava_trainable, toy_json,
+                                                       tmp_path):
+    model = trainable_qwen if family == "qwen" else tiny_llava_trainable
+    said = []
+    train(tmp_path / "run", toy_config(model, toy_json, max_steps=1, train_vision=True), None, emit=said.append)
+    assert any(e.get("stage") == "warning" and "vLLM ignores LoRA" in e["message"] for e in said)
+    keys = load_file(str(tmp_path / "run" / runs.ADAPTER / "adapter_model.safetensors")).keys()
+    tower = "visual" if family == "qwen" else "vision_tower"
+    assert any(tower in k for k in keys) and any("language_model" in k for k in keys)
+
+
+def test_missing_images_are_reported_and_the_rest_trains(trainable_qwen, toy_json, tmp_path):
+    records = json.loads(toy_json.read_text())
+    records[1]["images"] = ["imgs/missing.png"]
+    partial = toy_json.parent / "partial.json"
+    partial.write_text(json.dumps(records))
+    run = tmp_path / "run"
+    train(run, toy_config(trainable_qwen, partial, max_steps=1), None)
+    data = json.loads((run / runs.DATA).read_text())["train"]
+    assert data["kept"] == 7 and data["problems"] == 1 and "missing.png" in data["first_problems"][0]
+
+
+def test_out_of_memory_says_what_to_change():
+    from sarlang_core.train.engine import _failure_text
+
+    text = _failure_text(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert "image_max_pixels" in text and "gradient checkpointing" in text and "resumed" in text

@@ -114,10 +114,13 @@ def test_trains_on_a_store_an_export_folder_and_a_csv(model, tmp_path):
         store.add_items([Item(n, "identification", QUESTION, ANSWERS[i % 4], status=s)
                          for i, n in enumerate(names) for s in ("accepted", "pending")])
     out = cli("train", "run", "--model", model, "--dataset", db, "--max-steps", 2, "--out", tmp_path / "r-store",
-              "--quiet")
+              "--eval-split", "test", "--eval-every", 1, "--quiet")
     assert out.returncode == 0, out.stderr
-    data = json.loads((tmp_path / "r-store" / runs.DATA).read_text())["train"]
-    assert data["kind"] == "store" and data["kept"] == 4               # accepted items of the train split
+    data = json.loads((tmp_path / "r-store" / runs.DATA).read_text())
+    assert data["train"]["kind"] == "store" and data["train"]["kept"] == 4   # accepted items of the train split
+    assert data["eval"]["kept"] == 2
+    evals = [e for e in runs.read_events(tmp_path / "r-store") if e["event"] == "eval"]
+    assert [e["step"] for e in evals] == [1, 2] and all(e["eval_loss"] > 0 for e in evals)
     assert json.loads((tmp_path / "r-store" / runs.PIPELINE).read_text())["filter"]["name"] == "refined-lee"
 
     export_project(db, tmp_path / "export", preprocess=True)
