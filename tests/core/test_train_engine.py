@@ -225,3 +225,12 @@ def test_out_of_memory_says_what_to_change():
 
     text = _failure_text(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert "image_max_pixels" in text and "gradient checkpointing" in text and "resumed" in text
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_trains_in_bf16_on_a_gpu_and_reports_its_memory(trainable_qwen, toy_json, tmp_path):
+    state = train(tmp_path / "run", toy_config(trainable_qwen, toy_json, max_steps=4), None)
+    assert state["status"] == "finished"
+    steps = [e for e in runs.read_events(tmp_path / "run") if e["event"] == "step"]
+    assert all(e["gpu_mem_gb"] is not None and e["gpu_mem_gb"] > 0 for e in steps)
+    assert steps[-1]["loss"] < steps[0]["loss"] * 1.5
