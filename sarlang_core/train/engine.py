@@ -271,22 +271,28 @@ def _fit(run_dir: Path, config: TrainConfig, pipeline_json: Any, prep: Prepared,
                              resumable=True)
         say({"event": "stopped", "step": step})
         return runs.read_state(run_dir)
+    _save_adapter(trainer, run_dir, config, pipeline_json, model_path, planned, step, main)
     if main:
-        _save_adapter(trainer.model, run_dir, config, pipeline_json, model_path, planned, step)
         runs.write_state(run_dir, "finished", step=step, max_steps=trainer.state.max_steps,
                          message=f"finished after {step} steps", adapter=str(run_dir / runs.ADAPTER))
     say({"event": "done", "step": step, "adapter": str(run_dir / runs.ADAPTER)})
     return runs.read_state(run_dir)
 
 
-def _save_adapter(model: Any, run_dir: Path, config: TrainConfig, pipeline_json: Any, model_path: Path,
-                  planned: Planned, step: int) -> None:
-    """The final adapter, written to a temporary folder and renamed into place."""
+def _save_adapter(trainer: Any, run_dir: Path, config: TrainConfig, pipeline_json: Any, model_path: Path,
+                  planned: Planned, step: int, main: bool) -> None:
+    """The final adapter, written to a temporary folder and renamed into place. Every rank calls
+    the Trainer's save (under DeepSpeed ZeRO-3 the weights are gathered from all of them); rank 0
+    writes."""
     final = run_dir / runs.ADAPTER
-    tmp = run_dir / f".adapter.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = run_dir / ".adapter.tmp"
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
     try:
-        model.save_pretrained(str(tmp), safe_serialization=True)
+        trainer.save_model(str(tmp))
+        if not main:
+            return
+        (tmp / "training_args.bin").unlink(missing_ok=True)   # a pickle of the arguments: config.json says it all
         cfg_path = tmp / "adapter_config.json"
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         cfg["base_model_name_or_path"] = str(model_path)
@@ -298,7 +304,8 @@ def _save_adapter(model: Any, run_dir: Path, config: TrainConfig, pipeline_json:
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
