@@ -88,6 +88,24 @@ def create_temp(target: PathLike, suffix: str = "") -> Path:
     raise FileExistsError(f"cannot find a free temporary name beside {target}")
 
 
+def plain_permissions(folder: PathLike) -> None:
+    """Give every file under ``folder`` the permissions a plain open() would (0666 minus the
+    umask): some writers (safetensors) create theirs owner-only, which locks colleagues on a
+    shared drive out of an adapter or a model."""
+    folder = Path(folder)
+    probe = create_temp(folder / "permissions")
+    try:
+        mode = probe.stat().st_mode & 0o777
+    finally:
+        remove_temp(probe)
+    for p in folder.rglob("*"):
+        if p.is_file() and not p.is_symlink() and p.stat().st_mode & 0o777 != mode:
+            try:
+                os.chmod(p, mode)
+            except OSError as exc:
+                log.warning("cannot set the permissions of %s: %s", p, exc)
+
+
 def remove_temp(tmp: PathLike) -> None:
     """Remove a temporary file and what writers add beside it (GDAL's .aux.xml and .ovr)."""
     for p in (Path(tmp), Path(f"{tmp}.aux.xml"), Path(f"{tmp}.ovr")):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-from ..atomic import write_text_atomic
+from ..atomic import plain_permissions, write_text_atomic
 from ..errors import CancelledError, ModelError, TrainError
 from ..progress import CancelToken
 from . import runs
@@ -301,6 +301,7 @@ def _save_adapter(trainer: Any, run_dir: Path, config: TrainConfig, pipeline_jso
                       "pipeline": pipeline_json, "data": planned.summary(),
                       "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         write_text_atomic(tmp / "sarlang_train.json", json.dumps(provenance, indent=2))
+        plain_permissions(tmp)   # safetensors writes owner-only files
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     except BaseException:

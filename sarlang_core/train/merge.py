@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
-from ..atomic import pid_alive
+from ..atomic import pid_alive, plain_permissions
 from ..errors import CancelledError, ModelError, TrainError
 from ..progress import CancelToken, ProgressCallback, check, report
 from ..vlm.models import ModelInfo, inspect_model
@@ -131,6 +131,7 @@ def merge_adapter(base: PathLike, adapter: PathLike, out_dir: PathLike, *, devic
         }
         (tmp / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
         check(cancel)
+        plain_permissions(tmp)           # safetensors writes owner-only files
         _check_out_dir(out)              # taken while we worked? then keep it as it is
         os.replace(tmp, out)             # an empty out_dir is replaced whole, in one step
     except BaseException as exc:

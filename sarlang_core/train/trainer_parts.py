@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
+from ..atomic import plain_permissions
 from ..errors import TrainError
 from ..progress import CancelToken
 from . import runs
@@ -216,6 +217,9 @@ class EventsCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         if self.write:
+            ckpt = self.run_dir / runs.CHECKPOINTS / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                plain_permissions(ckpt)   # safetensors writes owner-only files
             runs.write_state(self.run_dir, "running", step=state.global_step, max_steps=state.max_steps,
                              message=f"checkpoint-{state.global_step} saved")
         self.say({"event": "checkpoint", "step": state.global_step})

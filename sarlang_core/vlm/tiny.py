@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 from typing import Union
 
+from ..atomic import plain_permissions
+
 PathLike = Union[str, os.PathLike]
 
 # Qwen's special tokens in Qwen's own order, so they get the lowest ids of the tiny vocabulary.
@@ -138,6 +140,7 @@ def build_tiny_qwen2_5_vl(folder: PathLike, *, seed: int = 0, logit_scale: float
             d["image_processor_type"] = "Qwen2VLImageProcessor"
         f.write_text(json.dumps(d, indent=2))
     (folder / "chat_template.json").write_text(json.dumps({"chat_template": QWEN_CHAT_TEMPLATE}, indent=2))
+    plain_permissions(folder)   # safetensors writes owner-only files
     return folder
 
 
@@ -175,6 +178,7 @@ def build_tiny_llava(folder: PathLike, *, seed: int = 0) -> Path:
     LlavaProcessor(image_processor=image_processor, tokenizer=tok, patch_size=14,
                    vision_feature_select_strategy="default", num_additional_image_tokens=1,
                    chat_template=LLAVA_CHAT_TEMPLATE).save_pretrained(folder)
+    plain_permissions(folder)   # safetensors writes owner-only files
     return folder
 
 
@@ -205,6 +209,7 @@ def build_tiny_lora(base_folder: PathLike, out_folder: PathLike, *, seed: int = 
     cfg = json.loads(cfg_path.read_text())
     cfg["base_model_name_or_path"] = str(base_folder)
     cfg_path.write_text(json.dumps(cfg, indent=2))
+    plain_permissions(out_folder)
     return out_folder
 
 

@@ -234,3 +234,17 @@ def test_trains_in_bf16_on_a_gpu_and_reports_its_memory(trainable_qwen, toy_json
     steps = [e for e in runs.read_events(tmp_path / "run") if e["event"] == "step"]
     assert all(e["gpu_mem_gb"] is not None and e["gpu_mem_gb"] > 0 for e in steps)
     assert steps[-1]["loss"] < steps[0]["loss"] * 1.5
+
+
+def test_adapter_and_checkpoints_are_as_readable_as_any_file_the_user_writes(trained_run, tmp_path):
+    """safetensors creates its files owner-only (0600): a colleague on a shared drive could not load
+    the adapter. Everything in a run is given plain open() permissions (0666 minus the umask)."""
+    import os
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    expected = os.stat(plain).st_mode & 0o777
+    files = [p for p in (trained_run / runs.ADAPTER).iterdir()]
+    assert any(p.suffix == ".safetensors" for p in files)
+    for p in files:
+        assert os.stat(p).st_mode & 0o777 == expected, p

@@ -120,3 +120,13 @@ def test_a_cancelled_merge_leaves_nothing(tiny_qwen, tiny_lora, tmp_path):
     with pytest.raises(CancelledError):
         merge_adapter(tiny_qwen, tiny_lora, tmp_path / "merged", progress=progress, cancel=token)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_merged_weights_are_as_readable_as_any_file_the_user_writes(tiny_qwen, tiny_lora, tmp_path):
+    import os
+
+    out = merge_adapter(tiny_qwen, tiny_lora, tmp_path / "merged")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    expected = os.stat(plain).st_mode & 0o777
+    assert all(os.stat(p).st_mode & 0o777 == expected for p in out.iterdir() if p.is_file())
