@@ -15,7 +15,13 @@ from sarlang_core.services.ask import (
     describe_box,
     save_geojson,
 )
-from sarlang_core.services.models import GenerationConfig, backend_for_choice, open_backend, registered_models
+from sarlang_core.services.models import (
+    GenerationConfig,
+    backend_for_choice,
+    open_backend,
+    registered_models,
+    training_pipeline_note,
+)
 
 from .controller import ChatController
 from .panel import ChatPanel
@@ -28,6 +34,7 @@ class ChatWiring(QObject):
         self.panel = panel
         self.controller = ChatController(self)
         self.conversation = None
+        self.model_key = ""          # the picker's key of the model loading / loaded ("registry:NAME", a folder)
         self.overlays = [BoxOverlay(v) for v in window.compare.views()]
         self._t_piece = []          # token latency samples: produced -> shown (ms)
         panel.askRequested.connect(lambda text, source: self.ask(text, source))
@@ -84,9 +91,10 @@ class ChatWiring(QObject):
         except SarlangError as exc:
             self.panel.set_model_status(f"⚠ {exc}")
             return
-        self.load_backend(backend)
+        self.load_backend(backend, key)
 
-    def load_backend(self, backend) -> None:
+    def load_backend(self, backend, key: str = "") -> None:
+        self.model_key = key
         self.panel.set_busy(True)
         self.controller.load(backend)
 
@@ -96,7 +104,8 @@ class ChatWiring(QObject):
         where = identity.get("endpoint") or f"{identity.get('device', '')} {identity.get('dtype', '')}".strip()
         gpu = getattr(self.controller.backend, "gpu_memory", lambda: None)()
         mem = f" · GPU {gpu['allocated_mb']:.0f} MB" if gpu and "allocated_mb" in gpu else ""
-        self.panel.set_model_status(f"✓ {text} ({where}){mem}")
+        note = training_pipeline_note(self.model_key, self.win.renderer.pipeline) if self.model_key else ""
+        self.panel.set_model_status(f"✓ {text} ({where}){mem}" + (f"\n⚠ {note}" if note else ""))
 
     # -- asking ---------------------------------------------------------------------------------
     def new_chat(self) -> None:

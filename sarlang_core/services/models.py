@@ -14,7 +14,7 @@ from ..vlm.backend import GenerationConfig, VLMBackend
 from ..vlm.models import RegistryCheck, check_registry, load_registry
 
 __all__ = ["GenerationConfig", "VLMBackend", "RegistryCheck", "registered_models", "check_models", "open_backend",
-           "backend_for_choice"]
+           "backend_for_choice", "training_pipeline_note"]
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +47,29 @@ def backend_for_choice(key: str) -> VLMBackend:
     if key.startswith(REGISTRY_PREFIX):
         return open_backend(key[len(REGISTRY_PREFIX):])
     return open_backend(key)
+
+
+def training_pipeline_note(key: str, current) -> str:
+    """For a registered fine-tuned model ('registry:NAME'): a note when the view's Pipeline
+    (``current``) differs from the one its adapter was trained through ("" when they agree or
+    nothing is recorded). A model answers best on images prepared as it was trained."""
+    from ..preprocess.pipeline import Pipeline
+
+    if not key.startswith(REGISTRY_PREFIX):
+        return ""
+    try:
+        trained = load_registry().get(key[len(REGISTRY_PREFIX):]).trained
+    except Exception:   # the registry changed under us: nothing to say
+        return ""
+    if not trained or "pipeline" not in trained:
+        return ""
+    recorded = trained["pipeline"]
+    if recorded is None:
+        return "trained on images as stored (no preprocessing); the view preprocesses them"
+    try:
+        pipeline = Pipeline.from_dict(recorded)
+    except Exception:
+        return ""
+    if pipeline == current:
+        return ""
+    return f"trained on {pipeline.describe()}; the view shows {current.describe()}"

@@ -208,3 +208,29 @@ def test_tiny_model_answers_the_cli_as_it_answers_the_panel(qtbot, window, tiny_
     assert cli_ex["answer"] == gui_ex.answer and gui_ex.answer
     assert cli_ex["question"] == gui_ex.question and cli_ex["config"] == gui_ex.config
     assert tuple(cli_ex["crop"]) == gui_ex.crop and tuple(cli_ex["input_size"]) == gui_ex.input_size
+
+
+def test_a_fine_tuned_model_says_when_the_view_is_not_what_it_was_trained_on(qtbot, window, tiny_model, tmp_path,
+                                                                              monkeypatch):
+    from sarlang_core.preprocess.pipeline import Pipeline
+    from sarlang_core.vlm.registry_write import register_model
+    from sarlang_core.vlm.tiny import build_tiny_lora
+
+    adapter = build_tiny_lora(tiny_model, tmp_path / "lora")
+    registry = tmp_path / "models.json"
+    register_model("sar-nodb", tiny_model, adapter=adapter, registry=registry,
+                   meta={"pipeline": Pipeline(db=False).to_dict()})
+    register_model("sar-paper", tiny_model, adapter=adapter, registry=registry, meta={"pipeline": Pipeline().to_dict()})
+    monkeypatch.setenv("SARLANG_MODELS", str(registry))
+    open_and_wait(qtbot, window, sample_scene_path())
+    settle(qtbot, window)
+    assert window.renderer.pipeline == Pipeline()                       # the view shows the paper's chain
+    notes = {}
+    for name in ("sar-nodb", "sar-paper"):
+        with qtbot.waitSignal(window.chat.controller.loaded, timeout=60000):
+            window.chat.load(f"registry:{name}")
+        notes[name] = window.chat_panel.model_status.text()
+    assert notes["sar-nodb"].startswith("✓") and "⚠ trained on band 0 → refined Lee" in notes["sar-nodb"]
+    assert "stretch" in notes["sar-nodb"].split("the view shows")[0] and "10·log10" not in \
+        notes["sar-nodb"].split("the view shows")[0]
+    assert notes["sar-paper"].startswith("✓") and "⚠" not in notes["sar-paper"]
