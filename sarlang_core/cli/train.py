@@ -1,4 +1,4 @@
-"""`sarlang-cli train run|resume|status|stop|preview|merge|export-llamafactory|register`.
+"""`sarlang-cli train run|resume|status|stop|preview|merge|export-llamafactory|register|demo`.
 
 With ``--progress-jsonl`` stdout carries one JSON object per line, for the GUI (QProcess):
     {"event": "progress", "stage": "data", "message": "..."}
@@ -90,6 +90,8 @@ def add_parsers(sub) -> None:
     reg.add_argument("--name", required=True)
     reg.add_argument("--registry", help="registry file (default: $SARLANG_MODELS or the user's)")
     reg.add_argument("--replace", action="store_true", help="replace an entry of the same name")
+    demo = tsub.add_parser("demo", help="write a tiny random model and a toy dataset to try fine-tuning offline")
+    demo.add_argument("out", metavar="DIR")
     train.set_defaults(handler=cmd_train)
 
 
@@ -158,6 +160,12 @@ def cmd_train(args) -> int:
         return _run(args, step == "resume")
     if step == "preview":
         return _preview(args)
+    if step == "demo":
+        from ..train.demo import write_demo
+
+        made = write_demo(args.out)
+        print(f"model:   {made['model']}\ndataset: {made['dataset']}")
+        return 0
     if step == "status":
         from ..train.runs import checkpoints, read_events, read_state
 

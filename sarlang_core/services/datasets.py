@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from ..datasets.importers import DatasetError
 from ..progress import CancelToken, Progress, ProgressCallback, check, report
@@ -164,13 +164,20 @@ def split_images(store_path, *, ratio: float = 0.7, seed: int = 0) -> StepSummar
 
 def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = "accepted",
                    preprocess: bool = True, progress: Optional[ProgressCallback] = None,
-                   cancel: Optional[CancelToken] = None) -> StepSummary:
-    """``status``: "accepted" (accepted and edited items), "any", or one status. With
-    ``preprocess`` the images are written as PNG through the project's Pipeline (the paper's
-    chain unless the project records another) and the Pipeline JSON lands beside them."""
+                   cancel: Optional[CancelToken] = None, statuses: Optional[Sequence[str]] = None,
+                   pipeline: Any = None) -> StepSummary:
+    """``status``: "accepted" (accepted and edited items), "any", or one status; ``statuses``
+    (several, e.g. a training run's) replaces it. With ``preprocess`` the images are written as
+    PNG through ``pipeline`` (a Pipeline or its dict; default: the project's, the paper's chain
+    unless the project records another) and the Pipeline JSON lands beside them."""
     from ..datasets.export import export_dataset
+    from ..preprocess.pipeline import Pipeline
 
-    statuses = {"accepted": ("accepted", "edited"), "any": None}.get(status, (status,))
+    if statuses is not None:
+        statuses = tuple(statuses)
+        status = " or ".join(statuses)
+    else:
+        statuses = {"accepted": ("accepted", "edited"), "any": None}.get(status, (status,))
     with open_store(store_path, create=False) as store:
         if not store.count_items(status=statuses):
             which = "any status" if statuses is None else " or ".join(statuses)
@@ -180,12 +187,15 @@ def export_project(store_path, out_dir, *, fmt: str = "sharegpt", status: str = 
         items = store.items()
         images = {img.id: img for img in store.images()}
         recorded = store.get_meta("pipeline")
-        pipeline = project_pipeline(store)
+        if pipeline is None:
+            pipeline = project_pipeline(store)
+        elif isinstance(pipeline, dict):
+            pipeline = Pipeline.from_dict(pipeline)
     root = Path(store_path).resolve().parent
     writer = _preprocessed_writer(pipeline, root) if preprocess else None
     summary = export_dataset(items, images, Path(out_dir), format=fmt, image_writer=writer,
                              pipeline_json=pipeline.to_dict() if preprocess else recorded, statuses=statuses,
-                             progress=progress, cancel=cancel)
+                             image_root=root, progress=progress, cancel=cancel)
     done: Dict[str, float] = {"items exported": summary.items_written, "images written": summary.images_written}
     done.update({f"{split} items": n for split, n in summary.items_by_split.items()})
     return StepSummary(done, files=list(summary.files))

@@ -90,7 +90,7 @@ def preview_data(config: TrainConfig, pipeline_json: Any = None, *, count: int =
     processor = load_processor(model_path, family)
     check(cancel)
     report(progress, "lengths", 2, 3, f"measuring {len(data.samples):,} samples")
-    planned = plan_samples(processor, family, config, data)
+    planned = plan_samples(processor, family, config, data, require=False)
     out = DataPreview(stats=planned.stats(), source=data.summary(), problems=data.problems[:50],
                       description=planned.describe())
     enc = planned.encoder

@@ -15,12 +15,14 @@ resumed run gives the same losses and adapter as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -34,6 +36,9 @@ from .plan import Planned, plan_samples, resolve_model
 from .trainer_parts import EventsCallback, StopCallback, TrainDataset, build_image_loader, training_arguments
 
 Emit = Callable[[dict], None]
+log = logging.getLogger(__name__)
+VISION_WARNING = ("LoRA on the vision tower: vLLM ignores LoRA weights on the vision encoder, so serve this adapter "
+                  "merged (`sarlang-cli train merge`) or in this app, not as a vLLM LoRA")
 
 
 def _rank() -> int:
@@ -97,68 +102,78 @@ def load_trainable_model(model_path: Path, config: TrainConfig, family: str, pre
     return model
 
 
-def _start_folder(run_dir: Path, config: Optional[TrainConfig], pipeline_json: Any, resume: bool):
-    if resume:
-        if not (run_dir / runs.CONFIG).is_file():
-            raise TrainError(f"{run_dir}: not a training run (no {runs.CONFIG})")
-        config = TrainConfig.load(run_dir / runs.CONFIG)
-        try:
-            pipeline_json = json.loads((run_dir / runs.PIPELINE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise TrainError(f"{run_dir / runs.PIPELINE}: cannot be read ({exc})") from None
-        return config, pipeline_json
-    assert config is not None
+def _read_run(run_dir: Path):
+    if not (run_dir / runs.CONFIG).is_file():
+        raise TrainError(f"{run_dir}: not a training run (no {runs.CONFIG})")
+    config = TrainConfig.load(run_dir / runs.CONFIG)
+    try:
+        pipeline_json = json.loads((run_dir / runs.PIPELINE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"{run_dir / runs.PIPELINE}: cannot be read ({exc})") from None
+    if runs.read_state(run_dir).get("status") == "finished":
+        raise TrainError(f"{run_dir}: the run has finished; its adapter is in {run_dir / runs.ADAPTER}")
+    return config, pipeline_json
+
+
+def _check_new_folder(run_dir: Path) -> None:
     if (run_dir / runs.CONFIG).exists():
         raise TrainError(f"{run_dir}: already holds a run; resume it (`sarlang-cli train resume {run_dir}`) "
                          "or choose another folder")
     if run_dir.exists() and any(p.name != runs.LOCK for p in run_dir.iterdir()):
         raise TrainError(f"{run_dir}: the folder is not empty; choose a new folder for the run")
-    write_text_atomic(run_dir / runs.CONFIG, json.dumps(config.to_dict(), indent=2))
-    write_text_atomic(run_dir / runs.PIPELINE, json.dumps(pipeline_json, indent=2))
-    return config, pipeline_json
 
 
 def train(run_dir: Any, config: Optional[TrainConfig] = None, pipeline_json: Any = None, *, resume: bool = False,
           emit: Optional[Emit] = None, cancel: Optional[CancelToken] = None) -> Dict[str, Any]:
     """Run (or resume) the training in ``run_dir``; return the final state. TrainError / ModelError
-    for what a person must change; the state says "failed" with the same message."""
+    for what a person must change. A new run whose model or data is unusable writes nothing; once a
+    run has started, its state says "failed" (or "stopped") with the same message."""
     run_dir = Path(run_dir).expanduser().resolve()
     main = _rank() == 0
     say: Emit = emit or (lambda _e: None)
+    existed = run_dir.exists()
     lock = runs.RunLock(run_dir).acquire() if main else None
-    state: Dict[str, Any] = {}
+    started = resume
     try:
-        config, pipeline_json = _start_folder(run_dir, config, pipeline_json, resume) if main else \
-            (config or TrainConfig.load(run_dir / runs.CONFIG), pipeline_json)
+        if resume or not main:
+            config, pipeline_json = _read_run(run_dir) if resume else \
+                (config or TrainConfig.load(run_dir / runs.CONFIG), pipeline_json)
+        else:
+            assert config is not None, "a new run needs a TrainConfig"
+            _check_new_folder(run_dir)
+        prepared = _prepare(run_dir, config, say)
+        if main and not resume:
+            write_text_atomic(run_dir / runs.CONFIG, json.dumps(config.to_dict(), indent=2))
+            write_text_atomic(run_dir / runs.PIPELINE, json.dumps(pipeline_json, indent=2))
+        started = True
         runs.clear_stop(run_dir)
         if main:
             runs.remove_incomplete_checkpoints(run_dir)
-        done = runs.read_state(run_dir)
-        if resume and done.get("status") == "finished":
-            raise TrainError(f"{run_dir}: the run has finished; its adapter is in {run_dir / runs.ADAPTER}")
         previous = runs.checkpoints(run_dir)
         last = previous[-1] if resume and previous else None
         if main:
             runs.write_state(run_dir, "running", step=runs.checkpoint_step(last) if last else 0, message="starting")
-        state = _run(run_dir, config, pipeline_json, last, say, cancel, main)
-        return state
+        return _fit(run_dir, config, pipeline_json, prepared, last, say, cancel, main)
     except BaseException as exc:
         message = _failure_text(exc)
-        if main:
+        if main and started:
             ckpts = runs.checkpoints(run_dir)
             status = "stopped" if isinstance(exc, (CancelledError, KeyboardInterrupt)) else "failed"
             runs.write_state(run_dir, status, step=runs.checkpoint_step(ckpts[-1]) if ckpts else 0, message=message,
                              resumable=bool(ckpts))
-        if isinstance(exc, (TrainError, ModelError, CancelledError)):
-            raise
-        if _is_oom(exc):
-            raise TrainError(message) from exc
-        if isinstance(exc, OSError):
+        if _is_oom(exc) or (isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)):
             raise TrainError(message) from exc
         raise
     finally:
         if lock is not None:
             lock.release()
+            if not started:   # nothing was written: leave no trace of the attempt
+                (run_dir / runs.LOCK).unlink(missing_ok=True)
+                if not existed:
+                    try:
+                        run_dir.rmdir()
+                    except OSError:
+                        pass
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -182,10 +197,19 @@ def _failure_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _run(run_dir: Path, config: TrainConfig, pipeline_json: Any, last: Optional[Path], say: Emit,
-         cancel: Optional[CancelToken], main: bool) -> Dict[str, Any]:
-    from transformers import Trainer
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+@dataclass
+class Prepared:
+    model_path: Path
+    family: str
+    processor: Any
+    planned: Planned
+    evaluation: Optional[Planned]
+    precision: str
+
+
+def _prepare(run_dir: Path, config: TrainConfig, say: Emit) -> Prepared:
+    """Model folder, processor and the planned samples: everything that can be refused before a run
+    folder is written."""
     from transformers.utils import logging as hf_logging
 
     from ..vlm.processors import load_processor
@@ -198,11 +222,23 @@ def _run(run_dir: Path, config: TrainConfig, pipeline_json: Any, last: Optional[
     evaluation: Optional[Planned] = None
     if config.eval_split and config.eval_every:
         evaluation = plan_samples(processor, family, config, load_samples(config, split=config.eval_split))
+    say({"event": "progress", "stage": "data", "message": planned.describe()})
+    return Prepared(model_path, family, processor, planned, evaluation, _precision(config))
+
+
+def _fit(run_dir: Path, config: TrainConfig, pipeline_json: Any, prep: Prepared, last: Optional[Path], say: Emit,
+         cancel: Optional[CancelToken], main: bool) -> Dict[str, Any]:
+    from transformers import Trainer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    model_path, family, processor, planned, evaluation, precision = (
+        prep.model_path, prep.family, prep.processor, prep.planned, prep.evaluation, prep.precision)
     if main:
         write_text_atomic(run_dir / runs.DATA, json.dumps({"train": planned.summary(), "eval": evaluation.summary()
                                                            if evaluation else None}, indent=2))
-    say({"event": "progress", "stage": "data", "message": planned.describe()})
-    precision = _precision(config)
+    if config.train_vision:
+        log.warning(VISION_WARNING)
+        say({"event": "progress", "stage": "warning", "message": VISION_WARNING})
     say({"event": "progress", "stage": "model", "message": f"loading {model_path.name} ({precision})"})
     model = load_trainable_model(model_path, config, family, precision)
     loader = build_image_loader(pipeline_json, run_dir / "image_cache")
@@ -235,22 +271,28 @@ def _run(run_dir: Path, config: TrainConfig, pipeline_json: Any, last: Optional[
                              resumable=True)
         say({"event": "stopped", "step": step})
         return runs.read_state(run_dir)
+    _save_adapter(trainer, run_dir, config, pipeline_json, model_path, planned, step, main)
     if main:
-        _save_adapter(trainer.model, run_dir, config, pipeline_json, model_path, planned, step)
         runs.write_state(run_dir, "finished", step=step, max_steps=trainer.state.max_steps,
                          message=f"finished after {step} steps", adapter=str(run_dir / runs.ADAPTER))
     say({"event": "done", "step": step, "adapter": str(run_dir / runs.ADAPTER)})
     return runs.read_state(run_dir)
 
 
-def _save_adapter(model: Any, run_dir: Path, config: TrainConfig, pipeline_json: Any, model_path: Path,
-                  planned: Planned, step: int) -> None:
-    """The final adapter, written to a temporary folder and renamed into place."""
+def _save_adapter(trainer: Any, run_dir: Path, config: TrainConfig, pipeline_json: Any, model_path: Path,
+                  planned: Planned, step: int, main: bool) -> None:
+    """The final adapter, written to a temporary folder and renamed into place. Every rank calls
+    the Trainer's save (under DeepSpeed ZeRO-3 the weights are gathered from all of them); rank 0
+    writes."""
     final = run_dir / runs.ADAPTER
-    tmp = run_dir / f".adapter.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = run_dir / ".adapter.tmp"
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
     try:
-        model.save_pretrained(str(tmp), safe_serialization=True)
+        trainer.save_model(str(tmp))
+        if not main:
+            return
+        (tmp / "training_args.bin").unlink(missing_ok=True)   # a pickle of the arguments: config.json says it all
         cfg_path = tmp / "adapter_config.json"
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         cfg["base_model_name_or_path"] = str(model_path)
@@ -262,7 +304,8 @@ def _save_adapter(model: Any, run_dir: Path, config: TrainConfig, pipeline_json:
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

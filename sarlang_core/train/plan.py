@@ -69,9 +69,11 @@ class Planned:
         return text
 
 
-def plan_samples(processor: Any, family: str, config: TrainConfig, data: TrainData) -> Planned:
+def plan_samples(processor: Any, family: str, config: TrainConfig, data: TrainData, *,
+                 require: bool = True) -> Planned:
     """Every sample's length (without reading images: their stored sizes), those over the cutoff
-    truncated or skipped as configured. No sample left is a TrainError."""
+    truncated or skipped as configured. No sample left is a TrainError (``require``: else an
+    empty plan, for the preview)."""
     encoder = Encoder(processor, family, config)
     planned = Planned(encoder, source=data.summary())
     for s in data.samples:
@@ -85,7 +87,7 @@ def plan_samples(processor: Any, family: str, config: TrainConfig, data: TrainDa
             planned.truncated += 1
         planned.samples.append(s)
         planned.lengths.append(min(n, config.cutoff))
-    if not planned.samples:
+    if require and not planned.samples:
         raise TrainError(f"every sample is longer than the cutoff ({config.cutoff} tokens) or its prompt alone is: "
                          "raise the cutoff or lower image_max_pixels")
     return planned

@@ -135,12 +135,27 @@ class StopCallback(TrainerCallback):
         self.stopped = False
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.requested or runs.stop_requested(self.run_dir) or (self.cancel is not None and self.cancel.cancelled):
+        asked = self.requested or runs.stop_requested(self.run_dir) or (
+            self.cancel is not None and self.cancel.cancelled)
+        if args.world_size > 1:
+            asked = _any_rank(asked, args.device)   # every rank stops at the same step, or DDP hangs
+        if asked:
             if state.global_step < state.max_steps:
                 self.stopped = True
                 control.should_save = True
                 control.should_training_stop = True
         return control
+
+
+def _any_rank(flag: bool, device: Any) -> bool:
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        return flag
+    t = torch.tensor([1 if flag else 0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 class EventsCallback(TrainerCallback):

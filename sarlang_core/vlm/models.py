@@ -220,6 +220,7 @@ class RegistryEntry:
     path: Path                       # base model folder (absolute)
     adapter: Optional[Path] = None   # LoRA adapter folder (absolute), if any
     notes: str = ""
+    trained: Optional[dict] = None   # made here: {base, dataset, pipeline, config, run} (registry_write)
 
 
 @dataclass(frozen=True)
@@ -282,8 +283,9 @@ def load_registry(path: Optional[PathLike] = None) -> Registry:
             return q if q.is_absolute() else (source.parent / q).resolve()
 
         adapter = item.get("adapter")
+        trained = item.get("trained")
         entries.append(RegistryEntry(item["name"], resolve(item["path"]), resolve(adapter) if adapter else None,
-                                     str(item.get("notes", ""))))
+                                     str(item.get("notes", "")), trained if isinstance(trained, dict) else None))
     return Registry(source, tuple(entries))
 
 
@@ -299,7 +301,7 @@ class RegistryCheck(NamedTuple):
     def to_dict(self) -> dict:
         e, r = self.entry, self.result
         d: Dict[str, Any] = {"name": e.name, "path": str(e.path), "adapter": str(e.adapter) if e.adapter else None,
-                             "notes": e.notes, "ok": self.ok}
+                             "notes": e.notes, "trained": e.trained, "ok": self.ok}
         if isinstance(r, ModelInfo):
             d.update(family=r.family, kind=r.kind, base_model=r.base_model, size_bytes=r.size_bytes,
                      problems=list(r.problems))

@@ -86,11 +86,14 @@ def _train_tokenizer(vocab_size: int = 600, specials=QWEN_SPECIAL_TOKENS, eos: s
     return fast
 
 
-def build_tiny_qwen2_5_vl(folder: PathLike, *, seed: int = 0) -> Path:
+def build_tiny_qwen2_5_vl(folder: PathLike, *, seed: int = 0, logit_scale: float = 1.0) -> Path:
     """Write a randomly initialised ~1 M-parameter Qwen2.5-VL checkpoint folder and return its path.
 
     Same architecture family as Qwen/Qwen2.5-VL-*: windowed vision tower with one full-attention
-    block, 2x2 patch merger, M-RoPE text decoder. Deterministic for a given seed."""
+    block, 2x2 patch merger, M-RoPE text decoder. Deterministic for a given seed.
+    ``logit_scale`` multiplies the output layer: at the random init's scale (std 0.02, 128 wide) no
+    logit can exceed ~2.6, so no training of the inner layers (LoRA) can make an answer likely; real
+    checkpoints' output rows are far larger. Training tests use a scale of ~8."""
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
@@ -117,6 +120,9 @@ def build_tiny_qwen2_5_vl(folder: PathLike, *, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    if logit_scale != 1.0:
+        with torch.no_grad():
+            model.lm_head.weight.mul_(logit_scale)
     gc = model.generation_config
     gc.eos_token_id, gc.pad_token_id, gc.bos_token_id = ids["<|im_end|>"], ids["<|endoftext|>"], ids["<|endoftext|>"]
     model.save_pretrained(folder, safe_serialization=True)
