@@ -33,7 +33,14 @@ from . import runs
 from .config import TrainConfig
 from .data import load_samples
 from .plan import Planned, plan_samples, resolve_model
-from .trainer_parts import EventsCallback, StopCallback, TrainDataset, build_image_loader, training_arguments
+from .trainer_parts import (
+    EventsCallback,
+    StopCallback,
+    TrainDataset,
+    build_image_loader,
+    trainer_class,
+    training_arguments,
+)
 
 Emit = Callable[[dict], None]
 log = logging.getLogger(__name__)
@@ -228,7 +235,6 @@ def _prepare(run_dir: Path, config: TrainConfig, say: Emit) -> Prepared:
 
 def _fit(run_dir: Path, config: TrainConfig, pipeline_json: Any, prep: Prepared, last: Optional[Path], say: Emit,
          cancel: Optional[CancelToken], main: bool) -> Dict[str, Any]:
-    from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     model_path, family, processor, planned, evaluation, precision = (
@@ -250,8 +256,8 @@ def _fit(run_dir: Path, config: TrainConfig, pipeline_json: Any, prep: Prepared,
     pad = processor.tokenizer.pad_token_id
     from .encode import Collator
 
-    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                      data_collator=Collator(pad if pad is not None else 0), callbacks=[stop, events])
+    trainer = trainer_class()(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                              data_collator=Collator(pad if pad is not None else 0), callbacks=[stop, events])
     for chatty in (PrinterCallback, ProgressCallback):   # stdout is for JSON lines; we report progress ourselves
         trainer.remove_callback(chatty)
     if last is not None and main:
