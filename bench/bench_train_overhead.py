@@ -102,11 +102,31 @@ class Bare:
         return times
 
 
-def engine_run(config, run_dir: Path) -> List[float]:
-    from sarlang_core.train.engine import train
+def engine_run(config, run_dir: Path, *, stock: bool = False, workers: int = -1) -> List[float]:
+    """The engine's step times; ``stock``: with transformers' own Trainer and its token count
+    (include_num_input_tokens_seen, one .item() per micro-batch), as the engine was before LoraTrainer;
+    ``workers`` >= 0: that many DataLoader workers instead of the engine's choice (0 on a CPU)."""
+    from sarlang_core.train import engine
 
     events: List[dict] = []
-    train(run_dir, config, None, emit=events.append)
+    saved = engine.trainer_class, engine.training_arguments
+    if stock or workers >= 0:
+        from transformers import Trainer
+
+        def changed_arguments(*a, **kw):
+            args = saved[1](*a, **kw)
+            if stock:
+                args.include_num_input_tokens_seen = "non_padding"
+            if workers >= 0:
+                args.dataloader_num_workers = workers
+            return args
+        engine.training_arguments = changed_arguments
+        if stock:
+            engine.trainer_class = lambda: Trainer
+    try:
+        engine.train(run_dir, config, None, emit=events.append)
+    finally:
+        engine.trainer_class, engine.training_arguments = saved
     return [e["step_time_s"] for e in events if e.get("event") == "step"]
 
 
@@ -137,6 +157,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40, help="optimizer steps per run")
     ap.add_argument("--warmup", type=int, default=5, help="first steps of each run left out")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--before", action="store_true", help="also the engine on the stock Trainer (before LoraTrainer)")
+    ap.add_argument("--workers", type=int, default=0, help="also the engine with this many DataLoader workers")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
 
@@ -145,6 +168,8 @@ def main() -> None:
     from sarlang_core.train.config import TrainConfig
     from sarlang_core.vlm.tiny import build_tiny_qwen2_5_vl
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model = build_tiny_qwen2_5_vl(root / "tiny-qwen")
@@ -157,6 +182,11 @@ def main() -> None:
             "bare + encoding": lambda r: bare.run(args.steps, encode_each_step=True),
             "engine": lambda r: engine_run(config, root / f"run{r}"),
         }
+        if args.workers:
+            kinds[f"engine, {args.workers} workers"] = lambda r: engine_run(config, root / f"w{r}",
+                                                                             workers=args.workers)
+        if args.before:
+            kinds["engine, stock Trainer"] = lambda r: engine_run(config, root / f"stock{r}", stock=True)
         per_run: dict[str, List[float]] = {k: [] for k in kinds}
         kinds["engine"](-1)                    # imports, first-call caches
         for r in range(args.repeats):
@@ -171,9 +201,9 @@ def main() -> None:
         tokens = bare.dataset.planned.lengths[0]
         print(f"tiny Qwen2.5-VL, LoRA r {config.lora_r} on the language model, fp32 CPU, batch 1, accumulation 1, "
               f"{args.size}x{args.size} PNG ({tokens} tokens/sample), {args.steps} steps per run, first "
-              f"{args.warmup} left out, {args.repeats} repeats interleaved")
+              f"{args.warmup} left out, {args.repeats} repeats interleaved (order reversed every other repeat)")
         for name, vals in per_run.items():
-            print(f"  {name:<18} median step {statistics.median(vals):7.1f} ms   "
+            print(f"  {name:<24} median step {statistics.median(vals):7.1f} ms   "
                   f"(runs: {', '.join(f'{v:.1f}' for v in vals)})")
         print(f"  encoding per step (bare + encoding - pre-encoded): median {statistics.median(enc):.1f} ms")
         print(f"overhead (a) engine vs pre-encoded, data encoding included: median {statistics.median(over_a):+.1%} "
@@ -181,6 +211,14 @@ def main() -> None:
         print(f"overhead (b) engine vs bare + encoding, Trainer loop + callbacks: median "
               f"{statistics.median(over_b):+.1%} (repeats: {', '.join(f'{v:+.1%}' for v in over_b)}); "
               f"target <= 5 %")
+        if args.workers:
+            w = [e / p - 1 for e, p in zip(per_run[f"engine, {args.workers} workers"], per_run["bare, pre-encoded"])]
+            print(f"overhead (a) of the engine with {args.workers} DataLoader worker(s) (encoding beside the model): "
+                  f"median {statistics.median(w):+.1%} (repeats: {', '.join(f'{v:+.1%}' for v in w)})")
+        if args.before:
+            old = [e / b - 1 for e, b in zip(per_run["engine, stock Trainer"], per_run["bare + encoding"])]
+            print(f"overhead (b) of the engine on the stock Trainer (before LoraTrainer): median "
+                  f"{statistics.median(old):+.1%} (repeats: {', '.join(f'{v:+.1%}' for v in old)})")
         if args.profile:
             profile_engine(config, root / "run-profile")
 

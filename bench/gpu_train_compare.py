@@ -222,7 +222,7 @@ def lf_arguments(args, model: Path, data: Path, out: Path, gc: bool) -> Dict[str
         "model_name_or_path": str(model), "image_max_pixels": 262144, "trust_remote_code": False,
         "stage": "sft", "do_train": True, "finetuning_type": "lora", "lora_rank": 8, "lora_alpha": 16,
         "lora_dropout": 0.0, "lora_target": "all", "freeze_vision_tower": True,
-        "freeze_multi_modal_projector": True, "disable_gradient_checkpointing": not gc,
+        "freeze_multi_modal_projector": True, "disable_gradient_checkpointing": not gc, "flash_attn": "sdpa",
         "dataset": "bench", "dataset_dir": str(data.parent), "media_dir": str(data.parent), "template": "qwen2_vl",
         "cutoff_len": 2048, "overwrite_cache": True, "preprocessing_num_workers": 1 if args.tiny else 8,
         "dataloader_num_workers": s["workers"], "output_dir": str(out), "logging_steps": 1,
