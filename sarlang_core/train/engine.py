@@ -137,7 +137,7 @@ def train(run_dir: Any, config: Optional[TrainConfig] = None, pipeline_json: Any
     run has started, its state says "failed" (or "stopped") with the same message."""
     run_dir = Path(run_dir).expanduser().resolve()
     main = _rank() == 0
-    say: Emit = emit or (lambda _e: None)
+    say: Emit = (emit if main else None) or (lambda _e: None)   # one event stream: rank 0's
     existed = run_dir.exists()
     lock = runs.RunLock(run_dir).acquire() if main else None
     started = resume
@@ -276,13 +276,14 @@ def _fit(run_dir: Path, config: TrainConfig, pipeline_json: Any, prep: Prepared,
                              message=f"stopped at step {step}; resume continues from checkpoint-{step}",
                              resumable=True)
         say({"event": "stopped", "step": step})
-        return runs.read_state(run_dir)
+        return runs.read_state(run_dir) if main else {"status": "stopped", "step": step}
     _save_adapter(trainer, run_dir, config, pipeline_json, model_path, planned, step, main)
     if main:
         runs.write_state(run_dir, "finished", step=step, max_steps=trainer.state.max_steps,
                          message=f"finished after {step} steps", adapter=str(run_dir / runs.ADAPTER))
     say({"event": "done", "step": step, "adapter": str(run_dir / runs.ADAPTER)})
-    return runs.read_state(run_dir)
+    # another rank cannot read the outcome from the folder: rank 0 may not have written it yet
+    return runs.read_state(run_dir) if main else {"status": "finished", "step": step}
 
 
 def _save_adapter(trainer: Any, run_dir: Path, config: TrainConfig, pipeline_json: Any, model_path: Path,
