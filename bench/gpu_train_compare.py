@@ -201,13 +201,18 @@ def run_ours(args, model: Path, data: Path, out: Path, gc: bool) -> Dict[str, An
     env = {**os.environ, "PYTHONPATH": _path(REPO), "HF_HUB_OFFLINE": "1"}
     t0 = time.perf_counter()
     with open(out.parent / f"{out.name}.log", "w") as errlog:
-        r = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=errlog, text=True)
+        try:
+            r = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=errlog, text=True,
+                               timeout=args.run_timeout)
+            stdout, code = r.stdout, r.returncode
+        except subprocess.TimeoutExpired as exc:
+            stdout, code = (exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""), "timeout"
     wall = time.perf_counter() - t0
-    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     steps = [e for e in events if e.get("event") == "step"]
-    if r.returncode or not steps:
+    if code or not steps:
         errors = [e.get("message") for e in events if e.get("event") == "error"]
-        return {"ok": False, "error": errors or f"exit {r.returncode}; see {out}.log", "wall_s": round(wall, 1)}
+        return {"ok": False, "error": errors or f"exit {code}; see {out}.log", "wall_s": round(wall, 1)}
     times = [e["step_time_s"] for e in steps][args.warmup:] or [e["step_time_s"] for e in steps]
     step = statistics.median(times)
     return {"ok": True, "step_s": round(step, 4), "samples_per_s": round(s["accum"] / step, 3),
@@ -244,11 +249,15 @@ def run_llamafactory(args, site: Path, model: Path, data: Path, out: Path, gc: b
     cmd = [sys.executable, str(HERE / "lf_side.py"), str(out.parent / f"{out.name}.yaml"), str(timings)]
     t0 = time.perf_counter()
     with open(out.parent / f"{out.name}.log", "w") as f:
-        r = subprocess.run(cmd, cwd=out.parent, env=env, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            code: Any = subprocess.run(cmd, cwd=out.parent, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                       timeout=args.run_timeout).returncode
+        except subprocess.TimeoutExpired:
+            code = "timeout"
     wall = time.perf_counter() - t0
-    if r.returncode or not timings.is_file():
+    if code or not timings.is_file():
         tail = (out.parent / f"{out.name}.log").read_text(errors="replace")[-1500:]
-        return {"ok": False, "error": f"exit {r.returncode}: ...{tail}", "wall_s": round(wall, 1)}
+        return {"ok": False, "error": f"exit {code}: ...{tail}", "wall_s": round(wall, 1)}
     t = json.loads(timings.read_text())
     ends = t["step_ends"]
     gaps = [b - a for a, b in zip([t["train_begin"]] + ends[:-1], ends)]
@@ -307,6 +316,7 @@ def main() -> None:
     ap.add_argument("--only", choices=("both", "ours", "llamafactory"), default="both")
     ap.add_argument("--wheels", type=Path, default=REPO / ".whl-lf")
     ap.add_argument("--work", type=Path, default=Path("/tmp/sarlang-gpu-compare"))
+    ap.add_argument("--run-timeout", type=int, default=300, help="seconds one training run may take")
     ap.add_argument("--out", type=Path, default=None, help="copy results.json and the logs here ($OUT)")
     args = ap.parse_args()
     args.steps = args.steps or (3 if args.tiny else 12)
@@ -325,26 +335,44 @@ def main() -> None:
                                                                          "image_size": args.image_size}}
     log(f"environment: {json.dumps(results['environment'])}")
     if args.only != "ours":
-        results["llamafactory_setup"] = setup_llamafactory(args.wheels, args.work / "lf-site")
+        try:
+            results["llamafactory_setup"] = setup_llamafactory(args.wheels, args.work / "lf-site")
+        except (RuntimeError, OSError) as exc:   # our half still runs
+            results["llamafactory_setup"] = {"error": str(exc)[-2000:]}
+            args.only = "ours"
         log(f"LLaMA-Factory environment: {json.dumps(results['llamafactory_setup'])}")
     model = args.work / ("tiny-qwen2.5-vl" if args.tiny else "qwen2.5-vl-3b-random")
     results["model"] = build_model(model, tiny=args.tiny, real_vocab=real_vocab, wheels=args.wheels)
     log(f"model: {json.dumps(results['model'])}")
     data = write_data(args.work / "data", args.samples, args.image_size)
     runs: Dict[str, Dict[str, Any]] = {}
+    results["runs"] = runs
+
+    def save() -> None:   # after every run: a timeout still leaves what was measured
+        results["total_s"] = round(time.perf_counter() - t_start, 1)
+        (args.work / "results.json").write_text(json.dumps(results, indent=2))
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            shutil.copy(args.work / "results.json", args.out / "results.json")
+            for f in args.work.glob("*.log"):
+                shutil.copy(f, args.out / f.name)
+            for f in args.work.glob("lf-*/trainer_log.jsonl"):
+                shutil.copy(f, args.out / f"{f.parent.name}-trainer_log.jsonl")
+
+    save()
     for gc in ([False, True] if args.gc == "both" else [args.gc == "on"]):
         tag = "gc" if gc else "plain"
         if args.only != "llamafactory":
             log(f"ours, {tag} ...")
             runs[f"ours {tag}"] = run_ours(args, model, data, args.work / f"ours-{tag}", gc)
             log(_row(f"ours {tag}", runs[f"ours {tag}"]))
+            save()
         if args.only != "ours":
             log(f"LLaMA-Factory, {tag} ...")
             runs[f"llamafactory {tag}"] = run_llamafactory(args, args.work / "lf-site", model, data,
                                                            args.work / f"lf-{tag}", gc)
             log(_row(f"llamafactory {tag}", runs[f"llamafactory {tag}"]))
-    results["runs"] = runs
-    results["total_s"] = round(time.perf_counter() - t_start, 1)
+            save()
     s = results["settings"]
     print(f"\n{results['environment']['device']} · torch {results['environment']['torch']} · "
           f"{time.strftime('%Y-%m-%d')}")
@@ -361,15 +389,8 @@ def main() -> None:
             print(f"  {tag}: ours / LLaMA-Factory step time {a['step_s'] / b['step_s']:.3f}" +
                   (f", peak memory {a['peak_gb'] / b['peak_gb']:.3f}" if a.get("peak_gb") and b.get("peak_gb")
                    else ""))
+    save()
     print(f"total {results['total_s']:.0f} s")
-    (args.work / "results.json").write_text(json.dumps(results, indent=2))
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        shutil.copy(args.work / "results.json", args.out / "results.json")
-        for f in args.work.glob("*.log"):
-            shutil.copy(f, args.out / f.name)
-        for f in args.work.glob("lf-*/trainer_log.jsonl"):
-            shutil.copy(f, args.out / f"{f.parent.name}-trainer_log.jsonl")
 
 
 if __name__ == "__main__":
