@@ -33,7 +33,14 @@ from . import runs
 from .config import TrainConfig
 from .data import load_samples
 from .plan import Planned, plan_samples, resolve_model
-from .trainer_parts import EventsCallback, StopCallback, TrainDataset, build_image_loader, training_arguments
+from .trainer_parts import (
+    EventsCallback,
+    StopCallback,
+    TrainDataset,
+    build_image_loader,
+    trainer_class,
+    training_arguments,
+)
 
 Emit = Callable[[dict], None]
 log = logging.getLogger(__name__)
@@ -130,7 +137,7 @@ def train(run_dir: Any, config: Optional[TrainConfig] = None, pipeline_json: Any
     run has started, its state says "failed" (or "stopped") with the same message."""
     run_dir = Path(run_dir).expanduser().resolve()
     main = _rank() == 0
-    say: Emit = emit or (lambda _e: None)
+    say: Emit = (emit if main else None) or (lambda _e: None)   # one event stream: rank 0's
     existed = run_dir.exists()
     lock = runs.RunLock(run_dir).acquire() if main else None
     started = resume
@@ -228,7 +235,6 @@ def _prepare(run_dir: Path, config: TrainConfig, say: Emit) -> Prepared:
 
 def _fit(run_dir: Path, config: TrainConfig, pipeline_json: Any, prep: Prepared, last: Optional[Path], say: Emit,
          cancel: Optional[CancelToken], main: bool) -> Dict[str, Any]:
-    from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     model_path, family, processor, planned, evaluation, precision = (
@@ -250,8 +256,8 @@ def _fit(run_dir: Path, config: TrainConfig, pipeline_json: Any, prep: Prepared,
     pad = processor.tokenizer.pad_token_id
     from .encode import Collator
 
-    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                      data_collator=Collator(pad if pad is not None else 0), callbacks=[stop, events])
+    trainer = trainer_class()(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                              data_collator=Collator(pad if pad is not None else 0), callbacks=[stop, events])
     for chatty in (PrinterCallback, ProgressCallback):   # stdout is for JSON lines; we report progress ourselves
         trainer.remove_callback(chatty)
     if last is not None and main:
@@ -270,13 +276,14 @@ def _fit(run_dir: Path, config: TrainConfig, pipeline_json: Any, prep: Prepared,
                              message=f"stopped at step {step}; resume continues from checkpoint-{step}",
                              resumable=True)
         say({"event": "stopped", "step": step})
-        return runs.read_state(run_dir)
+        return runs.read_state(run_dir) if main else {"status": "stopped", "step": step}
     _save_adapter(trainer, run_dir, config, pipeline_json, model_path, planned, step, main)
     if main:
         runs.write_state(run_dir, "finished", step=step, max_steps=trainer.state.max_steps,
                          message=f"finished after {step} steps", adapter=str(run_dir / runs.ADAPTER))
     say({"event": "done", "step": step, "adapter": str(run_dir / runs.ADAPTER)})
-    return runs.read_state(run_dir)
+    # another rank cannot read the outcome from the folder: rank 0 may not have written it yet
+    return runs.read_state(run_dir) if main else {"status": "finished", "step": step}
 
 
 def _save_adapter(trainer: Any, run_dir: Path, config: TrainConfig, pipeline_json: Any, model_path: Path,

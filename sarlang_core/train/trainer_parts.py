@@ -121,8 +121,65 @@ def training_arguments(config: TrainConfig, run_dir: Path, precision: str, *, ha
         bf16=precision == "bf16", fp16=precision == "fp16", seed=config.seed, data_seed=config.seed,
         report_to=[], disable_tqdm=True, remove_unused_columns=False, use_cpu=not cuda,
         dataloader_num_workers=min(4, max(0, (os.cpu_count() or 1) // 2)) if cuda else 0,
-        dataloader_pin_memory=cuda, include_num_input_tokens_seen="non_padding",
+        # tokens are counted by LoraTrainer (no GPU sync per micro-batch), not by the Trainer
+        dataloader_pin_memory=cuda, include_num_input_tokens_seen="no",
         ddp_find_unused_parameters=False, deepspeed=_deepspeed(config, precision))
+
+
+# ------------------------------------------------------------------ the trainer
+_TRAINER: Dict[str, type] = {}
+
+
+def trainer_class() -> type:
+    """transformers' Trainer without two per-micro-batch costs (made on first use: importing the
+    Trainer is slow):
+
+    * the Trainer's own token count (``include_num_input_tokens_seen``) calls ``.item()`` on every
+      micro-batch, a GPU sync that stalls the CPU from queueing the next one; here the real
+      (attention-mask) tokens are summed on the device and read once per logged step, where the
+      loss is read anyway. ``state.num_input_tokens_seen`` holds the same numbers as before.
+    * ``floating_point_ops`` walks every module to count the parameters on every micro-batch (a
+      few ms on a 3B model); the count is taken once. ``total_flos`` is unchanged.
+    """
+    if "trainer" in _TRAINER:
+        return _TRAINER["trainer"]
+    from transformers import Trainer
+
+    class LoraTrainer(Trainer):
+        _params: Optional[int] = None
+        _pending: Any = None
+
+        def floating_point_ops(self, inputs: Dict[str, Any]) -> int:
+            model: Any = self.model
+            ids = inputs.get(getattr(model, "main_input_name", "input_ids"))
+            if ids is None:
+                return 0
+            mask = inputs.get("attention_mask")
+            seen = mask.sum() if mask is not None else ids.numel()
+            self._pending = seen if self._pending is None else self._pending + seen
+            if not hasattr(model, "num_parameters"):
+                return 0
+            if self._params is None:
+                self._params = int(model.num_parameters(exclude_embeddings=True))
+            return 6 * ids.numel() * self._params
+
+        def log(self, logs: Dict[str, float], *args: Any, **kwargs: Any) -> None:
+            self.count_tokens()
+            super().log(logs, *args, **kwargs)
+
+        def count_tokens(self) -> None:
+            """Move the tokens counted since the last call into ``state.num_input_tokens_seen``
+            (summed over the ranks, as the Trainer's own count is)."""
+            if self._pending is None:
+                return
+            import torch
+
+            seen = torch.as_tensor(self._pending, device=self.args.device, dtype=torch.int64)
+            self._pending = None
+            self.state.num_input_tokens_seen += int(self.accelerator.gather(seen).sum().item())
+
+    _TRAINER["trainer"] = LoraTrainer
+    return LoraTrainer
 
 
 # ------------------------------------------------------------------ callbacks
