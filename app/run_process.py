@@ -38,6 +38,7 @@ class CliRunProcess(QObject):
         self._last: Optional[dict] = None       # the last terminal event seen
         self._stopping = False
         self._rung = 0
+        self._ladder: List[Tuple[Callable[[], None], int]] = []
         self._stop_timer = QTimer(self, singleShot=True)
         self._stop_timer.timeout.connect(self._next_rung)
 
@@ -85,10 +86,11 @@ class CliRunProcess(QObject):
             return
         self._stopping = True
         self._rung = 0
+        self._ladder = self.stop_ladder()
         self._next_rung()
 
     def _next_rung(self) -> None:
-        ladder = self.stop_ladder()
+        ladder = self._ladder
         if self.proc is None or self._rung >= len(ladder):
             return
         action, wait_ms = ladder[self._rung]
@@ -103,7 +105,7 @@ class CliRunProcess(QObject):
 
     def kill(self) -> None:
         if self.proc is not None:
-            waited = sum(ms for _a, ms in self.stop_ladder()[:-1]) // 1000
+            waited = sum(ms for _a, ms in self._ladder[:-1]) // 1000
             self._stderr.append(f"the {self.what} did not stop within {waited} s and was killed")
             self.proc.kill()
 

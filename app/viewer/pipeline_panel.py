@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.param_widgets import param_combo, param_spin
+from app.form_widgets import param_combo, param_spin
 from sarlang_core.errors import PipelineError
 from sarlang_core.preprocess.pipeline import (
     DAMPING,

@@ -1,12 +1,23 @@
-"""Controls built from a config field's ``Param`` (help, bounds, step, decimals, unit, choices): the
-pipeline panel's and the fine-tuning form's spin boxes, combos and switches come from here, so a
-bound or a help text is never typed twice."""
+"""Controls the forms share. Those built from a config field's ``Param`` (help, bounds, step,
+decimals, unit, choices): the pipeline panel's and the fine-tuning form's spin boxes, combos and
+switches come from here, so a bound or a help text is never typed twice. And a path field with its
+browse button (the benchmark and fine-tuning forms)."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
 
 from sarlang_core.preprocess.pipeline import Param
 
@@ -82,3 +93,25 @@ def set_widget_value(widget: QWidget, value: Any) -> None:
         widget.setValue(value)
     else:
         raise TypeError(f"not a Param control: {widget!r}")
+
+
+def path_row(edit: QLineEdit, browse: Callable[[], None],
+             choices: Sequence[Tuple[str, Callable[[], None]]] = ()) -> QWidget:
+    """``edit`` with a "…" button that calls ``browse``, or, given ``choices`` ((text, slot) pairs),
+    opens a menu of them (a file or a folder)."""
+    w = QWidget()
+    lay = QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(edit, 1)
+    b = QPushButton("…", maximumWidth=32, objectName=f"{edit.objectName()}_browse")
+    b.setToolTip("Browse")
+    if choices:
+        menu = QMenu(b)
+        for text, slot in choices:
+            menu.addAction(text, slot)
+        b.setMenu(menu)
+        b.setStyleSheet("QPushButton::menu-indicator { image: none; width: 0px; }")
+    else:
+        b.clicked.connect(browse)
+    lay.addWidget(b)
+    return w
