@@ -148,6 +148,7 @@ class TrainingCurvesView(QWidget):
         self.live_loss.setData(*s.xy(s.loss))
         self.live_eval.setData(*s.xy(s.eval))
         self.live_lr.setData(*s.xy(s.lr))
+        self._placeholder()
 
     def live_points(self) -> List[Tuple[int, float]]:
         """The live loss curve's points, as drawn."""
@@ -182,7 +183,8 @@ class TrainingCurvesView(QWidget):
 
     def _placeholder(self) -> None:
         """Empty plots say so instead of showing a 0-1 grid."""
-        empty = self.live is None and not self.overlays
+        empty = not (self.live is not None and (self.live.loss or self.live.eval)) and \
+            not any(s.loss for _n, s in self.overlays)
         if empty == bool(self._empty):
             return
         for plot, item in self._empty:

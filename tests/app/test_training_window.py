@@ -158,6 +158,20 @@ def test_bad_input_says_what_to_fix_and_starts_nothing(qtbot, train_win, tiny_da
     screenshot(train_win, "training_bad_input")
 
 
+def test_a_run_that_fails_says_why_with_the_processes_last_words(qtbot, train_win, tiny_data, tmp_path):
+    fill(train_win, tiny_data, "no-data", dataset=str(tmp_path / "missing.json"))
+    kind, ev, _ = run_to_end(qtbot, train_win, train_win.start)
+    assert kind == "error"
+    assert "missing.json" in ev["message"]
+    shown = train_win.strip.message_label.text()
+    assert "Run failed" in shown and "missing.json" in shown and "#e06c75" in shown
+    assert "failed" in train_win.strip.status_label.text() and train_win.strip.start_button.isEnabled()
+    assert not train_win.process.running
+    qtbot.waitUntil(lambda: train_win.runs.summary_of(ev["run_dir"]).status == "failed", timeout=10000)
+    assert train_win.runs.table.item(0, 1).text() == "⚠ failed"
+    screenshot(train_win, "training_failed")
+
+
 def test_preview_highlights_the_supervised_answer_and_shows_token_statistics(qtbot, train_win, tiny_data):
     fill(train_win, tiny_data, "preview")
     with qtbot.waitSignal(train_win.previewShown, timeout=60000) as blocker:
@@ -208,6 +222,8 @@ def test_tools_menu_run_draws_the_curve_finishes_and_queues_the_adapter_benchmar
         qtbot.waitUntil(lambda: win.runs.selected_runs() == [run_dir], timeout=5000)
         assert win.runs.table.item(0, 1).text() == "✓ finished"
         assert win.runs.buttons["benchmark"].isEnabled() and not win.strip.resume_button.isEnabled()
+        from app.training.form import TrainFormPanel
+        assert TrainFormPanel().config() == win.form.config()          # the next form starts from this run's
         screenshot(win, "training_finished_1366")
         win.resize(1920, 1080)
         qtbot.wait(100)
