@@ -329,3 +329,21 @@ def test_selected_runs_lay_their_curves_over_each_other(qtbot, train_win, tiny_d
     train_win.runs.buttons["use_settings"].click()
     qtbot.waitUntil(lambda: train_win.form.fields["learning_rate"].value() == pytest.approx(5e-4), timeout=5000)
     assert train_win.form.config().max_steps == 3
+
+
+def test_curves_draw_eval_points_and_a_resume_replaces_the_steps_after_its_checkpoint(qtbot):
+    from app.training.curves import TrainingCurvesView
+
+    view = TrainingCurvesView()
+    qtbot.addWidget(view)
+    assert view.live_points() == [] and "Start a run" in view.legend.text()
+    history = [{"event": "step", "step": s, "loss": 2.0 - 0.1 * s, "lr": 1e-4} for s in range(1, 6)]
+    history.append({"event": "eval", "step": 4, "eval_loss": 1.75})
+    view.start_live("lora-a", history[:4])               # stopped at a checkpoint after step 4 (step 5 was lost)
+    view.add_event(history[5])
+    assert "evaluation loss" in view.legend.text()
+    xs, ys = view.live_eval.getData()
+    assert list(xs) == [4] and list(ys) == [1.75]
+    view.add_event({"event": "step", "step": 3, "loss": 1.0, "lr": 5e-5})    # written again: later points go
+    assert view.live_points() == [(1, 1.9), (2, 1.8), (3, 1.0)]
+    assert view.live_eval.getData()[0] is None or len(view.live_eval.getData()[0]) == 0
