@@ -42,6 +42,7 @@ class MainWindow(FileDialogsMixin, QMainWindow):
         self._shown_once = self._restored_geometry = False
         self.new_project_dialog = None     # made when first asked for (File > New dataset project)
         self.benchmark_window = None       # made when first asked for (Tools > Benchmarks)
+        self.training_window = None        # made when first asked for (Tools > Fine-tuning)
         self.setObjectName("MainWindow")
         self.setWindowTitle("SARLANG Studio")
         self.resize(1500, 900)
@@ -133,6 +134,7 @@ class MainWindow(FileDialogsMixin, QMainWindow):
 
         tools_menu = mb.addMenu("&Tools")
         self.act_benchmarks = tools_menu.addAction("&Benchmarks…", self.open_benchmarks)
+        self.act_training = tools_menu.addAction("&Fine-tuning…", self.open_training)
 
         help_menu = mb.addMenu("&Help")
         help_menu.addAction("&About SARLANG Studio", self._about)
@@ -357,10 +359,10 @@ class MainWindow(FileDialogsMixin, QMainWindow):
         s.sync()
 
     def closeEvent(self, event) -> None:
-        bench = self.benchmark_window
-        if bench is not None and bench.process.running and not bench.close():
-            event.ignore()     # the benchmark window asked; it stops the run cleanly first
-            return
+        for win in (self.benchmark_window, self.training_window):
+            if win is not None and win.process.running and not win.close():
+                event.ignore()     # that window asked; it stops its run cleanly first
+                return
         self.save_settings()
         self.renderer.cancel()
         self.jobs.cancel_all()

@@ -1,5 +1,5 @@
 """The main window's file dialogs and the windows it opens: pipeline JSON, exports, dataset
-projects and benchmarks. A mixin of ``MainWindow`` (it uses the window's session, panels and
+projects, benchmarks and fine-tuning. A mixin of ``MainWindow`` (it uses the window's session, panels and
 jobs), kept apart so the window itself only builds and wires."""
 
 from __future__ import annotations
@@ -106,3 +106,17 @@ class FileDialogsMixin:
         self.benchmark_window.show()
         self.benchmark_window.raise_()
         return self.benchmark_window
+
+    def queue_benchmarks(self, configs) -> None:
+        """Open the benchmark window with ``configs`` (RunConfigs) added to its queue."""
+        self.open_benchmarks().queue_runs(configs)
+
+    def open_training(self):
+        """The fine-tuning window: LoRA runs out of process, live curves, merge / register / benchmark."""
+        from app.training.window import TrainingWindow
+
+        if self.training_window is None:
+            self.training_window = TrainingWindow(self, queue_benchmarks=self.queue_benchmarks)
+        self.training_window.show()
+        self.training_window.raise_()
+        return self.training_window

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
-    QPushButton,
     QScrollArea,
     QSpinBox,
     QVBoxLayout,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from app import settings as app_settings
 from app import workers
+from app.form_widgets import path_row
 from sarlang_core.evaluate.run_config import (
     CAPTION_TYPES,
     VQA_TYPES,
@@ -50,18 +50,6 @@ REMEMBERED = ("dataset", "endpoint", "served_model", "judge_endpoint", "judge_mo
 def slug(name: str) -> str:
     """A folder name for a run name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.") or "run"
-
-
-def _path_row(edit: QLineEdit, browse: Callable[[], None]) -> QWidget:
-    w = QWidget()
-    lay = QHBoxLayout(w)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.addWidget(edit, 1)
-    b = QPushButton("…", maximumWidth=32)
-    b.setToolTip("Browse")
-    b.clicked.connect(browse)
-    lay.addWidget(b)
-    return w
 
 
 class RunFormPanel(QScrollArea):
@@ -129,8 +117,8 @@ class RunFormPanel(QScrollArea):
         self.label = QLineEdit(objectName="label", placeholderText="as in the paper, e.g. QWEN2.5-VL")
         self.param = QLineEdit(objectName="param", placeholderText="e.g. 3B", maximumWidth=80)
         form.addRow("Source", self.model)
-        self._folder_row = _path_row(self.model_folder, lambda: self._pick_dir(self.model_folder, "Model folder"))
-        self._adapter_row = _path_row(self.adapter, lambda: self._pick_dir(self.adapter, "LoRA adapter folder"))
+        self._folder_row = path_row(self.model_folder, lambda: self._pick_dir(self.model_folder, "Model folder"))
+        self._adapter_row = path_row(self.adapter, lambda: self._pick_dir(self.adapter, "LoRA adapter folder"))
         form.addRow("Folder", self._folder_row)
         form.addRow("Adapter", self._adapter_row)
         form.addRow("Endpoint", self.endpoint)
@@ -167,8 +155,8 @@ class RunFormPanel(QScrollArea):
         if self.pipeline_source is None:
             self.preprocess.model().item(0).setEnabled(False)
             self.preprocess.setCurrentIndex(2)
-        form.addRow("Source", _path_row(self.dataset, self._pick_dataset))
-        form.addRow("Images", _path_row(self.images, lambda: self._pick_dir(self.images, "Image folder")))
+        form.addRow("Source", path_row(self.dataset, self._pick_dataset))
+        form.addRow("Images", path_row(self.images, lambda: self._pick_dir(self.images, "Image folder")))
         form.addRow("Split", self.split)
         form.addRow("Types", self.types_box)
         form.addRow("Limit", self.limit)

@@ -359,6 +359,13 @@ class BenchmarkWindow(QMainWindow):
         if self._close_when_stopped:
             self.close()
 
+    def queue_runs(self, configs: List) -> None:
+        """Add ``configs`` (RunConfigs made elsewhere, e.g. a fine-tuned adapter against its base) to
+        the queue; Start queue runs them."""
+        self.queue.add(list(configs))
+        self._show_message(f"{len(configs)} run{'s' if len(configs) != 1 else ''} added to the queue: press "
+                           "Start queue to run them one after another.")
+
     def _queue_done(self, run_dirs: list, text: str) -> None:
         self.stage_label.setText(text.splitlines()[0])
         self._show_message(text, error="\n" in text)

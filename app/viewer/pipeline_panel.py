@@ -13,11 +13,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from app.form_widgets import param_combo, param_spin
 from sarlang_core.errors import PipelineError
 from sarlang_core.preprocess.pipeline import (
     DAMPING,
@@ -35,7 +35,6 @@ from sarlang_core.preprocess.pipeline import (
     SNAP_EXACT,
     WINDOW,
     FilterSpec,
-    Param,
     Pipeline,
     StretchSpec,
 )
@@ -50,29 +49,6 @@ CHOICE_TEXT = {
     "limits": {"estimate": "Estimated (overview)", "exact": "Exact (full scene pass)"},
 }
 ESTIMATE_WAS_EXACT = "the estimate read every pixel: exact"   # a scene that is its own overview
-
-
-def _combo(param: Param, name: str, texts=None) -> QComboBox:
-    box = QComboBox(objectName=name)
-    for value in param.choices:
-        box.addItem((texts or {}).get(value, value), value)
-    box.setToolTip(param.help)
-    return box
-
-
-def _spin(param: Param, name: str, value: float):
-    """A spin box whose range, step, decimals, unit and tooltip come from ``param``."""
-    low, high = param.ui_range
-    if param.kind is int:
-        box = QSpinBox(objectName=name, minimum=int(low), maximum=int(high), singleStep=int(param.step or 1))
-    else:
-        box = QDoubleSpinBox(objectName=name, decimals=param.decimals, minimum=low, maximum=high,
-                             singleStep=param.step or 1.0)
-    box.setValue(value)
-    if param.unit:
-        box.setSuffix(f" {param.unit}")
-    box.setToolTip(param.help)
-    return box
 
 
 class PipelinePanel(QWidget):
@@ -90,8 +66,8 @@ class PipelinePanel(QWidget):
         f = QFormLayout(src)
         self.band = QComboBox(objectName="band")
         self.band.setToolTip(Pipeline.__dataclass_fields__["band"].metadata["help"])
-        self.quantity = _combo(QUANTITY, "quantity", CHOICE_TEXT["quantity"])
-        self.domain = _combo(DOMAIN, "domain", CHOICE_TEXT["domain"])
+        self.quantity = param_combo(QUANTITY, "quantity", CHOICE_TEXT["quantity"])
+        self.domain = param_combo(DOMAIN, "domain", CHOICE_TEXT["domain"])
         f.addRow("Band", self.band)
         f.addRow("Data holds", self.quantity)
         f.addRow("Filter on", self.domain)
@@ -109,9 +85,9 @@ class PipelinePanel(QWidget):
         for name in FILTER_ORDER + tuple(n for n in FILTER_NAME.choices if n not in FILTER_ORDER):
             self.filter.addItem(FILTER_LABELS[name], name)
         self.filter.setToolTip(FILTER_NAME.help)
-        self.window = _spin(WINDOW, "window", defaults.window)
-        self.looks = _spin(LOOKS, "looks", defaults.looks)
-        self.damping = _spin(DAMPING, "damping", defaults.damping)
+        self.window = param_spin(WINDOW, "window", defaults.window)
+        self.looks = param_spin(LOOKS, "looks", defaults.looks)
+        self.damping = param_spin(DAMPING, "damping", defaults.damping)
         self.snap = QCheckBox(SNAP_EXACT.label, objectName="snap")
         self.snap.setToolTip(SNAP_EXACT.help)
         f.addRow("Filter", self.filter)
@@ -127,11 +103,11 @@ class PipelinePanel(QWidget):
         self.db = QCheckBox("10·log10 (dB)", objectName="db", checked=Pipeline().db)
         self.db.setToolTip(DB.help)
         self.stretch_on = QCheckBox("Linear percentile stretch", objectName="stretch_on", checked=True)
-        self.low = _spin(LOW, "low", stretch.low)
-        self.high = _spin(HIGH, "high", stretch.high)
+        self.low = param_spin(LOW, "low", stretch.low)
+        self.high = param_spin(HIGH, "high", stretch.high)
         self.low.setMaximumWidth(80)
         self.high.setMaximumWidth(80)
-        self.limits_mode = _combo(LIMITS, "limits_mode", CHOICE_TEXT["limits"])
+        self.limits_mode = param_combo(LIMITS, "limits_mode", CHOICE_TEXT["limits"])
         self.limits_label = QLabel("", objectName="limits_label", wordWrap=True)
         self.limits_label.setStyleSheet("color: #9aa3ad; font-size: 9pt;")
         f.addRow(self.db)
