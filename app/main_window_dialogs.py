@@ -117,6 +117,7 @@ class FileDialogsMixin:
 
         if self.training_window is None:
             self.training_window = TrainingWindow(self, queue_benchmarks=self.queue_benchmarks)
+            self.training_window.after.registered.connect(lambda _name: self.chat.refresh_models())
         self.training_window.show()
         self.training_window.raise_()
         return self.training_window

@@ -69,6 +69,7 @@ class AfterRunActions(QObject):
     message = Signal(str, bool)         # text for the window's status line, is it an error
     busy = Signal(bool)
     benchmarkReady = Signal(list)       # the RunConfigs to queue
+    registered = Signal(str)            # a name added to the model registry (model pickers refresh)
 
     def __init__(self, parent: QWidget, runs_folder: Callable[[], str]):
         super().__init__(parent)
@@ -104,10 +105,14 @@ class AfterRunActions(QObject):
 
     def register(self, run_dir: str) -> None:
         name = self.ask_name(Path(run_dir).name)
-        if name:
-            self._submit(f"Registering {name}…", training_after.register_run, run_dir, name,
-                         done=lambda path: f"Registered “{name}” in {path}: the chat and the benchmark window "
-                                           "list it now")
+        if not name:
+            return
+
+        def done(path) -> str:
+            self.registered.emit(name)
+            return f"Registered “{name}” in {path}: the chat and the benchmark window list it now"
+
+        self._submit(f"Registering {name}…", training_after.register_run, run_dir, name, done=done)
 
     def export(self, run_dir: str) -> None:
         out = self.ask_folder("LLaMA-Factory export folder", str(Path(run_dir) / "llamafactory"))

@@ -1,10 +1,11 @@
+
 """The fine-tuning window, offscreen: the form built from TrainConfig's Params, the data preview of
 a tiny Qwen2.5-VL, real `sarlang-cli train` processes (a few optimizer steps on the CPU) with live
 curves, a finished run's adapter, stop and resume, bad input; Tools ▸ Fine-tuning in the main window
 and a finished adapter queued in the benchmark window."""
 
-import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,8 +168,8 @@ def test_a_run_that_fails_says_why_with_the_processes_last_words(qtbot, train_wi
     assert "Run failed" in shown and "missing.json" in shown and "#e06c75" in shown
     assert "failed" in train_win.strip.status_label.text() and train_win.strip.start_button.isEnabled()
     assert not train_win.process.running
-    qtbot.waitUntil(lambda: train_win.runs.summary_of(ev["run_dir"]).status == "failed", timeout=10000)
-    assert train_win.runs.table.item(0, 1).text() == "⚠ failed"
+    # a run refused before it starts (its data is missing) writes nothing, so the list gains no row
+    assert not Path(ev["run_dir"]).exists() and train_win.runs.summary_of(ev["run_dir"]) is None
     screenshot(train_win, "training_failed")
 
 
@@ -239,17 +240,14 @@ def test_tools_menu_run_draws_the_curve_finishes_and_queues_the_adapter_benchmar
         assert sum(c.pipeline is not None for c in configs) == 2
         assert "queued" in win.strip.message_label.text()
 
-        if importlib.util.find_spec("sarlang_core.train.llamafactory") is not None:
-            win.after.ask_folder = lambda _title, _start: str(tmp_path / "lf")
-            win.runs.buttons["export"].click()
-            qtbot.waitUntil(lambda: "LLaMA-Factory config written" in win.strip.message_label.text(), timeout=30000)
+        win.after.ask_folder = lambda _title, _start: str(tmp_path / "lf")
+        win.runs.buttons["export"].click()
+        qtbot.waitUntil(lambda: "LLaMA-Factory config written" in win.strip.message_label.text(), timeout=30000)
+        assert (tmp_path / "lf" / "train_lora.yaml").is_file()
     finally:
         _kill(win)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sarlang_core.train.merge") is None or
-                    importlib.util.find_spec("sarlang_core.vlm.registry_write") is None,
-                    reason="train.merge / vlm.registry_write are not in this tree yet (written in parallel)")
 def test_merge_and_register_a_finished_run(qtbot, train_win, tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("SARLANG_MODELS", str(tmp_path / "registry.json"))
     fill(train_win, tiny_data, "to-merge", max_steps=2)
@@ -263,9 +261,9 @@ def test_merge_and_register_a_finished_run(qtbot, train_win, tiny_data, tmp_path
     assert "Merged model written" in train_win.strip.message_label.text(), train_win.last_error
     assert (tmp_path / "merged" / "config.json").is_file()
     train_win.after.ask_name = lambda _default: "tiny-sar-lora"
-    train_win.runs.buttons["register"].click()
-    qtbot.waitUntil(lambda: "Registered" in train_win.strip.message_label.text() or
-                    "failed" in train_win.strip.message_label.text(), timeout=30000)
+    with qtbot.waitSignal(train_win.after.registered, timeout=30000) as blocker:
+        train_win.runs.buttons["register"].click()
+    assert blocker.args == ["tiny-sar-lora"]
     assert "Registered" in train_win.strip.message_label.text(), train_win.last_error
     assert "tiny-sar-lora" in (tmp_path / "registry.json").read_text()
 
