@@ -269,7 +269,7 @@ def test_merge_and_register_a_finished_run(qtbot, train_win, tiny_data, tmp_path
 
 
 def test_stop_mid_run_then_resume_finishes_it(qtbot, train_win, tiny_data):
-    fill(train_win, tiny_data, "stop-me", max_steps=14, save_every=50)
+    fill(train_win, tiny_data, "stop-me", max_steps=150, save_every=500)
     win = train_win
 
     def stop_after_the_first_step(e):
@@ -281,7 +281,7 @@ def test_stop_mid_run_then_resume_finishes_it(qtbot, train_win, tiny_data):
     win.process.progress.disconnect(stop_after_the_first_step)
     assert kind == "stopped", win.last_error
     stopped_at = ev["step"]
-    assert 1 <= stopped_at < 14
+    assert 1 <= stopped_at < 150
     assert "stopped at step" in win.strip.status_label.text() and "Resume" in win.strip.message_label.text()
     run_dir = ev["run_dir"]
     qtbot.waitUntil(row_of(win, run_dir), timeout=10000)
@@ -292,10 +292,10 @@ def test_stop_mid_run_then_resume_finishes_it(qtbot, train_win, tiny_data):
 
     kind, ev, events = run_to_end(qtbot, win, win.resume)
     assert kind == "done", win.last_error
-    assert ev["step"] == 14
+    assert ev["step"] == 150
     resumed = [e["step"] for e in events if e["event"] == "step"]
-    assert resumed[0] == stopped_at + 1 and resumed[-1] == 14
-    assert [s for s, _ in win.curves.live_points()] == list(range(1, 15))     # the history, then the new steps
+    assert resumed[0] == stopped_at + 1 and resumed[-1] == 150
+    assert [s for s, _ in win.curves.live_points()] == list(range(1, 151))     # the history, then the new steps
     qtbot.waitUntil(lambda: (s := win.runs.summary_of(run_dir)) is not None and s.status == "finished", timeout=10000)
     assert win.runs.summary_of(run_dir).has_adapter
 
