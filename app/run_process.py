@@ -42,13 +42,14 @@ class CliRunProcess(QObject):
         self._stop_timer = QTimer(self, singleShot=True)
         self._stop_timer.timeout.connect(self._next_rung)
 
-    # -- what a subclass says -------------------------------------------------------------------------
+    # -- what a subclass says (BenchmarkProcess, TrainingProcess) --------------------------------------
     def parse_line(self, line: bytes) -> Optional[dict]:
-        raise NotImplementedError
+        """One stdout line as an event dict, or None for anything else. Abstract."""
+        raise NotImplementedError(f"{type(self).__name__} must say how to read its process's lines")
 
     def stop_ladder(self) -> List[Tuple[Callable[[], None], int]]:
-        """(action, ms to wait for the process to end before the next rung); the last rung kills."""
-        raise NotImplementedError
+        """(action, ms to wait for the process to end before the next rung); the last rung kills. Abstract."""
+        raise NotImplementedError(f"{type(self).__name__} must say how to stop its process")
 
     @property
     def running(self) -> bool:
@@ -169,3 +170,45 @@ class CliRunProcess(QObject):
         if proc is not None:
             proc.deleteLater()
         self.finished.emit(kind, dict(payload, run_dir=self.run_dir))
+
+
+class StopBeforeClose:
+    """For a window that drives a run process (``self.process``, ``self.stop()``): closing it while a
+    run goes asks first (``confirm_stop``, replaceable in tests), stops the run, and closes once the
+    run has ended (the window calls ``close_if_asked()`` when its run finishes)."""
+
+    stop_title = "A run is going"
+    stop_question = "Stop the run and close?"
+
+    def init_stop_before_close(self) -> None:
+        self.confirm_stop: Callable[[], bool] = self._ask_stop
+        self.close_when_stopped = False
+
+    def _ask_stop(self) -> bool:
+        from PySide6.QtWidgets import QMessageBox
+
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(self, self.stop_title, self.stop_question + self.close_note(),
+                                      buttons.Yes | buttons.No, buttons.No)
+        return answer == buttons.Yes
+
+    def close_note(self) -> str:
+        return ""
+
+    def close_if_asked(self) -> None:
+        if self.close_when_stopped:
+            self.close()
+
+    def closeEvent(self, event) -> None:
+        if self.process.running:
+            if self.close_when_stopped or self.confirm_stop():
+                self.close_when_stopped = True
+                self.stop()
+            event.ignore()
+            return
+        self.close_when_stopped = False
+        self.closing()
+        super().closeEvent(event)
+
+    def closing(self) -> None:
+        """Called once the window really closes."""

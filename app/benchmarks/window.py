@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app import settings as app_settings
 from app import workers
+from app.run_process import StopBeforeClose
 from sarlang_core.errors import SarlangError
 from sarlang_core.services import benchmarks
 
@@ -46,7 +46,9 @@ from .sample_browser import SampleBrowserPanel
 SETTING = "benchmarks/runs_folder"
 
 
-class BenchmarkWindow(QMainWindow):
+class BenchmarkWindow(StopBeforeClose, QMainWindow):
+    stop_title = "A benchmark run is going"
+    stop_question = ("Stop the run and close? What is done is kept; Resume continues it later.")
     runsLoaded = Signal(list)           # run folders shown, after each refresh
     runFinished = Signal(str, dict)     # "done" | "cancelled" | "error", the event
 
@@ -59,8 +61,7 @@ class BenchmarkWindow(QMainWindow):
         self.process = BenchmarkProcess(self)
         self.process.progress.connect(self._progress)
         self.process.finished.connect(self._finished)
-        self.confirm_stop: Callable[[], bool] = self._ask_stop     # tests replace it
-        self._close_when_stopped = False
+        self.init_stop_before_close()
         self._list_request = self._list_shown = 0
         self._seen_dir = self._running = False
         self.last_error = ""
@@ -355,9 +356,8 @@ class BenchmarkWindow(QMainWindow):
         self.refresh(select=[run_dir] if run_dir else None)
         self.runFinished.emit(kind, ev)
         if self.queue.owns(run_dir):
-            self.queue.run_finished(kind, ev, go_on=not self._close_when_stopped)
-        if self._close_when_stopped:
-            self.close()
+            self.queue.run_finished(kind, ev, go_on=not self.close_when_stopped)
+        self.close_if_asked()
 
     def queue_runs(self, configs: List) -> None:
         """Add ``configs`` (RunConfigs made elsewhere, e.g. a fine-tuned adapter against its base) to
@@ -378,21 +378,5 @@ class BenchmarkWindow(QMainWindow):
         colour = "#e06c75" if error else "#9aa3ad"
         self.message_label.setText(f'<span style="color:{colour}">{html.escape(text).replace(chr(10), "<br>")}</span>')
 
-    # -- closing --------------------------------------------------------------------------------------
-    def _ask_stop(self) -> bool:
-        answer = QMessageBox.question(self, "A benchmark run is going",
-                                      "Stop the run and close? What is done is kept; Resume continues it later."
-                                      + self.queue.close_note(),
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
-
-    def closeEvent(self, event) -> None:
-        if self.process.running:
-            if self._close_when_stopped or self.confirm_stop():
-                self._close_when_stopped = True
-                self.stop()
-            event.ignore()
-            return
-        self._close_when_stopped = False
-        super().closeEvent(event)
+    def close_note(self) -> str:
+        return self.queue.close_note()

@@ -148,7 +148,7 @@ class TrainingCurvesView(QWidget):
         self.live_loss.setData(*s.xy(s.loss))
         self.live_eval.setData(*s.xy(s.eval))
         self.live_lr.setData(*s.xy(s.lr))
-        self._placeholder()
+        self._show_empty_state()
 
     def live_points(self) -> List[Tuple[int, float]]:
         """The live loss curve's points, as drawn."""
@@ -181,7 +181,7 @@ class TrainingCurvesView(QWidget):
     def overlay_points(self) -> Dict[str, List[Tuple[int, float]]]:
         return {name: list(zip(*s.xy(s.loss))) for name, s in self.overlays}
 
-    def _placeholder(self) -> None:
+    def _show_empty_state(self) -> None:
         """Empty plots say so instead of showing a 0-1 grid."""
         empty = not (self.live is not None and (self.live.loss or self.live.eval)) and \
             not any(s.loss for _n, s in self.overlays)
@@ -206,7 +206,7 @@ class TrainingCurvesView(QWidget):
                 pi.enableAutoRange()
 
     def _legend(self) -> None:
-        self._placeholder()
+        self._show_empty_state()
         parts = []
         if self.live is not None:
             parts.append(f'<span style="color:{LIVE}">━</span> {html.escape(self.live_name)}')

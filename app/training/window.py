@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -31,6 +30,7 @@ from app import settings as app_settings
 from app import workers
 from app.benchmarks.run_queue import section_title
 from app.datasets.messages import error_text
+from app.run_process import StopBeforeClose
 from sarlang_core.errors import SarlangError
 from sarlang_core.services import training
 
@@ -47,7 +47,10 @@ SETTING = "training/runs_folder"
 POLL_MS = 10_000          # the runs list is read again this often (runs the CLI drives change too)
 
 
-class TrainingWindow(QMainWindow):
+class TrainingWindow(StopBeforeClose, QMainWindow):
+    stop_title = "A training run is going"
+    stop_question = ("Stop the run and close? It saves a checkpoint after the step in flight; "
+                     "Resume continues it later.")
     runFinished = Signal(str, dict)     # "done" | "stopped" | "error", the event (+ run_dir)
     runsLoaded = Signal(list)           # run folders listed, after each refresh
     previewShown = Signal(object)       # the DataPreview, or the error
@@ -59,8 +62,8 @@ class TrainingWindow(QMainWindow):
         self.setWindowTitle("Fine-tuning — SARLANG Studio")
         self.resize(1500, 900)
         self.queue_benchmarks = queue_benchmarks
-        self.confirm_stop: Callable[[], bool] = self._ask_stop      # tests replace it
-        self._close_when_stopped = self._seen_dir = False
+        self.init_stop_before_close()
+        self._seen_dir = False
         self._list_request = self._overlay_request = self._preview_request = 0
         self.live_dir: Optional[str] = None
         self.refreshing = False
@@ -340,28 +343,8 @@ class TrainingWindow(QMainWindow):
         run_dir = ev.get("run_dir") or ""
         self.refresh(select=[run_dir] if run_dir and ev.get("started", True) else None)
         self.runFinished.emit(kind, ev)
-        if self._close_when_stopped:
-            self.close()
+        self.close_if_asked()
 
-    # -- closing --------------------------------------------------------------------------------------
-    def _ask_stop(self) -> bool:
-        answer = QMessageBox.question(self, "A training run is going",
-                                      "Stop the run and close? It saves a checkpoint after the step in flight; "
-                                      "Resume continues it later.",
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
-
-    def closeEvent(self, event) -> None:
-        if self.process.running:
-            if self._close_when_stopped or self.confirm_stop():
-                self._close_when_stopped = True
-                self.stop()
-            event.ignore()
-            return
-        self._close_when_stopped = False
-        self.poll.stop()
-        super().closeEvent(event)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -379,3 +362,5 @@ class TrainingWindow(QMainWindow):
     def _split_moved(self, *_):
         self._split_by_user = True
 
+    def closing(self) -> None:
+        self.poll.stop()
