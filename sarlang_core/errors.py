@@ -49,3 +49,8 @@ class RequestError(SarlangError):
 
 class TrainError(SarlangError):
     """A training run cannot be configured, started, resumed, merged or exported (message says why)."""
+
+
+class ExplainError(SarlangError):
+    """An answer cannot be explained (no gradients from this backend, unknown visual-token layout,
+    a word not in the answer, an empty answer...)."""
