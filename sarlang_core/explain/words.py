@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, NamedTuple, Sequence, Tuple
 
 WORD = re.compile(r"[^\W_]+(?:['’\-.][^\W_]+)*")
 
@@ -36,6 +36,22 @@ class Word:
     def content(self) -> bool:
         """A word that names something (not a function word)."""
         return self.text.lower() not in STOPWORDS
+
+
+class WordSpan(NamedTuple):
+    """A word of a text without its tokens (what a view needs to make the words clickable)."""
+
+    index: int
+    text: str
+    start: int
+    end: int
+    content: bool
+
+
+def text_words(text: str) -> List[WordSpan]:
+    """The words of ``text`` as ``split_words`` numbers them (same rule, no tokenizer needed)."""
+    return [WordSpan(i, m.group(), m.start(), m.end(), m.group().lower() not in STOPWORDS)
+            for i, m in enumerate(WORD.finditer(text))]
 
 
 def token_ends(tokenizer, ids: Sequence[int]) -> Tuple[str, List[int]]:

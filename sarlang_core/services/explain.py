@@ -25,14 +25,16 @@ from typing import Any
 from ..errors import ExplainError, RequestError
 from ..explain import METHODS, Explanation, WordMap, explain_answer
 from ..explain.hooks import adapter_enabled
-from ..explain.maps import COLORMAPS, NODATA, Placement, overlay_image, write_map_geotiff
+from ..explain.maps import COLORMAPS, NODATA, Placement, colorize, overlay_image, write_map_geotiff
+from ..explain.words import WordSpan, text_words
 from ..progress import CancelToken, ProgressCallback, check, report
 from ..vlm.backend import ChatTurn
 from .ask import AskRequest, check_request, scene_image
 from .model_input import ModelImage
 
-__all__ = ["COLORMAPS", "EXPLAIN_SCHEMA", "ExplainRequest", "METHOD_CHOICES", "NODATA", "SceneExplanation",
-           "WordMap", "explain_exchange", "explain_scene", "explanation_unavailable", "write_outputs"]
+__all__ = ["COLORMAPS", "EXPLAIN_SCHEMA", "ExplainRequest", "METHOD_CHOICES", "NODATA", "Placement", "SceneExplanation",
+           "WordMap", "WordSpan", "colorize", "explain_exchange", "explain_scene", "explanation_unavailable",
+           "text_words", "write_outputs"]
 
 EXPLAIN_SCHEMA = "sarlang.explain/1"
 METHOD_CHOICES = [(m.name, m.label) for m in METHODS.values()]
