@@ -131,6 +131,6 @@ def write_map_geotiff(path: Any, placement: Placement, scores: np.ndarray, scene
         kw["gcps"] = [GroundControlPoint(row=g.row / sy, col=g.col / sx, x=g.x, y=g.y, z=g.z) for g in scene.gcps]
         kw["gcps_crs"] = scene.gcps_crs
     else:
-        kw["transform"] = scene.transform * Affine.scale(sx, sy)
+        kw["transform"] = scene.transform @ Affine.scale(sx, sy)
         kw["crs"] = scene.crs
     return write_geotiff_atomic(path, raster, dtype="float32", nodata=NODATA, tags=tags, overwrite=overwrite, **kw)

@@ -1,0 +1,265 @@
+"""Per-word maps (sarlang_core.explain, services.explain) on tiny real models built at test time:
+shapes and ranges for odd image sizes, every method and family, one forward per answer, hooks
+released, maps of a region on that region, teacher forcing, adapters, bad input."""
+
+from __future__ import annotations
+
+import gc
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from sarlang_core.errors import CancelledError, ExplainError, RequestError
+from sarlang_core.explain import METHODS, answer_words, explain_answer, layout_for
+from sarlang_core.explain.hooks import adapter_enabled, hf_model
+from sarlang_core.explain.maps import NODATA, Placement
+from sarlang_core.progress import CancelToken
+from sarlang_core.services import SceneSession
+from sarlang_core.services.ask import AskRequest
+from sarlang_core.services.explain import (
+    ExplainRequest,
+    explain_scene,
+    explanation_unavailable,
+    text_words,
+    write_outputs,
+)
+from sarlang_core.services.models import open_backend
+from sarlang_core.vlm.backend import ChatTurn, GenerationConfig
+from sarlang_core.vlm.local import LocalBackend
+
+from .vlm_fixtures import sar_image, tiny_llava, tiny_lora, tiny_qwen  # noqa: F401
+
+TURNS = [ChatTurn("user", "What is in the image?")]
+ANSWER = "A ship near the harbor, three buildings and a bridge."
+
+
+@pytest.fixture(scope="module")
+def qwen(tiny_qwen):
+    b = LocalBackend(tiny_qwen, device="cpu")
+    b.load()
+    yield b
+    b.unload()
+
+
+@pytest.fixture(scope="module")
+def llava(tiny_llava):
+    b = LocalBackend(tiny_llava, device="cpu")
+    b.load()
+    yield b
+    b.unload()
+
+
+@pytest.fixture(scope="module")
+def qwen_lora(tiny_qwen, tiny_lora):
+    b = LocalBackend(tiny_qwen, tiny_lora, device="cpu")
+    b.load()
+    yield b
+    b.unload()
+
+
+@pytest.fixture
+def session(sar_scene):
+    s = SceneSession.open(sar_scene[0])
+    yield s
+    s.close()
+
+
+def _ids(backend, text=ANSWER):
+    return backend.processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _explain(backend, image, method="gradcam", text=ANSWER, **kw):
+    inputs = backend.prepare_inputs(image, TURNS)
+    return explain_answer(backend.model, backend.processor, backend.family, inputs, _ids(backend, text),
+                          image_size=image.size, method_name=method, **kw)
+
+
+@pytest.mark.parametrize("method, size", [(m, (123, 77)) for m in sorted(METHODS)] + [("gradcam", (57, 250))])
+def test_qwen_maps_are_finite_in_unit_range_and_shaped_by_the_grid(qwen, method, size):
+    h, w = size
+    img = sar_image(h, w, seed=h)
+    r = _explain(qwen, img, method)
+    gw, gh = qwen.model_input_size(w, h)   # smart_resize: sides multiples of 28
+    tokens = (gh // 28, gw // 28)
+    assert r.grid == (tokens if method != "gradxinput" else (2 * tokens[0], 2 * tokens[1]))
+    assert [m.text for m in r.words] == [w.text for w in r.all_words] == [
+        "A", "ship", "near", "the", "harbor", "three", "buildings", "and", "a", "bridge"]
+    for m in r.words:
+        assert m.scores.shape == r.grid and m.scores.dtype == np.float32
+        assert np.isfinite(m.scores).all() and m.scores.min() >= 0 and m.scores.max() <= 1
+        assert m.peak >= 0 and (m.peak == 0 or m.scores[m.peak_cell] == 1.0)
+    assert r.covered == (0.0, 0.0, float(w), float(h))
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_llava_grid_covers_the_centre_crop(llava, method):
+    img = sar_image(300, 400)
+    r = _explain(llava, img, method)
+    assert r.grid == (8, 8)                     # 112 px crop / 14 px patches, CLS dropped
+    assert r.covered == pytest.approx((50.0, 0.0, 350.0, 300.0))   # the square the processor keeps
+    assert all(np.isfinite(m.scores).all() and 0 <= m.scores.min() <= m.scores.max() <= 1 for m in r.words)
+
+
+def test_a_word_in_pieces_is_one_target(qwen):
+    text, words = answer_words(qwen.processor.tokenizer, _ids(qwen, "Buildings ponies"))
+    assert text == "Buildings ponies"
+    spans = [w.tokens for w in words]
+    assert all(b > a for a, b in spans) and spans[0][1] == spans[1][0]    # contiguous, none lost
+    assert any(b - a > 1 for a, b in spans)                                # the tiny BPE splits at least one
+    assert [(w.index, w.text) for w in words] == [(s.index, s.text) for s in text_words(text)]
+
+
+def test_one_forward_pass_for_every_word(qwen):
+    calls = []
+    lm = hf_model(qwen.model).model.language_model
+    handle = lm.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        r = _explain(qwen, sar_image(112, 112))
+    finally:
+        handle.remove()
+    assert len(r.words) == 10 and len(calls) == 1
+
+
+def test_hooks_and_attention_are_released_and_memory_does_not_grow(qwen):
+    img = sar_image(56, 84)
+    visual = layout_for("qwen2_5_vl").module(hf_model(qwen.model))
+    impl = hf_model(qwen.model).config._attn_implementation
+
+    def live_tensors():
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if type(o).__name__ in ("Tensor", "Parameter"))
+
+    for method in METHODS:   # warm-up: lazily built caches are not leaks
+        _explain(qwen, img, method, text="ship harbor")
+    before = live_tensors()
+    for k in range(50):      # the two methods that hook (the visual tokens; eager attention)
+        _explain(qwen, img, ("gradcam", "attention")[k % 2], text="ship harbor")
+    assert not visual._forward_hooks
+    assert hf_model(qwen.model).config._attn_implementation == impl
+    assert live_tensors() <= before
+
+
+def test_hooks_are_released_when_the_work_fails(qwen):
+    visual = layout_for("qwen2_5_vl").module(hf_model(qwen.model))
+    cancel = CancelToken()
+    cancel.cancel()
+    inputs = qwen.prepare_inputs(sar_image(112, 112), TURNS)
+    with pytest.raises(CancelledError):
+        explain_answer(qwen.model, qwen.processor, "qwen2_5_vl", inputs, _ids(qwen), image_size=(112, 112),
+                       cancel=cancel)
+    assert not visual._forward_hooks
+
+
+def test_teacher_forced_answer_gives_the_maps_of_the_generated_one(qwen, session):
+    ask = AskRequest("What is in the image?", pipeline=session_pipeline(), max_pixels=200 * 200,
+                     config=GenerationConfig(max_new_tokens=12))
+    generated = explain_scene(qwen, session, ExplainRequest(ask))
+    assert generated.generated and generated.answer
+    forced = explain_scene(qwen, session, ExplainRequest(ask, answer=generated.answer))
+    assert not forced.generated and forced.answer == generated.answer
+    assert [w.text for w in forced.words] == [w.text for w in generated.words]
+    for a, b in zip(forced.words, generated.words):
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+
+
+def session_pipeline():
+    from sarlang_core.preprocess.pipeline import Pipeline
+
+    return Pipeline()
+
+
+def test_region_map_lies_exactly_on_the_region(qwen, session, tmp_path):
+    rect = (101.0, 57.0, 203.0, 149.0)
+    ask = AskRequest("What is here?", source="region", rect=rect)
+    r = explain_scene(qwen, session, ExplainRequest(ask, answer="A ship and a harbor."))
+    assert r.placement.rect == pytest.approx((101.0, 57.0, 304.0, 206.0))
+    words = json.loads(write_outputs(r, session.scene, tmp_path).read_text())
+    assert words["schema"] == "sarlang.explain/1" and [w["text"] for w in words["words"]] == [
+        "A", "ship", "and", "a", "harbor"]
+    for rec in words["words"]:
+        x, y = rec["peak_pixel"]
+        assert 101 <= x <= 304 and 57 <= y <= 206
+        assert rec["peak_map"] == pytest.approx(list(session.scene.pixel_to_map(x, y)))
+        assert (tmp_path / rec["png"]).stat().st_size > 0
+        with rasterio.open(tmp_path / rec["geotiff"]) as ds:
+            assert ds.crs == session.scene.crs and ds.dtypes[0] == "float32" and ds.nodata == NODATA
+            assert ds.width == session.scene.width    # whole scene at full resolution (512 <= 2048)
+            band = ds.read(1)
+            valid = np.argwhere(band != NODATA)
+            assert valid[:, 0].min() == 57 and valid[:, 0].max() == 205
+            assert valid[:, 1].min() == 101 and valid[:, 1].max() == 303
+            assert band[band != NODATA].max() <= 1.0 and band[band != NODATA].min() >= 0.0
+            # the raster's transform puts pixel (x, y) where the scene puts it
+            assert ds.transform @ (150, 100) == pytest.approx(session.scene.pixel_to_map(150, 100))
+
+
+def test_placement_chain_for_a_downsampled_scene():
+    # a 4000 x 3000 crop sent as 1000 x 750, a grid covering the whole image
+    p = Placement.of((26, 35), (0.0, 0.0, 1000.0, 750.0), (1000, 750), (500.0, 200.0, 4000.0, 3000.0))
+    assert p.rect == (500.0, 200.0, 4500.0, 3200.0)
+    assert p.cell_centre(0, 0) == pytest.approx((500 + 4000 / 35 / 2, 200 + 3000 / 26 / 2))
+    scores = np.zeros((26, 35), np.float32)
+    scores[3, 7] = 1.0
+    xs, ys = np.array([p.cell_centre(3, 7)[0], 100.0]), np.array([p.cell_centre(3, 7)[1]])
+    out = p.sample(scores, xs, ys)
+    assert out[0, 0] == pytest.approx(1.0) and out[0, 1] == NODATA
+
+
+def test_adapter_off_gives_the_base_model_and_is_switched_back_on(qwen_lora, qwen):
+    img = sar_image(112, 112)
+    with_lora = _explain(qwen_lora, img)
+    with adapter_enabled(qwen_lora.model, False):
+        base_via_switch = _explain(qwen_lora, img)
+    base = _explain(qwen, img)
+    for b, c in zip(base_via_switch.words, base.words):
+        np.testing.assert_allclose(b.scores, c.scores, atol=1e-5)
+    assert any(not np.allclose(a.scores, c.scores, atol=1e-3) for a, c in zip(with_lora.words, base.words))
+    again = _explain(qwen_lora, img)     # the adapter is on again afterwards
+    for a, b in zip(with_lora.words, again.words):
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+
+
+def test_bad_input_is_refused_with_a_clear_message(qwen, session):
+    img = sar_image(112, 112)
+    with pytest.raises(ExplainError, match="not in the answer: bridge.*its words: A, ship"):
+        _explain(qwen, img, text="A ship", words=["bridge"])
+    with pytest.raises(ExplainError, match="empty"):
+        _explain(qwen, img, text="")
+    with pytest.raises(ExplainError, match="no words"):
+        _explain(qwen, img, text=" ... ")
+    with pytest.raises(ExplainError, match="empty"):
+        ExplainRequest(AskRequest("q"), answer="   ")
+    with pytest.raises(ExplainError, match="unknown explanation method"):
+        ExplainRequest(AskRequest("q"), method="lime")
+    with pytest.raises(ExplainError, match="'idefics3'.*visual-token layout is not known"):
+        layout_for("idefics3")
+    with pytest.raises(RequestError, match="outside the scene"):
+        explain_scene(qwen, session, ExplainRequest(AskRequest("q", source="region", rect=(900, 900, 50, 50)),
+                                                    answer="ship"))
+
+
+def test_a_served_model_says_it_gives_no_gradients(session):
+    served = open_backend("sarlang-qwen", endpoint="http://127.0.0.1:9/v1")
+    reason = explanation_unavailable(served)
+    assert reason and "served model" in reason and "no gradients" in reason
+    with pytest.raises(ExplainError, match="served model"):
+        explain_scene(served, session, ExplainRequest(AskRequest("q"), answer="ship"))
+    assert explanation_unavailable(None) == "load a model first"
+
+
+def test_a_cancelled_computation_changes_nothing(qwen, session):
+    cancel = CancelToken()
+    seen = []
+
+    def progress(p):
+        seen.append(p.stage)
+        if p.stage == "words":
+            cancel.cancel()
+
+    with pytest.raises(CancelledError):
+        explain_scene(qwen, session, ExplainRequest(AskRequest("q", max_pixels=112 * 112), answer=ANSWER),
+                      progress=progress, cancel=cancel)
+    assert "forward" in seen
+    assert not layout_for("qwen2_5_vl").module(hf_model(qwen.model))._forward_hooks
