@@ -161,6 +161,7 @@ class ExplainPanel(QWidget):
             row.addWidget(b)
         lay.addLayout(row)
         self._filling = False
+        self.file_stem = "word_map"
         self.set_map_shown(False)
         self._style_changed()
 
@@ -233,9 +234,11 @@ class ExplainPanel(QWidget):
         for b in (self.png_button, self.tif_button, self.clear_button):
             b.setEnabled(shown)
 
-    def set_legend(self, title: str, info: str) -> None:
+    def set_legend(self, title: str, info: str, stem: str = "word_map") -> None:
+        """The legend's title and lines; ``stem``: the export dialogs' file name."""
         self.legend_title.setText(title)
         self.legend_info.setText(info)
+        self.file_stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem)[:80] or "word_map"
 
     def set_words(self, title: str, entries) -> None:
         """``entries``: (word index, text, raw peak, relative peak) of the words to list."""
@@ -292,11 +295,12 @@ class ExplainPanel(QWidget):
 
     # -- export ---------------------------------------------------------------------------------
     def _export_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export map as PNG", "word_map.png", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export map as PNG", f"{self.file_stem}.png", "PNG (*.png)")
         if path:
             self.exportPngRequested.emit(path)
 
     def _export_geotiff(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export map as GeoTIFF", "word_map.tif", "GeoTIFF (*.tif *.tiff)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export map as GeoTIFF", f"{self.file_stem}.tif",
+                                              "GeoTIFF (*.tif *.tiff)")
         if path:
             self.exportGeotiffRequested.emit(path)

@@ -26,6 +26,15 @@ CANCELLED = "Cancelled: the chat and the scene are as they were."
 CLICK_HINT = "Click a word of the answer: its map shows where in the image it came from."
 
 
+def explain_with_records(backend, session, conversation, index: int, *, method: str, adapter: bool,
+                         progress=None, cancel=None):
+    """The maps of answer ``index`` and each word's record (its peak in scene pixels, map
+    coordinates and degrees): all of it on the model lane, none on the UI thread."""
+    result = explain_exchange(backend, session, conversation, index, method=method, adapter=adapter,
+                              progress=progress, cancel=cancel)
+    return result, {w.word.index: result.record(w, session.scene) for w in result.words}
+
+
 class ExplainWiring(QObject):
     mapsReady = Signal(object)        # the SceneExplanation of the answer now listed (computed or cached)
     wordShown = Signal(int)           # the word (text_words index) whose map is on the scene
@@ -37,8 +46,9 @@ class ExplainWiring(QObject):
         super().__init__(window)
         self.win, self.chat, self.panel, self.dock = window, chat, panel, dock
         self.overlays = [HeatOverlay(v) for v in window.compare.views()]
-        self.cache: dict = {}             # (exchange index, method, adapter on) -> SceneExplanation
+        self.cache: dict = {}             # (exchange index, method, adapter on) -> (SceneExplanation, records)
         self.result = None                # the SceneExplanation listed in the panel
+        self.records: dict = {}           # its words' records (WordMap index -> SceneExplanation.record)
         self.key = None                   # its cache key
         self.maps: dict = {}              # its WordMaps by the answer's word index
         self.word = None                  # the word whose map is shown (None: no overlay)
@@ -137,7 +147,7 @@ class ExplainWiring(QObject):
         label = self.panel.method_label()
         self.panel.set_busy(True, f"{label}: answer {index + 1}")
         self.panel.set_message(f"Computing the {label} maps of answer {index + 1} (all its words at once)…")
-        workers.submit("model", rid, explain_exchange, self.chat.controller.backend, self.win.session,
+        workers.submit("model", rid, explain_with_records, self.chat.controller.backend, self.win.session,
                        self.conversation, index, method=method, adapter=adapter, cancel=cancel,
                        on_result=self._computed, on_error=self._failed, on_progress=self._progress)
 
@@ -145,14 +155,14 @@ class ExplainWiring(QObject):
         if rid == self._request and self._cancel is not None:
             self.panel.set_progress(p.fraction, f"{p.stage} {p.message}".strip())
 
-    def _computed(self, rid, result) -> None:
+    def _computed(self, rid, computed) -> None:
         if rid != self._request or self._wanted is None:
             return                                  # cancelled or overtaken: nothing changes
         key, word = self._wanted
         self._cancel = self._wanted = None
         self.panel.set_busy(False)
-        self.cache[key] = result
-        self._use(key, result, word)
+        self.cache[key] = computed
+        self._use(key, computed, word)
 
     def _failed(self, rid, exc) -> None:
         if rid != self._request or self._wanted is None:
@@ -182,7 +192,10 @@ class ExplainWiring(QObject):
 
     def _recompute(self) -> None:
         """Another method or model (base / fine-tuned): the same answer and word again."""
-        if self.key is not None:
+        if self._wanted is not None:               # the answer being computed, else the one listed
+            (index, _method, _adapter), word = self._wanted
+            self.explain_word(index, word)
+        elif self.key is not None:
             self.explain_word(self.key[0], self.word if self.word is not None else min(self.maps, default=0))
 
     def _tell(self, message: str) -> None:
@@ -190,10 +203,11 @@ class ExplainWiring(QObject):
         self.failed.emit(message)
 
     # -- showing --------------------------------------------------------------------------------
-    def _use(self, key, result, word: int) -> None:
+    def _use(self, key, computed, word: int) -> None:
+        result, records = computed
         if result is not self.result:
             answer = self.conversation.exchanges[key[0]].answer
-            self.result, self.key, self.maps = result, key, align(answer, result.words)
+            self.result, self.records, self.key, self.maps = result, records, key, align(answer, result.words)
             top = max((m.peak for m in self.maps.values()), default=0.0) or 1.0
             listed = [(j, m) for j, m in sorted(self.maps.items()) if m.word.content]
             kind = "content words"
@@ -227,7 +241,7 @@ class ExplainWiring(QObject):
 
     def _legend(self, result, wm) -> None:
         scene = self.win.session.scene if self.win.session is not None else None
-        rec = result.record(wm, scene)
+        rec = self.records[wm.word.index]
         top = max((m.peak for m in self.maps.values()), default=0.0)
         x, y = rec["peak_pixel"]
         r, c = wm.peak_cell
@@ -243,8 +257,10 @@ class ExplainWiring(QObject):
             lines.append(f"{abs(lat):.5f}° {'N' if lat >= 0 else 'S'}, {abs(lon):.5f}° {'E' if lon >= 0 else 'W'}")
         if result.adapter_used is not None:
             lines.append("Fine-tuned model (adapter on)" if result.adapter_used else "Base model (adapter off)")
-        self.panel.set_legend(f"'{wm.text}' · {dict(METHOD_CHOICES).get(result.method, result.method)} · "
-                              f"answer {self.key[0] + 1}", "\n".join(lines))
+        method = dict(METHOD_CHOICES).get(result.method, result.method)
+        self.panel.set_legend(f"'{wm.text}' · {method} · answer {self.key[0] + 1}", "\n".join(lines),
+                              f"{wm.text}_{result.method}_answer{self.key[0] + 1}")
+        self.win.statusBar().showMessage(f"Map of '{wm.text}' ({method}): peak at x {x:,.0f}, y {y:,.0f} px", 8000)
         x0, y0, x1, y1 = result.placement.rect
         self.panel.set_message(f"'{wm.text}' on the scene: {result.placement.rows} × {result.placement.cols} cells "
                                f"over x {x0:.0f}–{x1:.0f}, y {y0:.0f}–{y1:.0f} px")
@@ -272,7 +288,7 @@ class ExplainWiring(QObject):
         self.cache.clear()
         self.clear_overlay()
         self.result = self.key = None
-        self.maps = {}
+        self.maps, self.records = {}, {}
         self.panel.clear(message)
 
     def reset(self) -> None:
