@@ -6,7 +6,8 @@ an error or a served model change nothing else."""
 import numpy as np
 import pytest
 from gui_helpers import open_and_wait, screenshot, settle
-from PySide6.QtCore import QRectF, Qt, QUrl
+from PySide6.QtCore import QPoint, QRectF, Qt, QUrl
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QDockWidget
 
 from app import workers
@@ -70,6 +71,23 @@ def click(qtbot, win, exchange=0, word=0, timeout=WAIT):
     return win.explain.result
 
 
+def word_point(view, href):
+    """Where the linked word ``href`` is drawn in the chat's viewport."""
+    doc = view.document()
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            frag = it.fragment()
+            if frag.charFormat().anchorHref() == href:
+                cursor = QTextCursor(doc)
+                cursor.setPosition(frag.position() + 1)
+                return view.cursorRect(cursor).center() - QPoint(2, 0)
+            it += 1
+        block = block.next()
+    raise AssertionError(f"no link {href}")
+
+
 def pixels(win):
     return win.explain.overlays[1].image.image.copy()
 
@@ -79,9 +97,14 @@ def test_a_clicked_word_shows_its_map_on_the_scene_views(qtbot, answered):
     links = win.chat_panel.links()
     assert [parse_href(h) for h in links] == [(0, w.index) for w in text_words(ex.answer)]
     assert win.chat_panel.last_answer == ex.answer            # copy and export as before
-    with qtbot.waitSignal(win.explain.mapsReady, timeout=WAIT) as maps:
-        click(qtbot, win, 0, 0)
+    view = win.chat_panel.view
+    view.anchorClicked.connect(lambda url: clicked.append(url.toString()))
+    clicked = []
+    with qtbot.waitSignal(win.explain.mapsReady, timeout=WAIT) as maps:    # a real click on the word
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=word_point(view, "explain:0:0"))
+    assert clicked == ["explain:0:0"]
     result = maps.args[0]
+    qtbot.waitUntil(lambda: win.explain.word == 0, timeout=WAIT)
     # all the answer's words in one call; the grid lies on the region the model saw
     assert [w.text for w in result.words] == [w.text for w in text_words(ex.answer)]
     assert result.placement.rect == pytest.approx((384, 256, 704, 512))
@@ -311,3 +334,19 @@ def test_a_served_model_says_why_there_are_no_maps(qtbot, window, server):
     with qtbot.waitSignal(window.explain.failed, timeout=1000) as blocker:
         window.explain.explain_word(0, 0)
     assert "served model" in blocker.args[0] and not window.explain.overlays[1].image.isVisible()
+
+
+def test_each_answer_gets_its_own_links_and_the_text_stays(qtbot, answered):
+    win, first = answered
+    second = ask(qtbot, win, "Describe the scene")
+    view = win.chat_panel.view
+    n1, n2 = len(text_words(first.answer)), len(text_words(second.answer))
+    assert [parse_href(h) for h in win.chat_panel.links()] == [(0, j) for j in range(n1)] + [(1, j) for j in range(n2)]
+    text = view.toPlainText()
+    assert first.answer.strip() in text and second.answer.strip() in text
+    assert "Click a word" in text and text.count("Click a word") == 1        # the hint, once a conversation
+    # the text after the links (the hint, the next question) is no link
+    hint = view.document().find("Click a word")
+    assert not hint.charFormat().isAnchor()
+    click(qtbot, win, 1, 0)
+    assert win.explain.key[0] == 1 and "answer 2" in win.explain_panel.legend_title.text()
