@@ -83,10 +83,6 @@ class HeatOverlay:
         self.label.setVisible(False)
         self.frame.setVisible(False)
 
-    @property
-    def shown(self) -> bool:
-        return self.image.isVisible()
-
 
 def heat_rgba(heat: np.ndarray, colormap: str, opacity: float, threshold: float) -> np.ndarray:
     """The upsampled map in colour (the PNG export's colours): below ``threshold`` and off the
