@@ -12,6 +12,8 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from app.chat.panel import ChatPanel
 from app.chat.wiring import ChatWiring
+from app.explain.panel import ExplainPanel
+from app.explain.wiring import ExplainWiring
 from app.main_window_dialogs import FileDialogsMixin
 from app.viewer.compare_view import SIDE, SWIPE, CompareView
 from app.viewer.cursor_readout import cursor_text
@@ -67,11 +69,16 @@ class MainWindow(FileDialogsMixin, QMainWindow):
         self.chat_panel = ChatPanel()
         chat_dock = self._dock("Chat", self.chat_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([chat_dock], [360], Qt.Orientation.Horizontal)
+        self.explain_panel = ExplainPanel()    # per-word maps: a tab beside the chat (fits 768 px)
+        explain_dock = self._dock("Word maps", scrolling(self.explain_panel), Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(chat_dock, explain_dock)
+        chat_dock.raise_()
 
         self._build_status_bar()
         self._build_actions()
         self._wire()
         self.chat = ChatWiring(self, self.chat_panel)
+        self.explain = ExplainWiring(self, self.chat, self.explain_panel, explain_dock)
         self._restore_settings()
 
     # -- construction -------------------------------------------------------------------------
@@ -366,6 +373,7 @@ class MainWindow(FileDialogsMixin, QMainWindow):
         self.save_settings()
         self.renderer.cancel()
         self.jobs.cancel_all()
+        self.explain.cancel()
         self.chat.controller.stop()
         self.chat.controller.unload()
         workers.wait_all(3000)

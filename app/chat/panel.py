@@ -6,7 +6,7 @@ import html
 import io
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication, QTextCursor
+from PySide6.QtGui import QColor, QGuiApplication, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -24,6 +24,11 @@ from PySide6.QtWidgets import (
 from sarlang_core.services.ask import ACTIONS
 
 SOURCE_LABELS = [("scene", "Whole scene"), ("viewport", "Current view"), ("region", "Drawn region")]
+
+
+def _units(text: str) -> int:
+    """Qt's length of ``text`` (UTF-16 code units: a character outside the BMP counts twice)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _png_data_url(pil_image) -> str:
@@ -90,6 +95,7 @@ class ChatPanel(QWidget):
 
         self.view = QTextBrowser(objectName="conversation")
         self.view.setOpenExternalLinks(False)
+        self.view.setOpenLinks(False)      # links (the words of an answer) are handled, never followed
         lay.addWidget(self.view, 1)
 
         row = QHBoxLayout()
@@ -117,6 +123,10 @@ class ChatPanel(QWidget):
         self._head_shown = True
         self._current_answer = ""
         self.last_answer = ""
+        self._answer_pos = 0                # where the answer being streamed starts in the document
+        self.last_answer_pos = 0            # ... and where the last finished one started
+        self._links: dict = {}              # href -> (start, end, its link format, the text's own format)
+        self._marked = ""                   # the href shown highlighted
 
     # -- model ----------------------------------------------------------------------------------
     def set_models(self, choices) -> None:
@@ -151,6 +161,7 @@ class ChatPanel(QWidget):
                           f'<p>{thumb}<span style="color:#7a828c;font-size:8pt">'
                           f'{html.escape(self._caption)}</span></p>'
                           f'<p><b style="color:#35d0ff">Model:</b> </p>')
+        self._answer_pos = self._end_position()
 
     def append_piece(self, text: str) -> None:
         self._show_head()
@@ -163,6 +174,7 @@ class ChatPanel(QWidget):
     def finish_answer(self, note: str = "") -> None:
         self._show_head()
         self.last_answer = self._current_answer
+        self.last_answer_pos = self._answer_pos
         tail = f'<br><span style="color:#ffb000">{html.escape(note)}</span>' if note else ""
         self._insert_html(tail + "<hr>")
         self._current_answer = ""
@@ -173,6 +185,78 @@ class ChatPanel(QWidget):
         self._current_answer = ""
         self._head_shown = True
         self.last_answer = ""
+        self._links = {}
+        self._marked = ""
+
+    # -- links in the last answer ---------------------------------------------------------------
+    def link_last_answer(self, spans, note: str = "") -> int:
+        """Make parts of the last finished answer links, in place (the text, its copy and the
+        streaming after it stay as they are): ``spans`` (start, end, href, emphasised) in the
+        answer's characters. ``note``: a plain line instead (or after). Returns the links made."""
+        start = self.last_answer_pos
+        answer = self.last_answer
+        made = 0
+        if spans and self._text_at(start, answer) == answer.replace("\r\n", "\n"):
+            for a, b, href, strong in spans:
+                made += self._link(start + _units(answer[:a]), start + _units(answer[:b]), href, strong)
+        if note:
+            cursor = self.view.textCursor()
+            cursor.setPosition(start + _units(answer))
+            cursor.insertHtml(f'<br><span style="color:#7a828c;font-size:8pt">{html.escape(note)}</span>')
+        return made
+
+    def _text_at(self, start: int, answer: str) -> str:
+        cursor = QTextCursor(self.view.document())
+        cursor.setPosition(min(start, self._end_position()))
+        cursor.setPosition(min(start + _units(answer), self._end_position()), QTextCursor.MoveMode.KeepAnchor)
+        return cursor.selectedText().replace("\u2029", "\n")
+
+    def _link(self, a: int, b: int, href: str, strong: bool) -> int:
+        cursor = QTextCursor(self.view.document())
+        cursor.setPosition(a + 1)
+        own = cursor.charFormat()
+        fmt = QTextCharFormat(own)
+        fmt.setAnchor(True)
+        fmt.setAnchorHref(href)
+        fmt.setForeground(QColor("#9fd8ff" if strong else "#b8c4d0"))
+        fmt.setToolTip("Click: where in the image this word came from (per-word map)")
+        cursor.setPosition(a)
+        cursor.setPosition(b, QTextCursor.MoveMode.KeepAnchor)
+        cursor.setCharFormat(fmt)
+        self._links[href] = (a, b, fmt, own)
+        return 1
+
+    def unlink_answers(self) -> None:
+        """Make every linked word plain text again (the answers they pointed to are gone)."""
+        for a, b, _fmt, own in self._links.values():
+            self._format(a, b, own)
+        self._links = {}
+        self._marked = ""
+
+    def mark_link(self, href: str) -> None:
+        """Highlight the linked word ``href`` (the one whose map is shown); "" for none."""
+        if self._marked in self._links:
+            a, b, fmt, _own = self._links[self._marked]
+            self._format(a, b, fmt)
+        self._marked = href if href in self._links else ""
+        if self._marked:
+            a, b, fmt, _own = self._links[href]
+            marked = QTextCharFormat(fmt)
+            marked.setBackground(QColor("#7a4b00"))
+            marked.setForeground(QColor("#ffffff"))
+            self._format(a, b, marked)
+
+    def links(self) -> list:
+        return list(self._links)
+
+    def _format(self, a: int, b: int, fmt: QTextCharFormat) -> None:
+        cursor = QTextCursor(self.view.document())
+        cursor.setPosition(a)
+        cursor.setPosition(b, QTextCursor.MoveMode.KeepAnchor)
+        cursor.setCharFormat(fmt)
+
+    def _end_position(self) -> int:
+        return self.view.document().characterCount() - 1
 
     def set_busy(self, busy: bool) -> None:
         self.ask_button.setEnabled(not busy)
