@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 WORD = re.compile(r"[^\W_]+(?:['’\-.][^\W_]+)*")
 
@@ -38,7 +38,8 @@ class Word:
         return self.text.lower() not in STOPWORDS
 
 
-class WordSpan(NamedTuple):
+@dataclass(frozen=True)
+class WordSpan:
     """A word of a text without its tokens (what a view needs to make the words clickable)."""
 
     index: int
