@@ -23,6 +23,7 @@ def add_parsers(sub) -> None:
     cmd.add_argument("--adapter", help="LoRA adapter folder")
     cmd.add_argument("--base", action="store_true", help="with --adapter: the base model's maps (adapter off)")
     cmd.add_argument("--registry", help="model registry JSON")
+    cmd.add_argument("--endpoint", help="an OpenAI-compatible server: refused with the reason (no gradients)")
     cmd.add_argument("--region", metavar="X,Y,W,H", help="explain about this region (full-resolution pixels)")
     cmd.add_argument("--pipeline", metavar="FILE.json|paper", default="paper",
                      help="preprocessing recipe (default: the paper's chain)")
@@ -57,7 +58,7 @@ def cmd_explain(args) -> int:
     ask = AskRequest(args.question, source="region" if region else "scene", rect=region, pipeline=pipeline,
                      max_pixels=args.max_pixels, config=GenerationConfig(max_new_tokens=args.max_new_tokens))
     request = ExplainRequest(ask, answer=args.answer, method=args.method, words=words, adapter=not args.base)
-    backend = open_backend(args.model, adapter=args.adapter, registry=args.registry)
+    backend = open_backend(args.model, adapter=args.adapter, registry=args.registry, endpoint=args.endpoint)
     reason = explanation_unavailable(backend)
     if reason:
         raise SarlangError(reason)

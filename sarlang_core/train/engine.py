@@ -75,7 +75,10 @@ def _lora_targets(config: TrainConfig, family: str) -> str:
     lm = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
     if not config.train_vision:
         return lm
-    vision = (r".*visual.*\.(qkv|proj|fc1|fc2|gate_proj|up_proj|down_proj|mlp\.0|mlp\.2)" if family != "llava"
+    # The blocks' and the merger's linear layers, not the patch embedding (a Conv3d named "proj"
+    # too, which the old ".*visual.*proj" pattern caught).
+    blocks = r"blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(fc1|fc2|gate_proj|up_proj|down_proj))"
+    vision = (rf".*visual\.({blocks}|merger\.mlp\.(0|2))" if family != "llava"
               else r".*(vision_tower.*\.(q_proj|k_proj|v_proj|out_proj|fc1|fc2)|multi_modal_projector\.linear_\d)")
     return f"({lm})|({vision})"
 

@@ -190,9 +190,10 @@ def check_adapter(adapter: ModelInfo, base: ModelInfo) -> ModelInfo:
     unknown, misfit = [], []
     for module, ab in sorted(pairs.items()):
         w = shapes.get(module)
-        if w is None or len(w) != 2:
+        if w is None or len(w) < 2:
             unknown.append(module)
-        elif ("A" in ab and ab["A"][-1] != w[1]) or ("B" in ab and ab["B"][0] != w[0]):
+        # A is (rank, in, *kernel) and B (out, rank, *1s) for linear and convolutional layers alike
+        elif ("A" in ab and ab["A"][1] != w[1]) or ("B" in ab and ab["B"][0] != w[0]):
             misfit.append(f"{module} (base {w[0]}x{w[1]}, adapter A {ab.get('A')} B {ab.get('B')})")
     trained_on = Path(str(adapter.base_model or "?").rstrip("/")).name
     if unknown or misfit:

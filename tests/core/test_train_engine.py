@@ -207,6 +207,11 @@ def test_vision_tower_lora_is_an_option_with_a_warning(family, trainable_qwen, t
     keys = load_file(str(tmp_path / "run" / runs.ADAPTER / "adapter_model.safetensors")).keys()
     tower = "visual" if family == "qwen" else "vision_tower"
     assert any(tower in k for k in keys) and any("language_model" in k for k in keys)
+    # the adapter loads back onto its base (the patch embedding, a Conv3d, once made it look foreign)
+    from sarlang_core.vlm.models import inspect_model
+
+    info = inspect_model(tmp_path / "run" / runs.ADAPTER, base=inspect_model(model))
+    assert any("vision encoder" in p for p in info.problems)
 
 
 def test_missing_images_are_reported_and_the_rest_trains(trainable_qwen, toy_json, tmp_path):

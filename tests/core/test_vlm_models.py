@@ -236,3 +236,16 @@ def test_committed_registry_is_valid():
     data = json.loads(m.REPO_REGISTRY.read_text())
     assert isinstance(data["models"], list)
     m.load_registry(m.REPO_REGISTRY)
+
+
+def test_an_adapter_on_a_convolution_is_checked_like_a_linear_one(tiny_qwen, tmp_path):
+    # LoRA on Qwen's Conv3d patch embedding: A is (r, in, kT, kH, kW), B (out, r, 1, 1, 1)
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_qwen, dtype=torch.float32)
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=r".*visual\.patch_embed\.proj"))
+    peft.save_pretrained(str(tmp_path / "conv-lora"))
+    info = m.inspect_model(tmp_path / "conv-lora", base=m.inspect_model(tiny_qwen))
+    assert info.kind == "adapter" and any("vision encoder" in p for p in info.problems)
