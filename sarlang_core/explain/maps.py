@@ -79,26 +79,33 @@ def colorize(scores: np.ndarray, colormap: str = "inferno", opacity: float = 0.6
     return rgba
 
 
+OVERLAY_MIN_SIDE = 512      # small chips are enlarged so the map and its legend stay readable
+
+
 def overlay_image(image: Any, placement_in_image: "Placement", scores: np.ndarray, *, colormap: str = "inferno",
                   opacity: float = 0.6, threshold: float = 0.0, title: str = "") -> Any:
     """The image with the map blended on it and a legend strip (colour bar 0-1, ``title``) below."""
     from PIL import Image, ImageDraw
 
     base = image.convert("RGBA")
+    zoom = max(1.0, OVERLAY_MIN_SIDE / float(max(base.size)))
+    if zoom > 1.0:
+        base = base.resize((round(base.width * zoom), round(base.height * zoom)), Image.Resampling.LANCZOS)
+    x0, y0, x1, y1 = placement_in_image.rect
+    placed = Placement(placement_in_image.rows, placement_in_image.cols, (x0 * zoom, y0 * zoom, x1 * zoom, y1 * zoom))
     w, h = base.size
-    heat = placement_in_image.sample(scores, np.arange(w) + 0.5, np.arange(h) + 0.5)
-    layer = Image.fromarray(colorize(heat, colormap, opacity, threshold), "RGBA")
-    blended = Image.alpha_composite(base, layer)
-    bar_h = 30
+    heat = placed.sample(scores, np.arange(w) + 0.5, np.arange(h) + 0.5)
+    blended = Image.alpha_composite(base, Image.fromarray(colorize(heat, colormap, opacity, threshold), "RGBA"))
+    bar_h = 34
     canvas = Image.new("RGBA", (w, h + bar_h), (13, 14, 16, 255))
     canvas.paste(blended, (0, 0))
     ramp = colorize(np.tile(np.linspace(0, 1, max(2, w // 2), dtype=np.float32), (8, 1)), colormap, 1.0)
-    canvas.paste(Image.fromarray(ramp, "RGBA"), (w // 4, h + 4))
+    canvas.paste(Image.fromarray(ramp, "RGBA"), (w // 4, h + 5))
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, h + 2), "0", fill=(220, 220, 220, 255))
-    draw.text((w - 12, h + 2), "1", fill=(220, 220, 220, 255))
+    draw.text((w // 4 - 12, h + 3), "0", fill=(220, 220, 220, 255))
+    draw.text((w // 4 + ramp.shape[1] + 4, h + 3), "1", fill=(220, 220, 220, 255))
     if title:
-        draw.text((4, h + 15), title[:120], fill=(220, 220, 220, 255))
+        draw.text((4, h + 18), title[: max(8, w // 6)], fill=(220, 220, 220, 255))
     return canvas.convert("RGB")
 
 
