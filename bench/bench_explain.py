@@ -7,7 +7,13 @@ an image of --size px square, fp32 on the CPU. "shared" is ``explain_answer`` fo
 once; "independent" is 20 calls each explaining one word (each with its own forward pass). Both
 interleaved in every repeat; medians over --repeats.
 
+With --real-arch the model is a randomly initialised Qwen2.5-VL of the real 3B architecture
+(bench/gpu_train_compare.py's builder; bf16 on a GPU, ~7.5 GB of weights) and the image 1024 x 1024
+(1,296 visual tokens): the GPU figure the issue asks for (seconds per word). Needs a CUDA GPU in
+practice: on 2 CPU cores one pass takes minutes and ~30 GB.
+
 Run: .venv/bin/python bench/bench_explain.py [--size 448] [--repeats 7] [--threads 2] [--localisation]
+     .venv/bin/python bench/bench_explain.py --real-arch --size 1024 --repeats 3      (GPU machine)
 """
 
 from __future__ import annotations
@@ -36,7 +42,14 @@ def speed(args, folder: Path) -> None:
     from sarlang_core.vlm.local import LocalBackend
     from sarlang_core.vlm.tiny import build_tiny_qwen2_5_vl
 
-    backend = LocalBackend(build_tiny_qwen2_5_vl(folder / "tiny"), device="cpu")
+    if args.real_arch:
+        from gpu_train_compare import build_model
+
+        info = build_model(folder / "qwen2.5-vl-3b-arch", tiny=False, real_vocab=False, wheels=Path(".whl-lf"))
+        print(f"random Qwen2.5-VL-3B architecture: {info['parameters']:,} parameters, {info['dtype']}")
+        backend = LocalBackend(folder / "qwen2.5-vl-3b-arch")
+    else:
+        backend = LocalBackend(build_tiny_qwen2_5_vl(folder / "tiny"), device="cpu")
     backend.load()
     rng = np.random.default_rng(0)
     image = Image.fromarray((rng.random((args.size, args.size)) * 255).astype(np.uint8)).convert("RGB")
@@ -45,23 +58,33 @@ def speed(args, folder: Path) -> None:
     words = ANSWER.split()
     assert len(words) == 20 and len({w.lower() for w in words}) == 20
 
+    def sync():
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
     def run(method, chosen=None):
         return explain_answer(backend.model, backend.processor, backend.family, inputs, ids, image_size=image.size,
                               method_name=method, words=chosen)
 
-    print(f"{machine()} · torch threads {args.threads}")
-    print(f"tiny Qwen2.5-VL, {args.size} x {args.size} px ({inputs['pixel_values'].shape[0] // 4} visual tokens), "
+    print(f"{machine()} · torch threads {args.threads} · device {backend.device} {backend.dtype}")
+    name = "Qwen2.5-VL-3B arch" if args.real_arch else "tiny Qwen2.5-VL"
+    print(f"{name}, {args.size} x {args.size} px ({inputs['pixel_values'].shape[0] // 4} visual tokens), "
           f"20-word answer ({len(ids)} tokens), medians of {args.repeats}")
     for method in ("gradcam", "gradxinput", "attention"):
         shared, independent = [], []
         run(method), run(method, [words[0]])        # warm-up
+        sync()
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             run(method)
+            sync()
             shared.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             for w in words:
                 run(method, [w])
+            sync()
             independent.append(time.perf_counter() - t0)
         s, i = statistics.median(shared), statistics.median(independent)
         print(f"  {method:<11} all 20 words: shared pass {s * 1000:7.1f} ms ({s / 20 * 1000:6.1f} ms/word) · "
@@ -105,6 +128,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--localisation", action="store_true")
+    ap.add_argument("--real-arch", action="store_true", help="the real Qwen2.5-VL-3B architecture (GPU)")
     args = ap.parse_args()
     import torch
 
