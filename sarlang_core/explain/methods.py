@@ -1,8 +1,9 @@
 """Three ways to say where a word came from, on one interface.
 
-Each method turns one forward pass (``Pass``) and a word's token span into a non-negative map
-over a grid of the image. The target of a word is the sum of the log-probabilities of its
-tokens given their prefix (teacher-forced), so a word in several pieces is one target.
+Each method turns one forward pass (``Pass``) and the token spans of some words into one
+non-negative map each over a grid of the image (the gradient methods in one batched backward).
+The target of a word is the sum of the log-probabilities of its tokens given their prefix
+(teacher-forced), so a word in several pieces is one target.
 
 - ``gradcam``: Grad-CAM on the visual tokens the language model receives: channel weights are
   the token-mean of d target / d token, the map is ReLU(tokens . weights) on the token grid.
@@ -14,12 +15,15 @@ tokens given their prefix (teacher-forced), so a word in several pieces is one t
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import ExplainError
 from .layout import VisualLayout
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,32 +53,63 @@ class Method(ABC):
     needs_attention = False
 
     @abstractmethod
-    def word_map(self, p: Pass, span: Tuple[int, int]) -> Any:
-        """The word's non-negative map over the token (or patch) grid, a torch tensor."""
+    def word_maps(self, p: Pass, spans: Sequence[Tuple[int, int]]) -> List[Any]:
+        """Each word's non-negative map over the token (or patch) grid, torch tensors."""
 
 
-class GradCAM(Method):
+class GradientMethod(Method):
+    """A map from d target / d ``leaf``: one batched backward pass for a chunk of words (each word a
+    row of ``grad_outputs`` selecting its tokens), a word at a time where batching is refused."""
+
+    @abstractmethod
+    def leaf(self, p: Pass) -> Any:
+        """The tensor the gradients are taken to."""
+
+    @abstractmethod
+    def from_grad(self, p: Pass, grad: Any) -> Any:
+        """A word's map from its gradient."""
+
+    def word_maps(self, p: Pass, spans: Sequence[Tuple[int, int]]) -> List[Any]:
+        import torch
+
+        leaf = self.leaf(p)
+        rows = torch.zeros((len(spans), p.logprobs.numel()), dtype=p.logprobs.dtype, device=p.logprobs.device)
+        for k, (a, b) in enumerate(spans):
+            rows[k, a:b] = 1.0
+        try:
+            (grads,) = torch.autograd.grad(p.logprobs, leaf, grad_outputs=rows, retain_graph=True,
+                                           is_grads_batched=True)
+        except RuntimeError as exc:   # an op without a batching rule: one backward per word
+            if "out of memory" in str(exc).lower():
+                raise
+            log.info("batched gradients refused (%s): one backward per word", exc)
+            grads = [torch.autograd.grad(p.target(span), leaf, retain_graph=True)[0] for span in spans]
+        return [self.from_grad(p, g) for g in grads]
+
+
+class GradCAM(GradientMethod):
     name, label = "gradcam", "Grad-CAM (visual tokens)"
     needs_tokens = True
 
-    def word_map(self, p: Pass, span: Tuple[int, int]) -> Any:
+    def leaf(self, p: Pass) -> Any:
+        return p.tokens
+
+    def from_grad(self, p: Pass, grad: Any) -> Any:
         import torch
 
-        (grad,) = torch.autograd.grad(p.target(span), p.tokens, retain_graph=True)
         weights = grad.float().mean(0)
-        cam = torch.relu(p.tokens.detach().float() @ weights)
-        return cam.reshape(p.token_grid)
+        return torch.relu(p.tokens.detach().float() @ weights).reshape(p.token_grid)
 
 
-class GradXInput(Method):
+class GradXInput(GradientMethod):
     name, label = "gradxinput", "Gradient × input (pixels)"
     needs_pixels = True
 
-    def word_map(self, p: Pass, span: Tuple[int, int]) -> Any:
-        import torch
+    def leaf(self, p: Pass) -> Any:
+        return p.pixel_values
 
-        (grad,) = torch.autograd.grad(p.target(span), p.pixel_values, retain_graph=True)
-        prod = (grad.float() * p.pixel_values.detach().float())
+    def from_grad(self, p: Pass, grad: Any) -> Any:
+        prod = grad.float() * p.pixel_values.detach().float()
         per_pixel = prod.sum(-1) if prod.dim() == 2 else prod[0].sum(0)   # Qwen patches | LLaVA (3, H, W)
         return p.layout.pixels_to_patches(per_pixel.abs(), *p.patch_grid)
 
@@ -83,10 +118,11 @@ class AttentionToImage(Method):
     name, label = "attention", "Attention to the image"
     needs_attention = True
 
-    def word_map(self, p: Pass, span: Tuple[int, int]) -> Any:
-        a, b = span
-        rows = p.attention[p.answer_start + a - 1:p.answer_start + b - 1]   # the positions predicting the word
-        return rows[:, p.visual_positions].mean(0).reshape(p.token_grid)
+    def word_maps(self, p: Pass, spans: Sequence[Tuple[int, int]]) -> List[Any]:
+        to_image = p.attention[:, p.visual_positions]
+        # the positions that predict a word's tokens are those just before them
+        return [to_image[p.answer_start + a - 1:p.answer_start + b - 1].mean(0).reshape(p.token_grid)
+                for a, b in spans]
 
 
 METHODS: Dict[str, Method] = {m.name: m for m in (GradCAM(), GradXInput(), AttentionToImage())}
