@@ -1,5 +1,4 @@
-"""Per-word maps for one answer: one forward pass over prompt + answer, then batched backward passes
-(up to WORDS_PER_BACKWARD words each).
+"""Per-word maps for one answer: one forward pass over prompt + answer, one backward per word.
 
     result = explain_answer(model, processor, "qwen2_5_vl", inputs, answer_ids, method="gradcam")
     for w in result.words:
@@ -25,9 +24,6 @@ from .layout import VisualLayout, layout_for
 from .methods import Method, Pass, method
 from .words import Word, answer_words
 
-# Words whose gradients one batched backward computes: bounds the memory of the batched gradients
-# (a 1024^2 image's pixels are ~25 MB a word) and lets a cancel land between chunks.
-WORDS_PER_BACKWARD = 8
 OOM_ADVICE = "out of GPU memory while computing the maps: ask again with a smaller pixel budget or a shorter answer"
 
 
@@ -150,11 +146,10 @@ def explain_answer(model: Any, processor: Any, family: str, inputs: Any, answer_
         with torch.enable_grad():
             p = _forward(model, layout, how, _sequence(inputs, answer), n_prompt, image_token_id,
                          token_grid, patch_grid)
-            for k in range(0, len(chosen), WORDS_PER_BACKWARD):
+            for k, w in enumerate(chosen):
                 check(cancel)
-                chunk = chosen[k:k + WORDS_PER_BACKWARD]
-                report(progress, "words", k + 1, len(chosen) + 1, ", ".join(w.text for w in chunk))
-                out += [_normalised(w, m) for w, m in zip(chunk, how.word_maps(p, [w.tokens for w in chunk]))]
+                report(progress, "words", k + 1, len(chosen) + 1, w.text)
+                out.append(_normalised(w, how.word_maps(p, [w.tokens])[0]))
     except torch.cuda.OutOfMemoryError as exc:
         raise ExplainError(OOM_ADVICE) from exc
     except (CancelledError, ExplainError):

@@ -1,7 +1,7 @@
 """Three ways to say where a word came from, on one interface.
 
 Each method turns one forward pass (``Pass``) and the token spans of some words into one
-non-negative map each over a grid of the image (the gradient methods in one batched backward).
+non-negative map each over a grid of the image.
 The target of a word is the sum of the log-probabilities of its tokens given their prefix
 (teacher-forced), so a word in several pieces is one target.
 
@@ -15,15 +15,12 @@ The target of a word is the sum of the log-probabilities of its tokens given the
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import ExplainError
 from .layout import VisualLayout
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,8 +55,11 @@ class Method(ABC):
 
 
 class GradientMethod(Method):
-    """A map from d target / d ``leaf``: one batched backward pass for a chunk of words (each word a
-    row of ``grad_outputs`` selecting its tokens), a word at a time where batching is refused."""
+    """A map from d target / d ``leaf``, one backward pass per word over the kept graph.
+
+    (One batched backward for several words, ``is_grads_batched``, was measured: 10x slower for
+    gradient x input, whose vision-tower ops fall back to per-sample loops under vmap, and no faster
+    for Grad-CAM on the CPU; see BENCHMARKS.md.)"""
 
     @abstractmethod
     def leaf(self, p: Pass) -> Any:
@@ -73,18 +73,7 @@ class GradientMethod(Method):
         import torch
 
         leaf = self.leaf(p)
-        rows = torch.zeros((len(spans), p.logprobs.numel()), dtype=p.logprobs.dtype, device=p.logprobs.device)
-        for k, (a, b) in enumerate(spans):
-            rows[k, a:b] = 1.0
-        try:
-            (grads,) = torch.autograd.grad(p.logprobs, leaf, grad_outputs=rows, retain_graph=True,
-                                           is_grads_batched=True)
-        except RuntimeError as exc:   # an op without a batching rule: one backward per word
-            if "out of memory" in str(exc).lower():
-                raise
-            log.info("batched gradients refused (%s): one backward per word", exc)
-            grads = [torch.autograd.grad(p.target(span), leaf, retain_graph=True)[0] for span in spans]
-        return [self.from_grad(p, g) for g in grads]
+        return [self.from_grad(p, torch.autograd.grad(p.target(span), leaf, retain_graph=True)[0]) for span in spans]
 
 
 class GradCAM(GradientMethod):
