@@ -5,6 +5,8 @@ curves, a finished run's adapter, stop and resume, bad input; Tools ▸ Fine-tun
 and a finished adapter queued in the benchmark window."""
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -277,20 +279,47 @@ def test_merge_and_register_a_finished_run(qtbot, train_win, tiny_data, tmp_path
     assert "tiny-sar-lora" in (tmp_path / "registry.json").read_text()
 
 
+STOP_STEPS = 40
+
+
 def test_stop_mid_run_then_resume_finishes_it(qtbot, train_win, tiny_data):
-    fill(train_win, tiny_data, "stop-me", max_steps=150, save_every=500)
+    from PySide6.QtCore import QTimer
+
+    from sarlang_core.train import runs
+
+    fill(train_win, tiny_data, "stop-me", max_steps=STOP_STEPS, save_every=500)
     win = train_win
+    held = []
 
     def stop_after_the_first_step(e):
         if e["event"] == "step" and not win.process.stopping:
+            # the trainer waits (SIGSTOP) until the window's stop request is on disk: a warm tiny step
+            # takes ~20 ms, so the run could otherwise end before the request is written
+            held.append(win.process.proc.processId())
+            os.kill(held[-1], signal.SIGSTOP)
             win.stop()
 
+    def go_on_once_asked():
+        if held and win.process.run_dir and (Path(win.process.run_dir) / runs.STOP).exists():
+            os.kill(held.pop(), signal.SIGCONT)
+
+    poll = QTimer()
+    poll.timeout.connect(go_on_once_asked)
+    poll.start(5)
     win.process.progress.connect(stop_after_the_first_step)
-    kind, ev, events = run_to_end(qtbot, win, win.start)
-    win.process.progress.disconnect(stop_after_the_first_step)
+    try:
+        kind, ev, events = run_to_end(qtbot, win, win.start)
+    finally:
+        poll.stop()
+        win.process.progress.disconnect(stop_after_the_first_step)
+        for pid in held:                     # never leave a stopped process behind
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
     assert kind == "stopped", win.last_error
     stopped_at = ev["step"]
-    assert 1 <= stopped_at < 150
+    assert 1 <= stopped_at < STOP_STEPS
     assert "stopped at step" in win.strip.status_label.text() and "Resume" in win.strip.message_label.text()
     run_dir = ev["run_dir"]
     qtbot.waitUntil(row_of(win, run_dir), timeout=10000)
@@ -301,10 +330,10 @@ def test_stop_mid_run_then_resume_finishes_it(qtbot, train_win, tiny_data):
 
     kind, ev, events = run_to_end(qtbot, win, win.resume)
     assert kind == "done", win.last_error
-    assert ev["step"] == 150
+    assert ev["step"] == STOP_STEPS
     resumed = [e["step"] for e in events if e["event"] == "step"]
-    assert resumed[0] == stopped_at + 1 and resumed[-1] == 150
-    assert [s for s, _ in win.curves.live_points()] == list(range(1, 151))     # the history, then the new steps
+    assert resumed[0] == stopped_at + 1 and resumed[-1] == STOP_STEPS
+    assert [s for s, _ in win.curves.live_points()] == list(range(1, STOP_STEPS + 1))   # history, then new steps
     qtbot.waitUntil(lambda: (s := win.runs.summary_of(run_dir)) is not None and s.status == "finished", timeout=10000)
     assert win.runs.summary_of(run_dir).has_adapter
 
