@@ -280,13 +280,10 @@ def test_the_form_builds_the_run_config_a_person_described(bench, tmp_path):
 
 
 # -- the run queue ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_model_and_adapter(tmp_path_factory):
-    from sarlang_core.vlm.tiny import build_tiny_lora, build_tiny_qwen2_5_vl
-
-    root = tmp_path_factory.mktemp("vlm")
-    base = build_tiny_qwen2_5_vl(root / "tiny-qwen2.5-vl")
-    return base, build_tiny_lora(base, root / "tiny-lora")
+@pytest.fixture
+def tiny_model_and_adapter(tiny_qwen, tiny_lora):
+    """The session's tiny Qwen2.5-VL and a LoRA adapter for it (tests/support/tiny_models.py)."""
+    return tiny_qwen, tiny_lora
 
 
 def test_a_local_model_with_an_adapter_runs_through_the_paper_chain(qtbot, bench, tmp_path, tiny_model_and_adapter):

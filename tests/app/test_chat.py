@@ -112,10 +112,10 @@ def test_bad_requests_are_explained_and_the_app_stays_up(qtbot, chat_window):
     assert win.session is not None and win.chat_panel.ask_button.isEnabled()
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from sarlang_core.vlm.tiny import build_tiny_qwen2_5_vl
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("vlm") / "tiny-qwen2.5-vl")
+@pytest.fixture
+def tiny_model(tiny_qwen):
+    """The session's tiny Qwen2.5-VL folder (tests/support/tiny_models.py)."""
+    return tiny_qwen
 
 
 def test_local_model_answers_in_the_panel(qtbot, window, tiny_model):

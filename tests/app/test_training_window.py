@@ -5,6 +5,8 @@ curves, a finished run's adapter, stop and resume, bad input; Tools ▸ Fine-tun
 and a finished adapter queued in the benchmark window."""
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +21,10 @@ RUN_TIMEOUT = 120000
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """(tiny model folder, SARLANG-1M style JSON over 8 small chips with one question each)."""
-    from sarlang_core.vlm.tiny import build_tiny_qwen2_5_vl
-
+def tiny_data(tiny_qwen, tmp_path_factory):
+    """(the session's tiny model folder, SARLANG-1M style JSON over 8 small chips with one question each)."""
+    model = tiny_qwen
     root = tmp_path_factory.mktemp("train")
-    model = build_tiny_qwen2_5_vl(root / "tiny-qwen2.5-vl")
     (root / "imgs").mkdir()
     recs = []
     for i in range(8):
@@ -63,6 +63,17 @@ def fill(win, tiny_data, name, **changes):
     win.form.set_config(TrainConfig(**settings))
     win.form.set_pipeline_choice("none")
     win.form.name.setText(name)
+
+
+def train_here(run_dir, tiny_data, **changes):
+    """A finished run written elsewhere: the engine `sarlang-cli train run` runs, in this process
+    (the window's own runs start real processes in the tests that run them)."""
+    from sarlang_core.train.engine import train
+
+    model, data = tiny_data
+    settings = dict(model=model, dataset=data, grad_accum=1) | changes
+    state = train(run_dir, TrainConfig(**settings), None)
+    assert state["status"] == "finished"
 
 
 def run_to_end(qtbot, win, start):
@@ -250,10 +261,10 @@ def test_tools_menu_run_draws_the_curve_finishes_and_queues_the_adapter_benchmar
 
 def test_merge_and_register_a_finished_run(qtbot, train_win, tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("SARLANG_MODELS", str(tmp_path / "registry.json"))
-    fill(train_win, tiny_data, "to-merge", max_steps=2)
-    kind, ev, _ = run_to_end(qtbot, train_win, train_win.start)
-    assert kind == "done", train_win.last_error
-    qtbot.waitUntil(lambda: train_win.runs.selected_finished() == ev["run_dir"], timeout=10000)
+    run_dir = str(tmp_path / "runs" / "to-merge")
+    train_here(run_dir, tiny_data, max_steps=2, save_every=3)
+    train_win.refresh(select=[run_dir])
+    qtbot.waitUntil(lambda: train_win.runs.selected_finished() == run_dir, timeout=10000)
     train_win.after.ask_folder = lambda _title, _start: str(tmp_path / "merged")
     train_win.runs.buttons["merge"].click()
     qtbot.waitUntil(lambda: "Merged model written" in train_win.strip.message_label.text() or
@@ -268,20 +279,47 @@ def test_merge_and_register_a_finished_run(qtbot, train_win, tiny_data, tmp_path
     assert "tiny-sar-lora" in (tmp_path / "registry.json").read_text()
 
 
+STOP_STEPS = 40
+
+
 def test_stop_mid_run_then_resume_finishes_it(qtbot, train_win, tiny_data):
-    fill(train_win, tiny_data, "stop-me", max_steps=150, save_every=500)
+    from PySide6.QtCore import QTimer
+
+    from sarlang_core.train import runs
+
+    fill(train_win, tiny_data, "stop-me", max_steps=STOP_STEPS, save_every=500)
     win = train_win
+    held = []
 
     def stop_after_the_first_step(e):
         if e["event"] == "step" and not win.process.stopping:
+            # the trainer waits (SIGSTOP) until the window's stop request is on disk: a warm tiny step
+            # takes ~20 ms, so the run could otherwise end before the request is written
+            held.append(win.process.proc.processId())
+            os.kill(held[-1], signal.SIGSTOP)
             win.stop()
 
+    def go_on_once_asked():
+        if held and win.process.run_dir and (Path(win.process.run_dir) / runs.STOP).exists():
+            os.kill(held.pop(), signal.SIGCONT)
+
+    poll = QTimer()
+    poll.timeout.connect(go_on_once_asked)
+    poll.start(5)
     win.process.progress.connect(stop_after_the_first_step)
-    kind, ev, events = run_to_end(qtbot, win, win.start)
-    win.process.progress.disconnect(stop_after_the_first_step)
+    try:
+        kind, ev, events = run_to_end(qtbot, win, win.start)
+    finally:
+        poll.stop()
+        win.process.progress.disconnect(stop_after_the_first_step)
+        for pid in held:                     # never leave a stopped process behind
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
     assert kind == "stopped", win.last_error
     stopped_at = ev["step"]
-    assert 1 <= stopped_at < 150
+    assert 1 <= stopped_at < STOP_STEPS
     assert "stopped at step" in win.strip.status_label.text() and "Resume" in win.strip.message_label.text()
     run_dir = ev["run_dir"]
     qtbot.waitUntil(row_of(win, run_dir), timeout=10000)
@@ -292,29 +330,20 @@ def test_stop_mid_run_then_resume_finishes_it(qtbot, train_win, tiny_data):
 
     kind, ev, events = run_to_end(qtbot, win, win.resume)
     assert kind == "done", win.last_error
-    assert ev["step"] == 150
+    assert ev["step"] == STOP_STEPS
     resumed = [e["step"] for e in events if e["event"] == "step"]
-    assert resumed[0] == stopped_at + 1 and resumed[-1] == 150
-    assert [s for s, _ in win.curves.live_points()] == list(range(1, 151))     # the history, then the new steps
+    assert resumed[0] == stopped_at + 1 and resumed[-1] == STOP_STEPS
+    assert [s for s, _ in win.curves.live_points()] == list(range(1, STOP_STEPS + 1))   # history, then new steps
     qtbot.waitUntil(lambda: (s := win.runs.summary_of(run_dir)) is not None and s.status == "finished", timeout=10000)
     assert win.runs.summary_of(run_dir).has_adapter
 
 
 def test_selected_runs_lay_their_curves_over_each_other(qtbot, train_win, tiny_data, tmp_path):
-    """Two runs written by the CLI elsewhere: the list finds them; selecting them overlays their losses."""
-    import subprocess
-    import sys
-
-    model, data = tiny_data
+    """Two runs written elsewhere (by the engine the CLI runs): the list finds them; selecting them
+    overlays their losses."""
     runs = tmp_path / "runs"
-    procs = [subprocess.Popen([sys.executable, "-m", "sarlang_core.cli", "train", "run", "--model", model, "--dataset",
-                               data, "--out", str(runs / name), "--max-steps", "3", "--grad-accum", "1",
-                               "--save-every", "3", "--lr", lr, "--quiet"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
-             for name, lr in (("lr-1e-4", "1e-4"), ("lr-5e-4", "5e-4"))]
-    for p in procs:
-        _out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err.decode()[-2000:]
+    for name, lr in (("lr-1e-4", 1e-4), ("lr-5e-4", 5e-4)):
+        train_here(runs / name, tiny_data, max_steps=3, save_every=3, learning_rate=lr)
     train_win.refresh()
     qtbot.waitUntil(lambda: train_win.runs.table.rowCount() == 2, timeout=10000)
     train_win.runs.select_runs([str(runs / "lr-1e-4"), str(runs / "lr-5e-4")])

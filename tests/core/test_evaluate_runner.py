@@ -17,7 +17,7 @@ from sarlang_core.services import benchmarks
 from sarlang_core.vlm.backend import ChatTurn, GenerationConfig
 from support.chat_server import serve
 
-from .vlm_fixtures import sar_image, tiny_qwen  # noqa: F401
+from .vlm_fixtures import sar_image
 
 
 def _png(path, seed):

@@ -12,7 +12,7 @@ from sarlang_core.errors import TrainError
 from sarlang_core.services import training, training_after
 from sarlang_core.train import runs
 
-from .train_fixtures import toy_config, toy_json, trainable_qwen, trained_run  # noqa: F401
+from .train_fixtures import toy_config
 
 
 def test_pipeline_choices(toy_json, tmp_path):

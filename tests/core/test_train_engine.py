@@ -12,8 +12,7 @@ from sarlang_core.errors import ModelError, TrainError
 from sarlang_core.train import runs
 from sarlang_core.train.engine import train
 
-from .train_fixtures import ANSWERS, QUESTION, toy_config, toy_json, trainable_qwen, trained_run  # noqa: F401
-from .vlm_fixtures import tiny_lora, tiny_qwen  # noqa: F401
+from .train_fixtures import ANSWERS, QUESTION, toy_config
 
 
 def _losses(run):
@@ -95,18 +94,11 @@ def test_label_masking_supervises_only_the_answer_token_by_token(trainable_qwen,
     assert ids.count(image_id) == 16 and all(labels[i] == IGNORE for i, t in enumerate(ids) if t == image_id)
 
 
-def test_llava_trains_and_masks_its_own_template(tiny_llava_trainable, toy_json, tmp_path):
+def test_llava_trains_and_masks_its_own_template(tiny_llava, toy_json, tmp_path):
     run = tmp_path / "llava"
-    state = train(run, toy_config(tiny_llava_trainable, toy_json, max_steps=3), None)
+    state = train(run, toy_config(tiny_llava, toy_json, max_steps=3), None)
     assert state["status"] == "finished"
     assert (run / runs.ADAPTER / "adapter_model.safetensors").is_file()
-
-
-@pytest.fixture(scope="module")
-def tiny_llava_trainable(tmp_path_factory):
-    from sarlang_core.vlm.tiny import build_tiny_llava
-
-    return build_tiny_llava(tmp_path_factory.mktemp("llava") / "tiny-llava")
 
 
 def test_samples_over_the_cutoff_are_truncated_or_skipped(trainable_qwen, toy_json, tmp_path):
@@ -198,9 +190,9 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_resumes(trainable_
 
 
 @pytest.mark.parametrize("family", ["qwen", "llava"])
-def test_vision_tower_lora_is_an_option_with_a_warning(family, trainable_qwen, tiny_llava_trainable, toy_json,
+def test_vision_tower_lora_is_an_option_with_a_warning(family, trainable_qwen, tiny_llava, toy_json,
                                                        tmp_path):
-    model = trainable_qwen if family == "qwen" else tiny_llava_trainable
+    model = trainable_qwen if family == "qwen" else tiny_llava
     said = []
     train(tmp_path / "run", toy_config(model, toy_json, max_steps=1, train_vision=True), None, emit=said.append)
     assert any(e.get("stage") == "warning" and "vLLM ignores LoRA" in e["message"] for e in said)

@@ -17,8 +17,6 @@ from sarlang_core.train.llamafactory import export_llamafactory, yaml_scalar
 from sarlang_core.vlm.registry_write import register_model
 from sarlang_core.vlm.tiny import build_tiny_lora
 
-from .vlm_fixtures import tiny_llava, tiny_lora, tiny_qwen  # noqa: F401
-
 
 def read_yaml(text: str) -> dict:
     """The flat 'key: value  # comment' YAML the exporter writes (a test-side reader, no library)."""

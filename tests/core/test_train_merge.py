@@ -17,7 +17,7 @@ from sarlang_core.vlm.local import LocalBackend
 from sarlang_core.vlm.models import inspect_model
 from sarlang_core.vlm.tiny import build_tiny_lora
 
-from .vlm_fixtures import sar_image, tiny_llava, tiny_lora, tiny_qwen  # noqa: F401
+from .vlm_fixtures import sar_image
 
 Q = [ChatTurn("user", "How many ships are there in the image?")]
 

@@ -12,7 +12,7 @@ from sarlang_core.train.engine import load_trainable_model, train
 from sarlang_core.train.plan import plan_samples, resolve_model
 from sarlang_core.vlm.processors import load_processor
 
-from .train_fixtures import toy_config, toy_json, trainable_qwen  # noqa: F401
+from .train_fixtures import toy_config
 
 
 def _trainer_state(run, step):

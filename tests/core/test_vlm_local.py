@@ -13,7 +13,7 @@ from sarlang_core.vlm.local import LocalBackend
 from sarlang_core.vlm.processors import ensure_processor, load_processor
 from sarlang_core.vlm.streaming import IncrementalDecoder, TokenQueue
 
-from .vlm_fixtures import sar_image, tiny_llava, tiny_lora, tiny_qwen  # noqa: F401
+from .vlm_fixtures import sar_image
 
 Q = [ChatTurn("user", "How many ships are there in the image?")]
 GREEDY = GenerationConfig(max_new_tokens=24, temperature=0.0, seed=0)

@@ -11,8 +11,6 @@ from sarlang_core.errors import ModelError
 from sarlang_core.vlm import models as m
 from sarlang_core.vlm.local import LocalBackend
 
-from .vlm_fixtures import tiny_llava, tiny_lora, tiny_qwen  # noqa: F401
-
 
 def copy(src, dst):
     shutil.copytree(src, dst)

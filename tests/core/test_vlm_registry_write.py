@@ -13,8 +13,6 @@ from sarlang_core.vlm.models import check_registry, load_registry
 from sarlang_core.vlm.registry_write import register_model, unregister_model
 from sarlang_core.vlm.tiny import build_tiny_lora
 
-from .vlm_fixtures import tiny_llava, tiny_lora, tiny_qwen  # noqa: F401
-
 META = {"base": "tiny", "dataset": "/data/p.db", "pipeline": {"filter": {"name": "refined_lee"}},
         "config": {"lora_r": 8, "lora_alpha": 16}, "run": "/runs/r1"}
 

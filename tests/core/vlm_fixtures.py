@@ -1,12 +1,12 @@
-"""Session fixtures for the VLM tests: tiny models built once per session (no downloads).
+"""Helpers for the VLM tests. The tiny models (tiny_qwen, tiny_lora, tiny_llava) are session
+fixtures in tests/support/tiny_models.py: request them by name, do not import them.
 
-    from .vlm_fixtures import tiny_qwen, tiny_lora, tiny_llava, sar_image  # noqa: F401
+    from .vlm_fixtures import sar_image
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from sarlang_core import synthetic as syn
@@ -18,23 +18,3 @@ def sar_image(h: int = 300, w: int = 400, seed: int = 0) -> Image.Image:
     db = 10 * np.log10(syn.speckle(refl, 1.0, seed + 1) + 1e-6)
     return Image.fromarray(np.clip((db + 25.0) / 25.0 * 255.0, 0, 255).astype(np.uint8))
 
-
-@pytest.fixture(scope="session")
-def tiny_qwen(tmp_path_factory):
-    from sarlang_core.vlm.tiny import build_tiny_qwen2_5_vl
-
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("vlm") / "tiny-qwen2.5-vl")
-
-
-@pytest.fixture(scope="session")
-def tiny_lora(tiny_qwen, tmp_path_factory):
-    from sarlang_core.vlm.tiny import build_tiny_lora
-
-    return build_tiny_lora(tiny_qwen, tmp_path_factory.mktemp("vlm") / "tiny-lora", seed=1)
-
-
-@pytest.fixture(scope="session")
-def tiny_llava(tmp_path_factory):
-    from sarlang_core.vlm.tiny import build_tiny_llava
-
-    return build_tiny_llava(tmp_path_factory.mktemp("vlm") / "tiny-llava-1.5")

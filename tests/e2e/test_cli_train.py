@@ -1,14 +1,18 @@
 """`sarlang-cli train` in real processes: every data source, kill and resume, graceful stop, and the
-adapter in `sarlang-cli ask`."""
+adapter in `sarlang-cli ask`. Steps whose own process is not under test (the uninterrupted reference
+run, the trained run the later tests use, a base-model answer) run in this process through the
+CLI's main or the engine it calls."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import signal
 import subprocess
 import sys
 import time
+from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 import torch
@@ -18,7 +22,6 @@ from sarlang_core.datasets.records import ImageRecord, Item
 from sarlang_core.datasets.store import Store
 from sarlang_core.train import runs
 from sarlang_core.train.demo import ANSWERS, QUESTION, write_toy_images
-from sarlang_core.train.demo import write_toy_dataset as write_toy_json
 
 CLI = [sys.executable, "-m", "sarlang_core.cli"]
 FAST = ["--grad-accum", "1", "--lr", "5e-3"]
@@ -30,6 +33,18 @@ def cli(*args, timeout=300):
 
 def popen(*args):
     return subprocess.Popen([*CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def cli_here(*args):
+    """`sarlang-cli` through the function the console script calls (sarlang_core.cli.main), in this
+    process: the same parsing, output and exit code, without another start of torch and the model.
+    For the steps whose process is not what is tested (each behaviour here keeps a real process)."""
+    from sarlang_core.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def events_until(proc, stop):
@@ -44,15 +59,15 @@ def events_until(proc, stop):
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    from sarlang_core.vlm.tiny import build_tiny_qwen2_5_vl
-
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("m") / "tiny-qwen", logit_scale=8.0)
+def model(trainable_qwen):
+    """The session's tiny Qwen2.5-VL that can learn (tests/support/tiny_models.py)."""
+    return trainable_qwen
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    return write_toy_json(tmp_path_factory.mktemp("toy"))
+def toy(toy_json):
+    """The session's 8-sample toy dataset."""
+    return toy_json
 
 
 def _losses(run):
@@ -60,9 +75,10 @@ def _losses(run):
 
 
 def test_kill_then_resume_equals_an_uninterrupted_run(model, toy, tmp_path):
+    from sarlang_core.train.config import TrainConfig
+    from sarlang_core.train.engine import train
+
     args = ["--model", model, "--dataset", toy, *FAST, "--max-steps", 12, "--save-every", 5, "--progress-jsonl"]
-    whole = cli("train", "run", *args, "--out", tmp_path / "whole")
-    assert whole.returncode == 0, whole.stderr
     killed = tmp_path / "killed"
     proc = popen("train", "run", *args, "--out", killed)
     events_until(proc, lambda e: e["event"] == "step" and e["step"] == 7)
@@ -73,6 +89,11 @@ def test_kill_then_resume_equals_an_uninterrupted_run(model, toy, tmp_path):
     resumed = cli("train", "resume", killed, "--progress-jsonl")
     assert resumed.returncode == 0, resumed.stderr
     assert '"event": "done"' in resumed.stdout
+    # the uninterrupted reference: the same engine with the config and pipeline the CLI wrote for
+    # the killed run, here in this process (a third process would add only its start)
+    config = TrainConfig.from_dict(json.loads((killed / runs.CONFIG).read_text()))
+    train(tmp_path / "whole", config, json.loads((killed / runs.PIPELINE).read_text()))
+    assert runs.read_state(tmp_path / "whole")["status"] == "finished"
     assert _losses(killed) == pytest.approx(_losses(tmp_path / "whole"), rel=1e-4, abs=1e-5)
     assert len(_losses(killed)) == 12                                 # steps 6-7 written once, not twice
     a = load_file(str(killed / runs.ADAPTER / "adapter_model.safetensors"))
@@ -141,7 +162,8 @@ def test_trains_on_a_store_an_export_folder_and_a_csv(model, tmp_path):
           None)
     assert json.loads((tmp_path / "r-csv" / runs.DATA).read_text())["train"]["kept"] == 6
 
-    out = cli("train", "run", "--model", model, "--dataset", db, "--status", "rejected", "--out", tmp_path / "r-none")
+    out = cli_here("train", "run", "--model", model, "--dataset", db, "--status", "rejected", "--out",
+                   tmp_path / "r-none")
     assert out.returncode == 1 and "no items to train on" in out.stderr and not (tmp_path / "r-none").exists()
 
 
@@ -155,10 +177,12 @@ def test_preview_shows_the_supervised_span_and_lengths(model, toy):
 
 @pytest.fixture(scope="module")
 def trained(model, toy, tmp_path_factory):
-    """A 60-step run through the paper's pipeline (what `ask` applies by default)."""
+    """A 60-step run through the paper's pipeline (what `ask` applies by default), trained by
+    `sarlang-cli train run` in this process (training in a process of its own is what the tests
+    above check; the tests below use its adapter in real `ask`, `register`, `merge` processes)."""
     run = tmp_path_factory.mktemp("trained") / "run"
-    out = cli("train", "run", "--model", model, "--dataset", toy, *FAST, "--max-steps", 60, "--pipeline", "paper",
-              "--out", run, "--quiet")
+    out = cli_here("train", "run", "--model", model, "--dataset", toy, *FAST, "--max-steps", 60, "--pipeline",
+                   "paper", "--out", run, "--quiet")
     assert out.returncode == 0, out.stderr
     return run
 
@@ -166,7 +190,7 @@ def trained(model, toy, tmp_path_factory):
 def test_the_adapter_answers_in_sarlang_cli_ask(model, toy, trained):
     assert (trained / "image_cache").is_dir() and len(list((trained / "image_cache").glob("*.png"))) == 8
     image = toy.parent / "imgs" / "0.png"
-    base = cli("ask", image, QUESTION, "--model", model, "--max-new-tokens", 6)
+    base = cli_here("ask", image, QUESTION, "--model", model, "--max-new-tokens", 6)     # the base, for contrast
     tuned = cli("ask", image, QUESTION, "--model", model, "--adapter", trained / runs.ADAPTER, "--max-new-tokens", 6)
     assert base.returncode == 0 and tuned.returncode == 0, base.stderr + tuned.stderr
     assert base.stdout.strip() not in ANSWERS
@@ -187,7 +211,8 @@ def test_register_merge_and_export_after_training(model, toy, trained, tmp_path)
     merged = tmp_path / "merged"
     out = cli("train", "merge", trained, "--out", merged)
     assert out.returncode == 0, out.stderr
-    with_merged = cli("ask", image, QUESTION, "--model", merged, "--max-new-tokens", 6)
+    with_merged = cli_here("ask", image, QUESTION, "--model", merged, "--max-new-tokens", 6)
+    assert with_merged.returncode == 0, with_merged.stderr
     assert with_merged.stdout == by_name.stdout
 
     out = cli("train", "export-llamafactory", trained, "--out", tmp_path / "lf")

@@ -22,11 +22,10 @@ def torchrun(*args):
     return subprocess.run([*TORCHRUN, *map(str, args)], capture_output=True, text=True, timeout=180, env=env)
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    from sarlang_core.vlm.tiny import build_tiny_qwen2_5_vl
-
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("m") / "tiny-qwen")
+@pytest.fixture
+def model(tiny_qwen):
+    """The session's tiny Qwen2.5-VL (tests/support/tiny_models.py)."""
+    return tiny_qwen
 
 
 def test_two_ranks_train_and_resume_with_one_event_stream(model, tmp_path):
