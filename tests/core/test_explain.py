@@ -29,7 +29,7 @@ from sarlang_core.services.models import open_backend
 from sarlang_core.vlm.backend import ChatTurn, GenerationConfig
 from sarlang_core.vlm.local import LocalBackend
 
-from .vlm_fixtures import sar_image, tiny_llava, tiny_lora, tiny_qwen  # noqa: F401
+from .vlm_fixtures import sar_image
 
 TURNS = [ChatTurn("user", "What is in the image?")]
 ANSWER = "A ship near the harbor, three buildings and a bridge."
