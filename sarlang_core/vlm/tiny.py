@@ -96,8 +96,22 @@ def build_tiny_qwen2_5_vl(folder: PathLike, *, seed: int = 0, logit_scale: float
     ``logit_scale`` multiplies the output layer: at the random init's scale (std 0.02, 128 wide) no
     logit can exceed ~2.6, so no training of the inner layers (LoRA) can make an answer likely; real
     checkpoints' output rows are far larger. Training tests use a scale of ~8."""
+    return _build_tiny_qwen(folder, "qwen2_5_vl", seed=seed, logit_scale=logit_scale)
+
+
+def build_tiny_qwen2_vl(folder: PathLike, *, seed: int = 0) -> Path:
+    """The same for Qwen2-VL (full attention in every vision block, no window; a LayerNorm merger)."""
+    return _build_tiny_qwen(folder, "qwen2_vl", seed=seed)
+
+
+def _build_tiny_qwen(folder: PathLike, family: str, *, seed: int = 0, logit_scale: float = 1.0) -> Path:
     import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+    )
 
     from .processors import pil_image_processor
 
@@ -105,37 +119,44 @@ def build_tiny_qwen2_5_vl(folder: PathLike, *, seed: int = 0, logit_scale: float
     folder.mkdir(parents=True, exist_ok=True)
     tok = _train_tokenizer()
     ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    config = Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [4, 6, 6]},
-            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
-        ),
-        vision_config=dict(
-            depth=2, hidden_size=64, intermediate_size=128, num_heads=4, out_hidden_size=128, patch_size=14,
-            spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[1],
-        ),
+    text_config = dict(
+        vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [4, 6, 6]},
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+    )
+    if family == "qwen2_5_vl":
+        config_class, model_class, processor_class = (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration,
+                                                      "Qwen2_5_VLProcessor")
+        vision_config = dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=4, out_hidden_size=128,
+                             patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                             fullatt_block_indexes=[1])
+    else:
+        config_class, model_class, processor_class = Qwen2VLConfig, Qwen2VLForConditionalGeneration, "Qwen2VLProcessor"
+        vision_config = dict(depth=2, embed_dim=64, hidden_size=128, mlp_ratio=2, num_heads=4, patch_size=14,
+                             spatial_merge_size=2, temporal_patch_size=2)
+    config = config_class(
+        text_config=text_config, vision_config=vision_config,
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model = model_class(config).eval()
     if logit_scale != 1.0:
         with torch.no_grad():
             model.lm_head.weight.mul_(logit_scale)
     gc = model.generation_config
     gc.eos_token_id, gc.pad_token_id, gc.bos_token_id = ids["<|im_end|>"], ids["<|endoftext|>"], ids["<|endoftext|>"]
     model.save_pretrained(folder, safe_serialization=True)
-    # The hub layout of Qwen/Qwen2.5-VL-*: tokenizer files, preprocessor_config.json and
-    # chat_template.json, all naming the stock processor class (so other tools load it too).
+    # The hub layout of Qwen/Qwen2.5-VL-* and Qwen/Qwen2-VL-*: tokenizer files, preprocessor_config.json
+    # and chat_template.json, all naming the stock processor class (so other tools load it too).
     tok.save_pretrained(folder)
     pil_image_processor(min_pixels=56 * 56, max_pixels=28 * 28 * 1280).save_pretrained(folder)
     for name in ("tokenizer_config.json", "preprocessor_config.json"):
         f = folder / name
         d = json.loads(f.read_text())
-        d["processor_class"] = "Qwen2_5_VLProcessor"
+        d["processor_class"] = processor_class
         if name == "preprocessor_config.json":
             d["image_processor_type"] = "Qwen2VLImageProcessor"
         f.write_text(json.dumps(d, indent=2))

@@ -35,28 +35,26 @@ TURNS = [ChatTurn("user", "What is in the image?")]
 ANSWER = "A ship near the harbor, three buildings and a bridge."
 
 
+def _loaded(model, adapter=None):
+    backend = LocalBackend(model, adapter, device="cpu")
+    backend.load()
+    yield backend
+    backend.unload()
+
+
 @pytest.fixture(scope="module")
 def qwen(tiny_qwen):
-    b = LocalBackend(tiny_qwen, device="cpu")
-    b.load()
-    yield b
-    b.unload()
+    yield from _loaded(tiny_qwen)
 
 
 @pytest.fixture(scope="module")
 def llava(tiny_llava):
-    b = LocalBackend(tiny_llava, device="cpu")
-    b.load()
-    yield b
-    b.unload()
+    yield from _loaded(tiny_llava)
 
 
 @pytest.fixture(scope="module")
 def qwen_lora(tiny_qwen, tiny_lora):
-    b = LocalBackend(tiny_qwen, tiny_lora, device="cpu")
-    b.load()
-    yield b
-    b.unload()
+    yield from _loaded(tiny_qwen, tiny_lora)
 
 
 @pytest.fixture
@@ -91,6 +89,24 @@ def test_qwen_maps_are_finite_in_unit_range_and_shaped_by_the_grid(qwen, method,
         assert np.isfinite(m.scores).all() and m.scores.min() >= 0 and m.scores.max() <= 1
         assert m.peak >= 0 and (m.peak == 0 or m.scores[m.peak_cell] == 1.0)
     assert r.covered == (0.0, 0.0, float(w), float(h))
+
+
+@pytest.fixture(scope="module")
+def qwen2(tmp_path_factory):
+    from sarlang_core.vlm.tiny import build_tiny_qwen2_vl
+
+    yield from _loaded(build_tiny_qwen2_vl(tmp_path_factory.mktemp("qwen2-vl") / "tiny-qwen2-vl"))
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_qwen2_vl_maps_on_its_merged_grid(qwen2, method):
+    img = sar_image(123, 77)
+    r = _explain(qwen2, img, method)
+    assert qwen2.family == "qwen2_vl"
+    assert r.grid == ((4, 3) if method != "gradxinput" else (8, 6))     # 112 x 84 px after smart_resize
+    assert r.covered == (0.0, 0.0, 77.0, 123.0)
+    assert all(np.isfinite(m.scores).all() and 0 <= m.scores.min() <= m.scores.max() <= 1 for m in r.words)
+    assert max(m.peak for m in r.words) > 0
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
