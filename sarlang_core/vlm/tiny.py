@@ -15,7 +15,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from ..atomic import plain_permissions
 
@@ -125,6 +125,8 @@ def _build_tiny_qwen(folder: PathLike, family: str, *, seed: int = 0, logit_scal
         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [4, 6, 6]},
         bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
     )
+    config_class: Any
+    model_class: Any
     if family == "qwen2_5_vl":
         config_class, model_class, processor_class = (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration,
                                                       "Qwen2_5_VLProcessor")
