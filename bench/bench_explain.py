@@ -9,7 +9,7 @@ interleaved in every repeat; medians over --repeats.
 
 With --real-arch the model is a randomly initialised Qwen2.5-VL of the real 3B architecture
 (bench/gpu_train_compare.py's builder; bf16 on a GPU, ~7.5 GB of weights) and the image 1024 x 1024
-(1,296 visual tokens): the GPU figure the issue asks for (seconds per word). Needs a CUDA GPU in
+(1,369 visual tokens): the GPU figure the issue asks for (seconds per word). Needs a CUDA GPU in
 practice: on 2 CPU cores one pass takes minutes and ~30 GB.
 
 Run: .venv/bin/python bench/bench_explain.py [--size 448] [--repeats 7] [--threads 2] [--localisation]

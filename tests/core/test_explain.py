@@ -279,3 +279,20 @@ def test_a_cancelled_computation_changes_nothing(qwen, session):
                       progress=progress, cancel=cancel)
     assert "forward" in seen
     assert not layout_for("qwen2_5_vl").module(hf_model(qwen.model))._forward_hooks
+
+
+def test_out_of_gpu_memory_says_what_to_change_and_releases_the_hooks(qwen):
+    import torch
+
+    def exhausted(*_args):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    lm = hf_model(qwen.model).model.language_model
+    handle = lm.register_forward_pre_hook(exhausted)   # the GPU runs out inside the forward pass
+    try:
+        with pytest.raises(ExplainError, match="out of GPU memory.*smaller pixel budget"):
+            _explain(qwen, sar_image(112, 112))
+    finally:
+        handle.remove()
+    assert not layout_for("qwen2_5_vl").module(hf_model(qwen.model))._forward_hooks
+    assert _explain(qwen, sar_image(112, 112)).words      # and the model works afterwards
