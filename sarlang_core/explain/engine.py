@@ -97,10 +97,12 @@ def _forward(model: Any, layout: VisualLayout, how: Method, args: dict, n_prompt
             args["output_attentions"] = True
         if how.needs_pixels:
             args["pixel_values"] = args["pixel_values"].detach().clone().requires_grad_(True)
-        out = model(**args, use_cache=False)
-    ids = args["input_ids"][0]
-    n_answer = ids.numel() - n_prompt
-    logits = out.logits[0, n_prompt - 1:n_prompt - 1 + n_answer].float()
+        ids = args["input_ids"][0]
+        n_answer = ids.numel() - n_prompt
+        # logits of the positions that predict the answer only (the prompt's would be ~400 MB on a
+        # 1024^2 image with Qwen's 152k vocabulary, kept in the graph)
+        out = model(**args, use_cache=False, logits_to_keep=n_answer + 1)
+    logits = out.logits[0, :n_answer].float()
     logprobs = torch.log_softmax(logits, -1).gather(1, ids[n_prompt:, None])[:, 0]
     positions = (ids[:n_prompt] == image_token_id).nonzero()[:, 0]
     n_tokens = token_grid[0] * token_grid[1]
