@@ -296,3 +296,28 @@ def test_out_of_gpu_memory_says_what_to_change_and_releases_the_hooks(qwen):
         handle.remove()
     assert not layout_for("qwen2_5_vl").module(hf_model(qwen.model))._forward_hooks
     assert _explain(qwen, sar_image(112, 112)).words      # and the model works afterwards
+
+
+def test_a_map_of_a_scene_placed_by_control_points_keeps_them(tmp_path):
+    from rasterio.control import GroundControlPoint as GCP
+
+    from sarlang_core.explain.maps import write_map_geotiff
+    from sarlang_core.io import open_scene
+
+    path = tmp_path / "gcps.tif"
+    gcps = [GCP(0, 0, 3.0, 51.0), GCP(0, 99, 3.2, 51.0), GCP(99, 0, 3.0, 50.9), GCP(99, 99, 3.2, 50.9)]
+    with rasterio.open(path, "w", driver="GTiff", width=100, height=100, count=1, dtype="float32",
+                       gcps=gcps, crs="EPSG:4326") as dst:
+        dst.write(np.ones((1, 100, 100), np.float32))
+    scores = np.zeros((4, 4), np.float32)
+    scores[1, 2] = 1.0
+    with open_scene(path) as scene:
+        out = write_map_geotiff(tmp_path / "map.tif", Placement(4, 4, (20.0, 20.0, 76.0, 76.0)), scores, scene)
+        with rasterio.open(out) as ds:
+            got, crs = ds.gcps
+            assert len(got) == 4 and crs == scene.gcps_crs
+            assert [(g.row, g.col, g.x, g.y) for g in got] == [(g.row, g.col, g.x, g.y) for g in gcps]   # 1:1 here
+            band = ds.read(1)
+            assert band[10, 10] == NODATA and band[20:76, 20:76].min() >= 0
+            r, c = np.unravel_index(band.argmax(), band.shape)      # at the cell (1, 2)'s centre, (x 55, y 41)
+            assert abs(r + 0.5 - 41) <= 1 and abs(c + 0.5 - 55) <= 1
