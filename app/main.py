@@ -88,6 +88,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     configure_logging()
+    from .system_libs import display_problem
+
+    problem = display_problem()
+    if problem:             # else Qt aborts with a plugin message that names no package
+        log.info("%s", problem)   # the log file keeps it; the terminal gets the sentence once
+        print(problem, file=sys.stderr)
+        return 1
     app = make_app()
     warm_up_kernels()
     from . import settings as app_settings
