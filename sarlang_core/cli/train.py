@@ -208,7 +208,20 @@ def _run(args, resume: bool) -> int:
         if args.progress_jsonl:
             emit_json_line({"event": "error", "message": str(exc)})
         raise
+    end_distributed()
     return 0 if state.get("status") in ("finished", "stopped") else 1
+
+
+def end_distributed() -> None:
+    """Under torchrun, take the process group down while the interpreter is whole: left to the
+    exit, Gloo's worker threads can abort a rank ("terminate called without an active exception",
+    SIGABRT) after a run that went well. Only after a normal end: a rank that failed while others
+    wait in a collective would hang here instead of exiting."""
+    import sys
+
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _preview(args) -> int:
