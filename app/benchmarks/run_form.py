@@ -338,7 +338,7 @@ class RunFormPanel(QScrollArea):
 
 
 def _registry_choices():
-    """(label, name) for the registered models (worker side: reads models/registry.json)."""
+    """(label, name) for the registered models (worker side: reads the registries)."""
     from sarlang_core.errors import SarlangError
 
     try:

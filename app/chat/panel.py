@@ -55,7 +55,8 @@ class ChatPanel(QWidget):
 
         row = QHBoxLayout()
         self.model = QComboBox(objectName="model_picker")
-        self.model.setToolTip("Registered models (models/registry.json), a model folder, or an endpoint")
+        self.model.setToolTip("Registered models (your models.json and models/registry.json), a model folder, "
+                              "or an endpoint")
         self.load_button = QPushButton("Load", objectName="load_model")
         self.load_button.clicked.connect(lambda: self.loadRequested.emit(self.model.currentData() or ""))
         row.addWidget(self.model, 1)

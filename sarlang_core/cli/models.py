@@ -18,7 +18,8 @@ def add_parsers(sub) -> None:
         _add_model_args(cmd)
         cmd.set_defaults(handler=cmd_ask)
     models = sub.add_parser("models", help="list the installed models and check each")
-    models.add_argument("--registry", help="registry JSON (default: SARLANG_MODELS, models/registry.json, user config)")
+    models.add_argument("--registry", help="registry JSON (default: SARLANG_MODELS, else your models.json "
+                        "plus the shipped models/registry.json)")
     models.add_argument("--json", action="store_true", help="print JSON")
     models.set_defaults(handler=cmd_models)
 

@@ -246,25 +246,43 @@ class Registry:
         raise ModelError(f"no model named {name!r} in {self.source} (known: {known})")
 
 
-def default_registry_path() -> Path:
-    """$SARLANG_MODELS, else the repository's models/registry.json if present, else the
-    per-user ``<user_config_dir>/sarlang-studio/models.json``."""
-    env = os.environ.get("SARLANG_MODELS")
-    if env:
-        return Path(env).expanduser()
-    if REPO_REGISTRY.is_file():
-        return REPO_REGISTRY
+def user_registry_path() -> Path:
+    """The per-user registry: ``<user_config_dir>/sarlang-studio/models.json``."""
     from platformdirs import user_config_dir
 
     return Path(user_config_dir("sarlang-studio")) / "models.json"
 
 
+def default_registry_path() -> Path:
+    """The registry file that is read first and written to: $SARLANG_MODELS, else the per-user
+    ``models.json``. (The repository's or the installed build's models/registry.json is read after
+    it and only adds entries: it is never written to, and never hides the user's.)"""
+    env = os.environ.get("SARLANG_MODELS")
+    if env:
+        return Path(env).expanduser()
+    return user_registry_path()
+
+
 def load_registry(path: Optional[PathLike] = None) -> Registry:
     """Read a registry file; relative paths are relative to its folder. A missing default
-    registry is an empty one; a missing file that was asked for by name is a ModelError."""
+    registry is an empty one; a missing file that was asked for by name is a ModelError.
+
+    Without ``path`` or $SARLANG_MODELS: the per-user registry, then the entries of the shipped
+    models/registry.json whose names the user's does not already use."""
+    if path is None and not os.environ.get("SARLANG_MODELS"):
+        user = _load_registry_file(user_registry_path(), must_exist=False)
+        if not REPO_REGISTRY.is_file() or REPO_REGISTRY.resolve() == user.source.resolve():
+            return user
+        mine = {e.name for e in user.entries}
+        shipped = [e for e in _load_registry_file(REPO_REGISTRY, must_exist=False).entries if e.name not in mine]
+        return Registry(user.source, user.entries + tuple(shipped))
     source = Path(path).expanduser() if path is not None else default_registry_path()
+    return _load_registry_file(source, must_exist=True)
+
+
+def _load_registry_file(source: Path, *, must_exist: bool) -> Registry:
     if not source.is_file():
-        if path is not None or os.environ.get("SARLANG_MODELS"):
+        if must_exist:
             raise ModelError(f"{source}: model registry not found")
         return Registry(source)
     data = _read_json(source)

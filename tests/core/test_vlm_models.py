@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -160,8 +161,9 @@ def test_bad_adapters(tiny_lora, tiny_qwen, tmp_path):
 
 # ---------------------------------------------------------------- registry
 
-def write_registry(folder, models):
-    path = folder / "registry.json"
+def write_registry(folder, models, name="registry.json"):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     path.write_text(json.dumps({"models": models}))
     return path
 
@@ -220,13 +222,32 @@ def test_registry_default_locations(tmp_path, monkeypatch):
     monkeypatch.setenv("SARLANG_MODELS", str(path))
     assert m.default_registry_path() == path and m.load_registry()[0].name == "a"
     monkeypatch.delenv("SARLANG_MODELS")
-    if m.REPO_REGISTRY.is_file():
-        assert m.default_registry_path() == m.REPO_REGISTRY
-    monkeypatch.setattr(m, "REPO_REGISTRY", tmp_path / "no-repo" / "registry.json")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
-    user = m.default_registry_path()
-    assert user.name == "models.json" and "sarlang-studio" in str(user)
+    user = m.default_registry_path()                        # read first and written to: the user's
+    assert user.name == "models.json" and "sarlang-studio" in str(user) and user == m.user_registry_path()
+    monkeypatch.setattr(m, "REPO_REGISTRY", tmp_path / "no-repo" / "registry.json")
     assert len(m.load_registry()) == 0                      # no user registry yet: empty, no error
+
+
+def test_the_users_registry_is_read_and_the_shipped_one_only_adds(tiny_qwen, tmp_path, monkeypatch):
+    # A field build ships models/registry.json; the user's models.json was once hidden behind it.
+    monkeypatch.delenv("SARLANG_MODELS", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    shipped = write_registry(tmp_path / "install" / "models", [{"name": "office-3b", "path": "office"},
+                                                               {"name": "mine", "path": "shipped-mine"}])
+    monkeypatch.setattr(m, "REPO_REGISTRY", shipped)
+    user = m.user_registry_path()
+    write_registry(user.parent, [{"name": "mine", "path": "/data/my-model"}], name=user.name)
+    reg = m.load_registry()
+    assert [(e.name, e.path) for e in reg] == [("mine", Path("/data/my-model")),
+                                               ("office-3b", (shipped.parent / "office").resolve())]
+    assert reg.source == user
+    from sarlang_core.vlm.registry_write import register_model
+
+    before = shipped.read_text()
+    assert register_model("tiny", tiny_qwen) == user        # a new entry goes to the user's file...
+    assert shipped.read_text() == before                    # ...never into the installed one
+    assert [e.name for e in m.load_registry()] == ["mine", "tiny", "office-3b"]
 
 
 def test_committed_registry_is_valid():
