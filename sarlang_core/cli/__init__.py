@@ -21,8 +21,29 @@ from .common import UsageParser
 __all__ = ["build_parser", "main"]
 
 
+def version_line() -> str:
+    """'sarlang-cli 0.1.0 · full (torch 2.13.0) · from source' (or 'field (no torch)', 'frozen build').
+    Reads torch's version from its package metadata: torch itself is not imported."""
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    from .. import __version__
+
+    if find_spec("torch") is not None:
+        try:
+            variant = f"full (torch {metadata.version('torch')})"
+        except metadata.PackageNotFoundError:   # a frozen build keeps the module, not always its metadata
+            variant = "full (torch)"
+    else:
+        variant = "field (no torch: no local models, fine-tuning or per-word maps)"
+    where = "frozen build" if getattr(sys, "frozen", False) else "from source"
+    return f"sarlang-cli {__version__} · {variant} · {where}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = UsageParser(prog="sarlang-cli", description="SARLANG Studio from the command line.")
+    p.add_argument("--version", action="version", version=version_line(),
+                   help="the version and what this install can do (full: torch; field: without it)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=UsageParser)
     sub.required = True
     scene.add_parsers(sub)

@@ -162,3 +162,16 @@ def test_preprocess_output_follows_the_umask(scene, tmp_path, mask, mode):
                          text=True, timeout=300, env=env, preexec_fn=lambda: os.umask(mask))
     assert res.returncode == 0, res.stderr
     assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+def test_version_names_the_variant_without_importing_torch():
+    import importlib.metadata
+
+    from sarlang_core import __version__
+
+    out = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (f"sarlang-cli {__version__} · full (torch {importlib.metadata.version('torch')}) "
+                                  "· from source")
+    code = "import sys; from sarlang_core.cli import version_line; version_line(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
