@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import CancelledError, ExplainError
 from ..progress import CancelToken, ProgressCallback, check, report
-from .hooks import eager_attention, visual_tokens
+from .hooks import eager_attention, hf_model, visual_tokens
 from .layout import VisualLayout, layout_for
 from .methods import Method, Pass, method
 from .words import Word, answer_words
@@ -151,7 +151,7 @@ def explain_answer(model: Any, processor: Any, family: str, inputs: Any, answer_
             for k, w in enumerate(chosen):
                 check(cancel)
                 report(progress, "words", k + 1, len(chosen) + 1, w.text)
-                out.append(_normalised(w, how.word_maps(p, [w.tokens])[0]))
+                out.append(_normalised(w, how.word_map(p, w.tokens)))
     except torch.cuda.OutOfMemoryError as exc:
         raise ExplainError(OOM_ADVICE) from exc
     except (CancelledError, ExplainError):
@@ -168,8 +168,6 @@ def explain_answer(model: Any, processor: Any, family: str, inputs: Any, answer_
 
 
 def _image_token_id(model: Any, family: str) -> int:
-    from .hooks import hf_model
-
     cfg = hf_model(model).config
     value = getattr(cfg, "image_token_id", None)
     if value is None:

@@ -110,14 +110,15 @@ def overlay_image(image: Any, placement_in_image: "Placement", scores: np.ndarra
 
 
 def scene_raster(placement: Placement, scores: np.ndarray, width: int, height: int,
-                 max_side: int = GEOTIFF_MAX_SIDE) -> Tuple[np.ndarray, float]:
-    """The map over the whole scene (``width`` x ``height`` pixels) at 1 / factor resolution, NODATA
-    off the grid; returns (raster, factor)."""
+                 max_side: int = GEOTIFF_MAX_SIDE) -> np.ndarray:
+    """The map over the whole scene (``width`` x ``height`` pixels), at most ``max_side`` pixels on its
+    longest side, NODATA off the grid."""
     factor = max(1.0, max(width, height) / float(max_side))
     out_w, out_h = max(1, int(np.ceil(width / factor))), max(1, int(np.ceil(height / factor)))
-    xs = (np.arange(out_w) + 0.5) * factor
-    ys = (np.arange(out_h) + 0.5) * factor
-    return placement.sample(scores, xs, ys), factor
+    # sampled where the raster's transform (scene size / raster size per axis) puts its pixel centres
+    xs = (np.arange(out_w) + 0.5) * (width / out_w)
+    ys = (np.arange(out_h) + 0.5) * (height / out_h)
+    return placement.sample(scores, xs, ys)
 
 
 def write_map_geotiff(path: Any, placement: Placement, scores: np.ndarray, scene: Any, *,
@@ -128,7 +129,7 @@ def write_map_geotiff(path: Any, placement: Placement, scores: np.ndarray, scene
 
     from ..io.export import write_geotiff_atomic
 
-    raster, _factor = scene_raster(placement, scores, int(scene.width), int(scene.height))
+    raster = scene_raster(placement, scores, int(scene.width), int(scene.height))
     sx, sy = scene.width / float(raster.shape[1]), scene.height / float(raster.shape[0])
     kw: dict = {}
     if scene.gcps and scene.transform == Affine.identity():

@@ -1,7 +1,7 @@
 """Three ways to say where a word came from, on one interface.
 
-Each method turns one forward pass (``Pass``) and the token spans of some words into one
-non-negative map each over a grid of the image.
+Each method turns one forward pass (``Pass``) and a word's token span into a non-negative map
+over a grid of the image.
 The target of a word is the sum of the log-probabilities of its tokens given their prefix
 (teacher-forced), so a word in several pieces is one target.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from ..errors import ExplainError
 from .layout import VisualLayout
@@ -50,8 +50,8 @@ class Method(ABC):
     needs_attention = False
 
     @abstractmethod
-    def word_maps(self, p: Pass, spans: Sequence[Tuple[int, int]]) -> List[Any]:
-        """Each word's non-negative map over the token (or patch) grid, torch tensors."""
+    def word_map(self, p: Pass, span: Tuple[int, int]) -> Any:
+        """The word's non-negative map over the token (or patch) grid, a torch tensor."""
 
 
 class GradientMethod(Method):
@@ -69,11 +69,10 @@ class GradientMethod(Method):
     def from_grad(self, p: Pass, grad: Any) -> Any:
         """A word's map from its gradient."""
 
-    def word_maps(self, p: Pass, spans: Sequence[Tuple[int, int]]) -> List[Any]:
+    def word_map(self, p: Pass, span: Tuple[int, int]) -> Any:
         import torch
 
-        leaf = self.leaf(p)
-        return [self.from_grad(p, torch.autograd.grad(p.target(span), leaf, retain_graph=True)[0]) for span in spans]
+        return self.from_grad(p, torch.autograd.grad(p.target(span), self.leaf(p), retain_graph=True)[0])
 
 
 class GradCAM(GradientMethod):
@@ -107,11 +106,10 @@ class AttentionToImage(Method):
     name, label = "attention", "Attention to the image"
     needs_attention = True
 
-    def word_maps(self, p: Pass, spans: Sequence[Tuple[int, int]]) -> List[Any]:
-        to_image = p.attention[:, p.visual_positions]
-        # the positions that predict a word's tokens are those just before them
-        return [to_image[p.answer_start + a - 1:p.answer_start + b - 1].mean(0).reshape(p.token_grid)
-                for a, b in spans]
+    def word_map(self, p: Pass, span: Tuple[int, int]) -> Any:
+        a, b = span
+        rows = p.attention[p.answer_start + a - 1:p.answer_start + b - 1]   # the positions predicting the word
+        return rows[:, p.visual_positions].mean(0).reshape(p.token_grid)
 
 
 METHODS: Dict[str, Method] = {m.name: m for m in (GradCAM(), GradXInput(), AttentionToImage())}

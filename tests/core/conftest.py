@@ -74,3 +74,15 @@ def real_sar_dir() -> Path:
     if not d.is_dir():
         pytest.skip(f"real SAR samples not available ({d} is absent; set SARLANG_SHARED)")
     return d
+
+
+def write_gcp_scene(path: Path) -> list:
+    """A 100 x 100 float32 GeoTIFF placed by four control points only (EPSG:4326); returns the GCPs."""
+    import rasterio
+    from rasterio.control import GroundControlPoint as GCP
+
+    gcps = [GCP(0, 0, 3.0, 51.0), GCP(0, 99, 3.2, 51.0), GCP(99, 0, 3.0, 50.9), GCP(99, 99, 3.2, 50.9)]
+    with rasterio.open(path, "w", driver="GTiff", width=100, height=100, count=1, dtype="float32",
+                       gcps=gcps, crs="EPSG:4326") as dst:
+        dst.write(np.ones((1, 100, 100), np.float32))
+    return gcps

@@ -299,16 +299,13 @@ def test_out_of_gpu_memory_says_what_to_change_and_releases_the_hooks(qwen):
 
 
 def test_a_map_of_a_scene_placed_by_control_points_keeps_them(tmp_path):
-    from rasterio.control import GroundControlPoint as GCP
-
     from sarlang_core.explain.maps import write_map_geotiff
     from sarlang_core.io import open_scene
 
+    from .conftest import write_gcp_scene
+
     path = tmp_path / "gcps.tif"
-    gcps = [GCP(0, 0, 3.0, 51.0), GCP(0, 99, 3.2, 51.0), GCP(99, 0, 3.0, 50.9), GCP(99, 99, 3.2, 50.9)]
-    with rasterio.open(path, "w", driver="GTiff", width=100, height=100, count=1, dtype="float32",
-                       gcps=gcps, crs="EPSG:4326") as dst:
-        dst.write(np.ones((1, 100, 100), np.float32))
+    gcps = write_gcp_scene(path)
     scores = np.zeros((4, 4), np.float32)
     scores[1, 2] = 1.0
     with open_scene(path) as scene:
@@ -321,3 +318,18 @@ def test_a_map_of_a_scene_placed_by_control_points_keeps_them(tmp_path):
             assert band[10, 10] == NODATA and band[20:76, 20:76].min() >= 0
             r, c = np.unravel_index(band.argmax(), band.shape)      # at the cell (1, 2)'s centre, (x 55, y 41)
             assert abs(r + 0.5 - 41) <= 1 and abs(c + 0.5 - 55) <= 1
+
+
+def test_a_downsampled_scene_raster_samples_where_its_transform_puts_the_pixels():
+    from sarlang_core.explain.maps import scene_raster
+
+    # 5000 x 3001 px -> 2048 x 1230: along the short side the transform's pixels are 3001 / 1230 px
+    # apart, not the long side's 5000 / 2048; sampled at the latter, the last row fell off the scene
+    p = Placement(2, 1, (0.0, 0.0, 5000.0, 3001.0))
+    raster = scene_raster(p, np.array([[0.0], [1.0]], np.float32), 5000, 3001)
+    h, w = raster.shape
+    assert (h, w) == (1230, 2048)
+    assert (raster != NODATA).all()
+    sy = 3001 / h
+    y = (h - 1 + 0.5) * sy
+    assert raster[h - 1, 0] == pytest.approx(float(np.clip(y / 1500.5 - 0.5, 0, 1)), abs=1e-5)

@@ -139,12 +139,10 @@ def test_rotated_transform_round_trip(make_scene):
 
 
 def test_gcp_scene_has_lonlat(tmp_path):
-    from rasterio.control import GroundControlPoint as GCP
+    from .conftest import write_gcp_scene
+
     path = tmp_path / "gcps.tif"
-    gcps = [GCP(0, 0, 3.0, 51.0), GCP(0, 99, 3.2, 51.0), GCP(99, 0, 3.0, 50.9), GCP(99, 99, 3.2, 50.9)]
-    with rasterio.open(path, "w", driver="GTiff", width=100, height=100, count=1, dtype="float32",
-                       gcps=gcps, crs="EPSG:4326") as dst:
-        dst.write(np.ones((1, 100, 100), np.float32))
+    write_gcp_scene(path)
     with open_scene(path) as scene:
         assert scene.georeferenced and scene.transform == Affine.identity() and scene.info()["gcps"] == 4
         lon, lat = scene.pixel_to_lonlat(49.5, 49.5)
