@@ -45,7 +45,10 @@ class VisionGraph(nn.Module):
 
     def forward(self, pixel_values, position_ids, window_index, window_ids):
         v = self.visual
-        h = self._window_order(v.patch_embed(pixel_values), window_index)
+        # The patch embedding is a Conv3d whose kernel equals its stride: one matrix product over the
+        # flat patches (ONNX Runtime's CPU Conv took ~1/3 of the tower's time as a 3-D convolution).
+        proj = v.patch_embed.proj.weight
+        h = self._window_order(pixel_values.to(proj.dtype) @ proj.reshape(proj.shape[0], -1).T, window_index)
         cos, sin = v.rotary_pos_emb(h, position_ids)
         cos, sin = self._window_order(cos, window_index), self._window_order(sin, window_index)
         same = window_ids[:, None] == window_ids[None, :]

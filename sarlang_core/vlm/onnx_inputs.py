@@ -15,6 +15,7 @@ tests/core/test_onnx_inputs.py checks each against transformers on real inputs.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -115,9 +116,11 @@ def vision_layout(grid_h: int, grid_w: int, merge: int, window_size: int, patch_
     return VisionLayout(pos, order.astype(np.int64), ids.astype(np.int64))
 
 
-def render_prompt(template: str, messages: List[dict], *, add_generation_prompt: bool = True) -> str:
-    """The chat template rendered as transformers renders it (sandboxed jinja2, trim_blocks,
-    lstrip_blocks, ``raise_exception`` and a ``tojson`` that keeps non-ASCII)."""
+@functools.lru_cache(maxsize=8)
+def _compiled(template: str):
+    """The template compiled as transformers compiles it (sandboxed jinja2, trim_blocks,
+    lstrip_blocks, ``raise_exception`` and a ``tojson`` that keeps non-ASCII); compiling costs
+    ~10 ms, so once per template."""
     import json
 
     from jinja2 import TemplateError
@@ -131,7 +134,17 @@ def render_prompt(template: str, messages: List[dict], *, add_generation_prompt:
         x, ensure_ascii=False, indent=indent, separators=separators, sort_keys=sort_keys)
     env.globals["raise_exception"] = raise_exception
     try:
-        return env.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt)
+        return env.from_string(template)
+    except TemplateError as exc:
+        raise ModelError(f"the model's chat template does not compile: {exc}") from exc
+
+
+def render_prompt(template: str, messages: List[dict], *, add_generation_prompt: bool = True) -> str:
+    """The chat template rendered as transformers renders it."""
+    from jinja2 import TemplateError
+
+    try:
+        return _compiled(template).render(messages=messages, add_generation_prompt=add_generation_prompt)
     except TemplateError as exc:
         raise ModelError(f"the model's chat template failed: {exc}") from exc
 
