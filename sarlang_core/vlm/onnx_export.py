@@ -32,6 +32,7 @@ from .processors import _image_processor_config, read_chat_template
 PathLike = Union[str, os.PathLike]
 OPSET = 17
 TOLERANCE = 1e-3      # largest |logit difference| accepted between ONNX Runtime and torch
+EXTERNAL_ABOVE = 1536 * 2**20   # graphs larger than this keep their weights in one <name>.onnx.data
 
 
 def _refuse_family(family: str) -> None:
@@ -66,13 +67,29 @@ def _load_merged(model_path: Path, adapter: Optional[Path]):
 
 
 def _trace(module, args: tuple, path: Path, inputs, outputs, dynamic: Dict[str, Dict[int, str]]) -> None:
+    """Trace ``module`` into ``path``. Past 2 GB (a protobuf's limit) torch writes every weight
+    as a file of its own beside the graph; the graph is traced into a folder of its own and
+    its weights then gathered into one ``<name>.onnx.data`` beside ``path``."""
+    import onnx
     import torch
 
-    with warnings.catch_warnings():   # the TorchScript exporter is deprecated; dynamo cannot trace the tower
-        warnings.simplefilter("ignore")
-        with torch.no_grad():
-            torch.onnx.export(module, args, str(path), input_names=list(inputs), output_names=list(outputs),
-                              dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+    work = path.parent / f".{path.stem}-trace"
+    work.mkdir()
+    try:
+        with warnings.catch_warnings():   # the TorchScript exporter is deprecated; dynamo cannot trace the tower
+            warnings.simplefilter("ignore")
+            with torch.no_grad():
+                torch.onnx.export(module, args, str(work / path.name), input_names=list(inputs),
+                                  output_names=list(outputs), dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+        size = sum(f.stat().st_size for f in work.iterdir())
+        if len(list(work.iterdir())) == 1 and size < EXTERNAL_ABOVE:
+            os.replace(work / path.name, path)
+            return
+        graph = onnx.load(str(work / path.name), load_external_data=True)
+        onnx.save_model(graph, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{path.name}.data", size_threshold=1024)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _export_graphs(model, dest: Path, progress, cancel, total: int) -> Dict[str, Any]:

@@ -227,3 +227,17 @@ def test_a_cancelled_export_leaves_nothing(tmp_path, tiny_qwen):
     with pytest.raises(CancelledError):
         export_onnx(tiny_qwen, tmp_path / "out", progress=progress, cancel=cancel)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_large_graphs_keep_their_weights_in_one_data_file(tmp_path, tiny_qwen, monkeypatch):
+    """Past 2 GB torch writes a file per weight: the export gathers them into <graph>.onnx.data
+    (forced here for the tiny model) and the graphs still agree with torch."""
+    from sarlang_core.vlm import onnx_export
+
+    monkeypatch.setattr(onnx_export, "EXTERNAL_ABOVE", 0)
+    out = onnx_export.export_onnx(tiny_qwen, tmp_path / "big")
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["chat_template.jinja", "decoder.onnx", "decoder.onnx.data", "embed.onnx", "embed.onnx.data",
+                     "sarlang_onnx.json", "tokenizer.json", "vision.onnx", "vision.onnx.data"]
+    assert (out / "decoder.onnx").stat().st_size < 200_000 < (out / "decoder.onnx.data").stat().st_size
+    assert json.loads((out / MANIFEST).read_text())["check"]["same_next_token"]
