@@ -241,3 +241,14 @@ def test_large_graphs_keep_their_weights_in_one_data_file(tmp_path, tiny_qwen, m
                      "sarlang_onnx.json", "tokenizer.json", "vision.onnx", "vision.onnx.data"]
     assert (out / "decoder.onnx").stat().st_size < 200_000 < (out / "decoder.onnx.data").stat().st_size
     assert json.loads((out / MANIFEST).read_text())["check"]["same_next_token"]
+
+
+@pytest.mark.cuda
+def test_on_the_cuda_provider_greedy_tokens_equal_torch(tiny_qwen_onnx, torch_backend):
+    backend = OnnxBackend(tiny_qwen_onnx, device="auto")
+    backend.load()
+    if backend.device != "cuda":
+        pytest.skip(f"the CUDA provider does not start here: {backend.provider_note}")
+    for size in SIZES:
+        image, turns = _image(*size), [ChatTurn("user", "How many ships are there?")]
+        assert backend.answer(image, turns, GREEDY) == torch_backend.answer(image, turns, GREEDY)
