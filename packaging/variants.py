@@ -45,6 +45,20 @@ METADATA_PACKAGES: Dict[str, List[str]] = {
     "field": ["tokenizers", "onnxruntime-gpu", "sarlang-studio"],
 }
 
+# Libraries dropped from a variant's folder after the analysis. ONNX Runtime's CUDA provider
+# (271 MB) only runs where CUDA 12 and cuDNN are installed system-wide (the build does not carry
+# them); without it the field variant runs ONNX models on the CPU. SARLANG_FIELD_CUDA=1 keeps it.
+DROP_BINARIES: Dict[str, List[str]] = {
+    "full": [],
+    "field": ["libonnxruntime_providers_cuda.so", "libonnxruntime_providers_tensorrt.so"],
+}
+KEEP_CUDA_ENV = "SARLANG_FIELD_CUDA"
+
+
+def dropped_binaries(variant: str, environ: Dict[str, str]) -> List[str]:
+    """The file names left out of ``variant``'s folder (none when $SARLANG_FIELD_CUDA=1)."""
+    return [] if environ.get(KEEP_CUDA_ENV) == "1" else DROP_BINARIES[variant]
+
 
 def field_requirements() -> List[str]:
     """The requirement lines of field-requirements.txt (comments and blanks dropped)."""
