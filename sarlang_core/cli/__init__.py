@@ -1,7 +1,8 @@
 """`sarlang-cli`: every capability from a shell, one module per command group.
 
 ``scene`` (info, preprocess), ``models`` (models, ask, caption), ``dataset``, ``bench`` (with the
-``score-*`` steps in ``score``), ``train`` (LoRA fine-tuning), ``explain`` (per-word maps).
+``score-*`` steps in ``score``), ``train`` (LoRA fine-tuning), ``explain`` (per-word maps),
+``export_onnx`` (models for ONNX Runtime).
 Each group adds its sub-parsers and sets ``handler`` on them;
 :func:`main` dispatches and turns errors into one line on stderr, exit 1 (2 for usage);
 ``--debug`` (before or after the command) shows the traceback.
@@ -16,7 +17,7 @@ from typing import Optional, Sequence
 
 from ..errors import SarlangError
 from ..variant import field_message
-from . import bench, dataset, explain, models, scene, train
+from . import bench, dataset, explain, export_onnx, models, scene, train
 from .common import UsageParser
 
 __all__ = ["build_parser", "main"]
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     scene.add_parsers(sub)
     models.add_parsers(sub)
     explain.add_parsers(sub)
+    export_onnx.add_parsers(sub)
     dataset.add_parsers(sub)
     bench.add_parsers(sub)
     train.add_parsers(sub)

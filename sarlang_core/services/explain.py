@@ -41,6 +41,9 @@ METHOD_CHOICES = [(m.name, m.label) for m in METHODS.values()]
 SERVED_NOTE = ("a served model (OpenAI-compatible endpoint) gives no gradients or attention: per-word maps need "
                "a local model folder (load it under Model folder… or from the registry)")
 
+ONNX_NOTE = ("an ONNX export runs inference only, with no gradients: per-word maps need the model folder it was "
+             "exported from, loaded with torch (the full install)")
+
 
 @dataclass(frozen=True)
 class ExplainRequest:
@@ -149,6 +152,8 @@ def explanation_unavailable(backend: Any) -> str | None:
     """Why ``backend`` cannot give per-word maps (None when it can)."""
     if backend is None:
         return "load a model first"
+    if getattr(backend, "manifest", None) is not None:     # OnnxBackend: inference graphs only
+        return ONNX_NOTE
     if not hasattr(backend, "prepare_inputs") or not hasattr(backend, "generate_ids"):
         return SERVED_NOTE
     from ..explain import LAYOUTS

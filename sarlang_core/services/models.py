@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 
+from ..errors import ModelError
 from ..vlm.backend import GenerationConfig, VLMBackend
 from ..vlm.models import RegistryCheck, check_registry, load_registry
 
 __all__ = ["GenerationConfig", "VLMBackend", "RegistryCheck", "registered_models", "check_models", "open_backend",
-           "backend_for_choice", "training_pipeline_note"]
+           "backend_for_choice", "training_pipeline_note", "export_onnx_model"]
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +74,36 @@ def training_pipeline_note(key: str, current) -> str:
     if pipeline == current:
         return ""
     return f"trained on {pipeline.describe()}; the view shows {current.describe()}"
+
+
+def export_onnx_model(model: str, out: str, *, adapter: str | None = None, register_as: str | None = None,
+                      registry: str | None = None, progress=None, cancel=None) -> dict:
+    """Export a model folder or registered model (its adapter merged) for ONNX Runtime into ``out``;
+    with ``register_as``, add the export to the registry under that name, keeping how the source was
+    trained (so the pipeline note still applies). Returns what was done (paths, check, entry)."""
+    import json
+
+    from ..vlm.factory import resolve_model
+    from ..vlm.onnx_export import export_onnx
+    from ..vlm.onnx_manifest import MANIFEST
+    from ..vlm.registry_write import register_model
+
+    path, entry_adapter = resolve_model(model, registry)
+    entries = _entries(registry)
+    if register_as and any(e.name == register_as for e in entries):
+        raise ModelError(f"a model named {register_as!r} is registered already: choose another --register name")
+    trained = next((e.trained for e in entries if e.name == model), None)
+    folder = export_onnx(path, out, adapter=adapter or entry_adapter, progress=progress, cancel=cancel)
+    done: dict = {"folder": str(folder), "check": json.loads((folder / MANIFEST).read_text())["check"]}
+    if register_as:
+        done["registry"] = str(register_model(register_as, folder, meta=trained, registry=registry,
+                                              notes=f"ONNX export of {model}"))
+        done["registered_as"] = register_as
+    return done
+
+
+def _entries(registry: str | None):
+    try:
+        return load_registry(registry).entries
+    except Exception:   # an unreadable registry: resolve_model has said so already where it matters
+        return ()

@@ -16,16 +16,13 @@ from __future__ import annotations
 import gc
 import json
 import os
-import re
-import secrets
 import shutil
-import socket
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Optional, Tuple, Union
 
-from ..atomic import pid_alive, plain_permissions
+from ..atomic import check_new_folder, staged_folder
 from ..errors import CancelledError, ModelError, TrainError
 from ..progress import CancelToken, ProgressCallback, check, report
 from ..variant import require_full
@@ -34,26 +31,8 @@ from ..vlm.models import ModelInfo, inspect_model
 PathLike = Union[str, os.PathLike]
 
 PROVENANCE = "sarlang_merge.json"
-_TMP_MARK = ".sarlang-merge-"
-_TMP_RE = re.compile(r"^\..+\.sarlang-merge-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5", ".msgpack")
 _DTYPES = ("float32", "bfloat16", "float16")
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname() or "host")
-
-
-def _clean_stale(parent: Path) -> None:
-    """Remove half-built merge folders left in ``parent`` by killed merges of this host."""
-    try:
-        names = os.listdir(parent)
-    except OSError:
-        return
-    for name in names:
-        m = _TMP_RE.match(name)
-        if m and m["host"] == _host() and not pid_alive(int(m["pid"])):
-            shutil.rmtree(parent / name, ignore_errors=True)
 
 
 def _checkpoint_dtype(base: Path) -> str:
@@ -88,9 +67,10 @@ def _copy_support_files(base: Path, dest: Path) -> list:
 
 
 def _check_out_dir(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        what = "a file" if not out.is_dir() else "a folder that is not empty"
-        raise TrainError(f"{out}: is {what}; choose a new folder for the merged model (nothing was written)")
+    try:
+        check_new_folder(out)
+    except FileExistsError as exc:
+        raise TrainError(str(exc)) from exc
 
 
 def _checked(base: PathLike, adapter: PathLike) -> Tuple[ModelInfo, ModelInfo]:
@@ -112,32 +92,24 @@ def merge_adapter(base: PathLike, adapter: PathLike, out_dir: PathLike, *, devic
     base_info, adapter_info = _checked(base, adapter)
     out = Path(out_dir).expanduser().absolute()
     _check_out_dir(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TrainError(f"{out.parent}: cannot create the folder ({exc})") from exc
-    _clean_stale(out.parent)
-    tmp = out.parent / f".{out.name}{_TMP_MARK}{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
     total = 5
     try:
-        tmp.mkdir()
-        dtype = _merge_into(base_info, adapter_info, tmp, device, progress, cancel, total)
-        check(cancel)
-        report(progress, "files", 4, total, "tokenizer, processor and chat template")
-        copied = _copy_support_files(base_info.path, tmp)
-        provenance = {
-            "base": str(base_info.path.resolve()), "adapter": str(adapter_info.path.resolve()),
-            "family": base_info.family, "dtype": dtype,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "adapter_problems": list(adapter_info.problems), "copied_from_base": copied,
-        }
-        (tmp / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
-        check(cancel)
-        plain_permissions(tmp)           # safetensors writes owner-only files
-        _check_out_dir(out)              # taken while we worked? then keep it as it is
-        os.replace(tmp, out)             # an empty out_dir is replaced whole, in one step
+        with staged_folder(out, "merge") as tmp:
+            dtype = _merge_into(base_info, adapter_info, tmp, device, progress, cancel, total)
+            check(cancel)
+            report(progress, "files", 4, total, "tokenizer, processor and chat template")
+            copied = _copy_support_files(base_info.path, tmp)
+            provenance = {
+                "base": str(base_info.path.resolve()), "adapter": str(adapter_info.path.resolve()),
+                "family": base_info.family, "dtype": dtype,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "adapter_problems": list(adapter_info.problems), "copied_from_base": copied,
+            }
+            (tmp / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+            check(cancel)
+    except FileExistsError as exc:      # taken while we worked: kept as it is
+        raise TrainError(str(exc)) from exc
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, (CancelledError, ModelError, TrainError)) or not isinstance(exc, Exception):
             raise
         raise TrainError(f"merging {adapter_info.path.name} into {base_info.path.name} failed "

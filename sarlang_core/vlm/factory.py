@@ -11,16 +11,26 @@ from ..errors import ModelError
 def make_backend(model: Optional[str] = None, *, adapter: Optional[str] = None, endpoint: Optional[str] = None,
                  registry: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0):
     """``endpoint`` given: an OpenAI-compatible server serving ``model``. Otherwise ``model`` is a
-    folder, or the name of an entry in the model registry (which may bring its adapter)."""
+    folder, or the name of an entry in the model registry (which may bring its adapter); a folder
+    exported by ``sarlang-cli export-onnx`` runs on ONNX Runtime (OnnxBackend), any other on torch."""
     if endpoint:
         from .openai_backend import OpenAIBackend
 
         if not model:
             raise ModelError("--endpoint needs --model: the name of the model the server serves")
         return OpenAIBackend(endpoint, model, api_key=api_key, timeout=timeout)
-    from .local import LocalBackend
+    from .models import inspect_model
 
     path, entry_adapter = resolve_model(model, registry)
+    if inspect_model(path).kind == "onnx":
+        from .onnx_backend import OnnxBackend
+
+        if adapter or entry_adapter:
+            raise ModelError(f"{path}: an ONNX export cannot take an adapter: export the base with --adapter "
+                             "(`sarlang-cli export-onnx BASE --adapter ADAPTER --out DIR`)")
+        return OnnxBackend(path)
+    from .local import LocalBackend
+
     return LocalBackend(path, adapter or entry_adapter)
 
 

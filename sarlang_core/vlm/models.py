@@ -35,7 +35,7 @@ _WRAPPERS = {"base_model", "model", "language_model"}
 class ModelInfo:
     path: Path
     family: Optional[str]            # config.json model_type; for an adapter, its base's (None if unchecked)
-    kind: str                        # "base" | "adapter"
+    kind: str                        # "base" | "adapter" | "onnx" (an export for ONNX Runtime)
     base_model: Optional[str]        # adapters: adapter_config.json base_model_name_or_path
     size_bytes: int
     problems: List[str] = field(default_factory=list)   # things that do not stop loading, worth a look
@@ -150,9 +150,24 @@ def inspect_model(path: PathLike, *, base: Union[PathLike, ModelInfo, None] = No
         if base is not None:
             info = check_adapter(info, base if isinstance(base, ModelInfo) else inspect_model(base))
         return info
+    from .onnx_manifest import is_onnx_folder, stray_onnx_files
+
+    if is_onnx_folder(folder):
+        return _inspect_onnx(folder)
     if not (folder / "config.json").is_file():
-        raise ModelError(f"{folder}: not a model (no config.json, no adapter_config.json)")
+        if stray_onnx_files(folder):
+            raise ModelError(f"{folder}: ONNX graphs without sarlang_onnx.json: not made by `sarlang-cli export-onnx` "
+                             "(exports of other tools are not read); export the model folder with it")
+        raise ModelError(f"{folder}: not a model (no config.json, adapter_config.json or sarlang_onnx.json): "
+                         "a transformers model folder, a LoRA adapter or an ONNX export is expected")
     return _inspect_base(folder, _read_json(folder / "config.json"))
+
+
+def _inspect_onnx(folder: Path) -> ModelInfo:
+    from .onnx_manifest import describe_source, read_manifest
+
+    manifest = read_manifest(folder)
+    return ModelInfo(folder, manifest.family, "onnx", describe_source(manifest), manifest.size_bytes(), [])
 
 
 def _base_shapes(base: ModelInfo) -> Dict[str, list]:
@@ -334,6 +349,8 @@ class RegistryCheck(NamedTuple):
         if not isinstance(r, ModelInfo):
             return f"FAIL {e.name}: {r}"
         fam = SUPPORTED_FAMILIES.get(r.family or "", r.family)
+        if r.kind == "onnx":
+            fam = f"{fam} ONNX export of {r.base_model}"
         adapter = f" + LoRA {e.adapter.name}" if e.adapter else ""
         size = f"{r.size_bytes / 2**30:.2f} GiB" if r.size_bytes >= 2**30 else f"{r.size_bytes / 2**20:.1f} MiB"
         lines = [f"ok   {e.name}: {fam}, {e.path.name}{adapter}, {size}"
@@ -350,8 +367,10 @@ def check_registry(registry: Union[Registry, PathLike, None] = None) -> List[Reg
     for entry in reg:
         try:
             info = inspect_model(entry.path)
-            if info.kind != "base":
+            if info.kind == "adapter":
                 raise ModelError(f"{entry.path}: is an adapter; put it under 'adapter' with its base as 'path'")
+            if info.kind == "onnx" and entry.adapter is not None:
+                raise ModelError(f"{entry.path}: an ONNX export has its adapter merged in: drop 'adapter'")
             if entry.adapter is not None:
                 ad = inspect_model(entry.adapter, base=info)
                 info = replace(ad, problems=ad.problems + [f"base: {p}" for p in info.problems])

@@ -57,8 +57,10 @@ def register_model(name: str, path: PathLike, *, adapter: Optional[PathLike] = N
         raise ModelError("a registry entry needs a name")
     name = name.strip()
     base = inspect_model(path)
-    if base.kind != "base":
+    if base.kind == "adapter":
         raise ModelError(f"{base.path}: is a LoRA adapter; register its base as the path and it as the adapter")
+    if base.kind == "onnx" and adapter is not None:
+        raise ModelError(f"{base.path}: an ONNX export has its adapter merged in: register it without one")
     entry: Dict[str, Any] = {"name": name, "path": str(base.path.resolve())}
     if adapter is not None:
         entry["adapter"] = str(inspect_model(adapter, base=base).path.resolve())

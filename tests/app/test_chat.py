@@ -135,6 +135,26 @@ def test_local_model_answers_in_the_panel(qtbot, window, tiny_model):
     assert ex.answer[:10] in window.chat_panel.view.toPlainText()
 
 
+def test_onnx_export_answers_in_the_panel_and_says_its_provider(qtbot, window, tiny_qwen_onnx):
+    from sarlang_core.services.models import backend_for_choice
+
+    open_and_wait(qtbot, window, sample_scene_path())
+    settle(qtbot, window)
+    with qtbot.waitSignal(window.chat.controller.loaded, timeout=60000) as blocker:
+        window.chat.load_backend(backend_for_choice(str(tiny_qwen_onnx)))   # as "Model folder…" does
+    ident = blocker.args[0]
+    assert ident["backend"] == "onnxruntime"
+    status = window.chat_panel.model_status.text()
+    assert f"ONNX Runtime · {ident['device'].upper()} float32" in status
+    if ident["provider_note"]:
+        assert "CUDA provider did not start" in status
+    window.chat_panel.max_tokens.setValue(8)
+    ex = ask(qtbot, window, "How many ships are there in the image?", source="viewport")
+    assert ex.answer and not ex.error and ex.backend["backend"] == "onnxruntime"
+    assert ex.answer[:10] in window.chat_panel.view.toPlainText()
+    screenshot(window, "chat_onnx")
+
+
 def _sent_image(post):
     """The PNG a chat-completions request carried, as pixels."""
     import base64

@@ -328,3 +328,17 @@ def test_applications_in_keeps_the_papers_order_then_others_by_name():
     metrics = [{"vqa": {"by_application": {"others": {}, "zebra": {}, "instance counting": {}}}},
                {"vqa": None}, {"caption": {}}, {"vqa": {"by_application": {"object identification": {}, "alpha": {}}}}]
     assert applications_in(metrics) == ["object identification", "instance counting", "others", "alpha", "zebra"]
+
+
+def test_a_benchmark_run_on_an_onnx_export_predicts_what_torch_does(tmp_path, tiny_qwen, tiny_lora,  # noqa: F811
+                                                                     tiny_qwen_onnx):
+    db = _store(tmp_path)
+    preds = {}
+    for name, spec in (("onnx", BackendSpec(model=str(tiny_qwen_onnx))),
+                       ("torch", BackendSpec(model=str(tiny_qwen), adapter=str(tiny_lora)))):
+        cfg = RunConfig(name=name, task="caption", backend=spec, dataset=DatasetSpec(source=str(db)),
+                        generation=GenerationConfig(max_new_tokens=8), batch_size=2)
+        run = BenchmarkRun.create(tmp_path / name, cfg)
+        assert run.execute().state == "complete"
+        preds[name] = [r["prediction"] for r in run.samples()]
+    assert len(preds["onnx"]) == 3 and preds["onnx"] == preds["torch"]

@@ -71,3 +71,11 @@ def trained_run(trainable_qwen, toy_json, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "toy"
     train(run, toy_config(trainable_qwen, toy_json), None)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_onnx(tiny_qwen, tiny_lora, tmp_path_factory):
+    """The tiny Qwen2.5-VL with tiny_lora merged in, exported for ONNX Runtime (read only!)."""
+    from sarlang_core.vlm.onnx_export import export_onnx
+
+    return export_onnx(tiny_qwen, tmp_path_factory.mktemp("onnx") / "tiny-qwen-onnx", adapter=tiny_lora)
