@@ -141,7 +141,7 @@ def test_field_requirements_are_pyproject_minus_the_torch_family():
     import re
 
     def name(req):
-        return re.split(r"[<>=!~ \\[;]", req, 1)[0].lower().replace("_", "-")
+        return re.split(r"[<>=!~ \\[;]", req, maxsplit=1)[0].lower().replace("_", "-")
 
     project = {name(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
     field = {name(r) for r in variants.field_requirements()}
