@@ -148,3 +148,24 @@ def test_field_requirements_are_pyproject_minus_the_torch_family():
     assert project - field == set(variants.FULL_ONLY_DISTRIBUTIONS)
     assert not field & {"torch", "transformers", "peft", "accelerate", "sentence-transformers"}
     assert "onnxruntime-gpu" in field
+
+
+def test_inno_setup_script_is_well_formed():
+    """No Inno Setup compiler on Linux: a structural check of packaging/windows/sarlang.iss (known
+    sections only, every entry line of the list sections has Source/Name/Filename, files it names
+    exist, the output name matches the Linux archives' scheme)."""
+    import re
+
+    text = (ROOT / "packaging" / "windows" / "sarlang.iss").read_text(encoding="utf-8")
+    sections = re.findall(r"^\[(\w+)\]\s*$", text, re.M)
+    assert sections == ["Setup", "Tasks", "InstallDelete", "Files", "Icons", "Registry", "Run", "Code"]
+    assert text.count("#ifndef") == text.count("#endif") == 4
+    body = dict(re.findall(r"^\[(\w+)\]\s*$\n(.*?)(?=^\[\w+\]\s*$|\Z)", text, re.M | re.S))
+    setup = dict(ln.split("=", 1) for ln in body["Setup"].splitlines() if "=" in ln and not ln.startswith(";"))
+    assert setup["OutputBaseFilename"] == "sarlang-studio-{#AppVersion}-{#Variant}-windows-x86_64"
+    assert (ROOT / "packaging" / "windows" / setup["SetupIconFile"].replace("\\", "/")).resolve().is_file()
+    for name in ("Files", "Icons", "Run", "Tasks"):
+        for line in body[name].strip().splitlines():
+            if line and not line.startswith(";"):
+                assert re.match(r'^(Source|Name|Filename): "', line), line
+    assert re.search(r"^begin$.*^end;$", body["Code"], re.M | re.S)
