@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -77,7 +78,23 @@ def freeze(variant: str, python: Path) -> Path:
                     "--distpath", str(ROOT / "dist" / variant), "--workpath", str(ROOT / "build" / variant),
                     str(ROOT / "pyinstaller.spec")], check=True, env=env, cwd=str(ROOT))
     say(f"{variant} frozen in {time.monotonic() - t0:.0f} s")
-    return ROOT / "dist" / variant / "sarlang-studio"
+    folder = ROOT / "dist" / variant / "sarlang-studio"
+    if variant == "field":
+        strip_symbols(folder)
+    return folder
+
+
+STRIPPED = ("libllvmlite.so",)   # unstripped in its wheel; safe to strip (auditwheel's .libs are not)
+
+
+def strip_symbols(folder: Path) -> None:
+    tool = shutil.which("strip")
+    if tool is None:
+        say("no strip tool (binutils): the field folder keeps its symbol tables")
+        return
+    for name in STRIPPED:
+        for path in folder.rglob(name):
+            subprocess.run([tool, "--strip-unneeded", str(path)], check=True)
 
 
 def tiny_model(work: Path, python: Path) -> Optional[Path]:
