@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     if args.self_test:
         from .self_test import run_self_test
 
-        return run_self_test(args.screenshot)
+        return run_self_test(make_app, args.screenshot)
     from .system_libs import display_problem
 
     problem = display_problem()

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, TextIO
+from typing import Any, Callable, List, Optional, TextIO
 
 __all__ = ["run_self_test"]
 
@@ -47,11 +47,10 @@ def check_sample() -> str:
     return f"{path.name}: {lv.width}x{lv.height} at level {level}, {Pipeline().describe()}"
 
 
-def check_window(screenshot: Optional[str]) -> str:
+def check_window(screenshot: Optional[str], make_app: Callable[[], Any]) -> str:
     from PySide6.QtCore import QCoreApplication, QEventLoop
 
     from . import workers
-    from .main import make_app
     from .main_window import MainWindow
 
     app = make_app()
@@ -113,17 +112,19 @@ def check_model() -> str:
     return f"model {name!r} answered {answer.strip()[:60]!r}"
 
 
-def _checks(screenshot: Optional[str]) -> List[tuple]:
-    return [("sample", check_sample), ("window", lambda: check_window(screenshot)), ("model", check_model)]
+def _checks(screenshot: Optional[str], make_app: Callable[[], Any]) -> List[tuple]:
+    return [("sample", check_sample), ("window", lambda: check_window(screenshot, make_app)),
+            ("model", check_model)]
 
 
-def run_self_test(screenshot: Optional[str] = None, out: TextIO = sys.stdout,
+def run_self_test(make_app: Callable[[], Any], screenshot: Optional[str] = None, out: TextIO = sys.stdout,
                   checks: Optional[List[tuple]] = None) -> int:
-    """Run every check in order, stop at the first failure; 0 when all pass, 1 otherwise."""
+    """Run every check in order, stop at the first failure; 0 when all pass, 1 otherwise.
+    ``make_app``: app.main's QApplication factory (styled, with the UI-thread collector)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")   # before Qt starts: no display needed
     if screenshot:
         Path(screenshot).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    for name, fn in (checks or _checks(screenshot)):
+    for name, fn in (checks or _checks(screenshot, make_app)):
         try:
             detail = _timed(fn)
         except CheckFailed as exc:
