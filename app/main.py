@@ -9,7 +9,7 @@ import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from sarlang_core.resources import sample_scene_path, style_sheet_path
+from sarlang_core.resources import icon_path, sample_scene_path, style_sheet_path
 
 __all__ = ["main", "make_app", "apply_style", "configure_logging", "sample_scene_path"]
 
@@ -61,6 +61,10 @@ def make_app(argv=None):
 def apply_style(app) -> None:
     app.setApplicationName("SARLANG Studio")
     app.setOrganizationName("SARLANG")
+    if icon_path().exists():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon_path())))
     style = style_sheet_path()
     if style.exists():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
@@ -85,9 +89,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="sarlang", description="SARLANG Studio GUI")
     parser.add_argument("scene", nargs="?", help="a SAR scene to open (GeoTIFF, PNG/JPEG chip, .npy)")
     parser.add_argument("--screenshot", metavar="PNG", help="render, save a screenshot of the window and quit")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this install offscreen (sample, preprocessing, window, the first registered "
+                             "model) and exit 0 when it is good; with --screenshot, save the window too")
     args = parser.parse_args(argv)
 
     configure_logging()
+    if args.self_test:
+        from .self_test import run_self_test
+
+        return run_self_test(make_app, args.screenshot)
     from .system_libs import display_problem
 
     problem = display_problem()

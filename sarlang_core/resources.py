@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 PACKAGE = "sarlang_resources"
 SAMPLE_SCENE = "sample_scene.tif"
 STYLE_SHEET = "style.qss"
+ICON = "sarlang.png"          # scripts/make_icon.py draws it (and sarlang.ico for Windows)
 
 
 def resource_dir() -> Path:
@@ -49,3 +50,8 @@ def sample_scene_path() -> Path:
 def style_sheet_path() -> Path:
     """The application's Qt style sheet."""
     return resource_dir() / STYLE_SHEET
+
+
+def icon_path() -> Path:
+    """The application icon (256 px PNG): the window, the desktop entry and the installers use it."""
+    return resource_dir() / ICON

@@ -16,6 +16,7 @@ import sys
 from typing import Optional, Sequence
 
 from ..errors import SarlangError
+from ..variant import field_message
 from . import bench, dataset, explain, export_onnx, models, scene, train
 from .common import UsageParser
 
@@ -77,5 +78,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:  # an unexpected failure still gets one line unless --debug
         if debug:
             raise
+        field = field_message(exc)     # a field install (no torch) reaching for a full-only library
+        if field:
+            print(f"sarlang-cli: error: {field}", file=sys.stderr)
+            return 1
         print(f"sarlang-cli: error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
         return 1

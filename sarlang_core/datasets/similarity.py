@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import SarlangError
 from ..progress import CancelToken, ProgressCallback, check, report
+from ..variant import require_full
 
 CHUNK_ROWS = 8192
 ArrayOrChunks = Union[np.ndarray, Iterable[Any]]
@@ -202,6 +203,7 @@ def _default_model() -> Any:
     global _DEFAULT_MODEL
     if _DEFAULT_MODEL is not None:
         return _DEFAULT_MODEL
+    require_full("text similarity (Sentence-BERT)")
     if importlib.util.find_spec(_PACKAGE) is None:
         raise SarlangError(_INSTALL_HINT)
     try:

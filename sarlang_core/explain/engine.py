@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import CancelledError, ExplainError
 from ..progress import CancelToken, ProgressCallback, check, report
+from ..variant import require_full
 from .hooks import eager_attention, hf_model, visual_tokens
 from .layout import VisualLayout, layout_for
 from .methods import Method, Pass, method
@@ -125,6 +126,7 @@ def explain_answer(model: Any, processor: Any, family: str, inputs: Any, answer_
                    words: Optional[Sequence[str]] = None, progress: Optional[ProgressCallback] = None,
                    cancel: Optional[CancelToken] = None) -> Explanation:
     """Maps for the words of ``answer_ids`` (all, or ``words``), each in [0, 1] on the method's grid."""
+    require_full("per-word maps (Grad-CAM)", ExplainError)
     import torch
 
     layout, how = layout_for(family), method(method_name)

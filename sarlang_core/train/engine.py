@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, Optional
 from ..atomic import plain_permissions, write_text_atomic
 from ..errors import CancelledError, ModelError, TrainError
 from ..progress import CancelToken
+from ..variant import require_full
 from . import runs
 from .config import TrainConfig
 from .data import load_samples
@@ -138,6 +139,7 @@ def train(run_dir: Any, config: Optional[TrainConfig] = None, pipeline_json: Any
     """Run (or resume) the training in ``run_dir``; return the final state. TrainError / ModelError
     for what a person must change. A new run whose model or data is unusable writes nothing; once a
     run has started, its state says "failed" (or "stopped") with the same message."""
+    require_full("fine-tuning", TrainError)
     run_dir = Path(run_dir).expanduser().resolve()
     main = _rank() == 0
     say: Emit = (emit if main else None) or (lambda _e: None)   # one event stream: rank 0's

@@ -25,6 +25,7 @@ from typing import Any, Optional, Tuple, Union
 from ..atomic import check_new_folder, staged_folder
 from ..errors import CancelledError, ModelError, TrainError
 from ..progress import CancelToken, ProgressCallback, check, report
+from ..variant import require_full
 from ..vlm.models import ModelInfo, inspect_model
 
 PathLike = Union[str, os.PathLike]
@@ -87,6 +88,7 @@ def merge_adapter(base: PathLike, adapter: PathLike, out_dir: PathLike, *, devic
     """Write ``base`` with ``adapter`` merged into ``out_dir`` (new or empty) and return its path.
     ModelError: the folders do not fit; TrainError: ``out_dir`` is taken or the merge failed;
     CancelledError: cancelled. In every failure ``out_dir`` is as it was."""
+    require_full("merging an adapter", TrainError)
     base_info, adapter_info = _checked(base, adapter)
     out = Path(out_dir).expanduser().absolute()
     _check_out_dir(out)

