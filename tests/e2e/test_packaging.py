@@ -29,8 +29,9 @@ class _Analysis(_Recorder):
         self.pure, self.binaries, self.datas = [], [], []
 
 
-def _run_spec(monkeypatch, variant="full"):
+def _run_spec(monkeypatch, variant="full", dist=None, platform="linux"):
     monkeypatch.setenv("SARLANG_VARIANT", variant)
+    monkeypatch.setattr(sys, "platform", platform)
     hooks = types.ModuleType("PyInstaller.utils.hooks")
     hooks.collect_data_files = lambda package, **kw: [(f"<{package} data>", package)]
     hooks.collect_submodules = lambda package, filter=None, **kw: [
@@ -41,7 +42,7 @@ def _run_spec(monkeypatch, variant="full"):
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
     monkeypatch.setitem(sys.modules, "PyInstaller.utils.hooks", hooks)
     _Recorder.made = []
-    names = {"SPECPATH": str(ROOT), "Analysis": _Analysis,
+    names = {"SPECPATH": str(ROOT), "DISTPATH": str(dist or ROOT / "dist"), "Analysis": _Analysis,
              "PYZ": type("PYZ", (_Recorder,), {}), "EXE": type("EXE", (_Recorder,), {}),
              "COLLECT": type("COLLECT", (_Recorder,), {})}
     exec(compile((ROOT / "pyinstaller.spec").read_text(), "pyinstaller.spec", "exec"), names)
@@ -49,8 +50,8 @@ def _run_spec(monkeypatch, variant="full"):
 
 
 @pytest.mark.parametrize("variant", ["full", "field"])
-def test_spec_ships_existing_files_and_two_programs(monkeypatch, variant):
-    made = _run_spec(monkeypatch, variant)
+def test_spec_ships_existing_files_and_its_programs(monkeypatch, variant, tmp_path):
+    made = _run_spec(monkeypatch, variant, dist=tmp_path)
     analysis = next(m for m in made if isinstance(m, _Analysis))
     for script in analysis.args[0]:
         assert Path(script).is_file(), script
@@ -67,14 +68,36 @@ def test_spec_ships_existing_files_and_two_programs(monkeypatch, variant):
     kernels = {p.name for p in (ROOT / "sarlang_core/preprocess/filters").glob("*.py")}
     assert kernels and shipped == kernels
 
+    # Linux: one program (the Python archive once), sarlang-cli a link to it
+    (exe,) = [m for m in made if type(m).__name__ == "EXE"]
+    assert exe.kwargs["name"] == "sarlang"
+    assert [s[0] for s in exe.args[1] if s[0].startswith("sarlang_")] == ["sarlang_entry"]
+    collect = next(m for m in made if type(m).__name__ == "COLLECT")
+    assert collect.kwargs["name"] == "sarlang-studio"
+    link = tmp_path / "sarlang-studio" / "sarlang-cli"
+    assert link.is_symlink() and str(link.readlink()) == "sarlang"
+
+
+def test_spec_on_windows_makes_a_windowed_gui_and_a_console_cli(monkeypatch, tmp_path):
+    made = _run_spec(monkeypatch, "field", dist=tmp_path, platform="win32")
     exes = [m for m in made if type(m).__name__ == "EXE"]
     assert sorted(e.kwargs["name"] for e in exes) == ["sarlang", "sarlang-cli"]
     for exe in exes:
         entry = [s[0] for s in exe.args[1] if s[0].startswith("sarlang_")]
         assert entry == ["sarlang_gui" if exe.kwargs["name"] == "sarlang" else "sarlang_cli"]
         assert exe.kwargs["console"] == (exe.kwargs["name"] == "sarlang-cli")
-    collect = next(m for m in made if type(m).__name__ == "COLLECT")
-    assert collect.kwargs["name"] == "sarlang-studio"
+    assert not (tmp_path / "sarlang-studio" / "sarlang-cli").exists()
+
+
+def test_the_one_program_is_the_cli_when_started_as_sarlang_cli(tmp_path):
+    """scripts/frozen/sarlang_entry.py, started through a link named sarlang-cli, is the CLI."""
+    import subprocess
+
+    link = tmp_path / "sarlang-cli"
+    link.symlink_to(ROOT / "scripts" / "frozen" / "sarlang_entry.py")
+    out = subprocess.run([sys.executable, str(link), "--version"], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.startswith("sarlang-cli "), out.stderr
 
 
 def test_pyproject_lists_every_package_folder():
