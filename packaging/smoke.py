@@ -151,6 +151,24 @@ def step_ask_onnx(s: Smoke) -> str:
     return f"answer {answer!r}" + (" (same as torch)" if torch_answer is not None else "")
 
 
+def step_explain(s: Smoke) -> str:
+    if s.tiny is None or not s.tiny.is_dir():
+        raise Skipped("no tiny model folder (--tiny)")
+    out = s.work / f"maps-{s.variant}"
+    shutil.rmtree(out, ignore_errors=True)
+    r = s.run("explain", s.sample, "Where is the ship?", "--model", s.tiny, "--answer", "A ship near the pier.",
+              "--words", "ship", "--out", out, ok=s.variant == "full", timeout=300)
+    if s.variant == "field":
+        if r.returncode == 1 and "full variant" in r.stderr and "Traceback" not in r.stderr:
+            return "refused as it should (needs the full variant)"
+        raise Failed(f"expected 'needs the full variant', got exit {r.returncode}: {r.stderr[-200:]}")
+    words = json.loads((out / "words.json").read_text())["words"]
+    tifs = sorted(p.name for p in out.glob("*.tif"))
+    if [w["text"] for w in words] != ["ship"] or not tifs:
+        raise Failed(f"expected a map of 'ship', got {words} and {tifs}")
+    return f"Grad-CAM map of 'ship': {', '.join(tifs)}"
+
+
 def _coco(folder: Path) -> Path:
     from PIL import Image
 
@@ -213,7 +231,7 @@ def step_gui_screenshot(s: Smoke) -> str:
 
 
 STEPS: List[Callable[[Smoke], str]] = [
-    step_version, step_info, step_preprocess, step_ask_torch, step_export_onnx, step_ask_onnx,
+    step_version, step_info, step_preprocess, step_ask_torch, step_export_onnx, step_ask_onnx, step_explain,
     step_self_test, step_dataset, step_similarity, step_score_vqa, step_gui_screenshot,
 ]
 
@@ -246,7 +264,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not (args.folder / "sarlang-cli").is_file():
         print(f"smoke: {args.folder} holds no sarlang-cli: build first", file=sys.stderr)
         return 2
-    results = run_all(Smoke(args.folder, args.variant, args.work, args.tiny))
+    # the programs run in --work: every path they are given must be absolute
+    tiny = args.tiny.resolve() if args.tiny else None
+    results = run_all(Smoke(args.folder.resolve(), args.variant, args.work.resolve(), tiny))
     failed = [r["step"] for r in results if r["status"] == "FAIL"]
     print(f"smoke {args.variant}: " + (f"FAILED ({', '.join(failed)})" if failed else "passed"), flush=True)
     return 1 if failed else 0

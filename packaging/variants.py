@@ -32,6 +32,13 @@ FULL_ONLY_MODULES = (
     "sarlang_core.preprocess.filters.torch_backend",
 )
 
+# Parts of scipy nothing in the field variant imports (the product uses scipy.ndimage and
+# scipy.spatial only, in sarlang_core/synthetic.py; tests/e2e/test_packaging.py checks that these
+# stay unloaded): 18 MB, which takes the field folder under 700 MB.
+FIELD_UNUSED_MODULES = ("scipy.optimize", "scipy.stats", "scipy.integrate", "scipy.interpolate", "scipy.signal",
+                        "scipy.fft", "scipy.fftpack", "scipy.odr", "scipy.io", "scipy.datasets", "scipy.cluster",
+                        "scipy.differentiate")
+
 FIELD_REQUIREMENTS = Path(__file__).with_name("field-requirements.txt")
 
 # Packages whose data files (beyond Python modules) the frozen programs read at run time.
@@ -47,7 +54,7 @@ METADATA_PACKAGES: Dict[str, List[str]] = {
 }
 
 # Libraries dropped from a variant's folder after the analysis. ONNX Runtime's CUDA provider
-# (271 MB) only runs where CUDA 12 and cuDNN are installed system-wide (the build does not carry
+# (271 MB) only runs where CUDA 13 and cuDNN 9 are installed system-wide (the build does not carry
 # them); without it the field variant runs ONNX models on the CPU. SARLANG_FIELD_CUDA=1 keeps it.
 DROP_BINARIES: Dict[str, List[str]] = {
     "full": [],

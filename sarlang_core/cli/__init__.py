@@ -42,9 +42,17 @@ def version_line() -> str:
     return f"sarlang-cli {__version__} · {variant} · {where}"
 
 
+class _Version(argparse.Action):
+    """--version: the line as it is (argparse's own action wraps it at the terminal's width)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = UsageParser(prog="sarlang-cli", description="SARLANG Studio from the command line.")
-    p.add_argument("--version", action="version", version=version_line(),
+    p.add_argument("--version", action=_Version, nargs=0,
                    help="the version and what this install can do (full: torch; field: without it)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=UsageParser)
     sub.required = True

@@ -1,7 +1,7 @@
 """Which ONNX Runtime execution provider a session really runs on.
 
 ``onnxruntime-gpu`` lists the CUDA provider as available on any machine, also one without a GPU
-or without the CUDA 12 / cuDNN 9 libraries it loads; asked for it there, ONNX Runtime logs an
+or without the CUDA 13 / cuDNN 9 libraries it loads (onnxruntime-gpu 1.31); asked for it there, ONNX Runtime logs an
 error and silently runs on the CPU (FIELD_NOTES). So the first session is made with CUDA first
 and then asked which providers it got. When it fell back, the reason is found by loading the
 provider's library the way ONNX Runtime does (the loader names the missing library) and the
@@ -30,7 +30,8 @@ def cuda_failure_reason() -> str:
     libs = [str(p) for name in ("libonnxruntime_providers_cuda.so", "onnxruntime_providers_cuda.dll")
             for p in capi.glob(name)]
     if not libs:
-        return "this ONNX Runtime has no CUDA provider (the CPU-only onnxruntime package is installed)"
+        return ("this ONNX Runtime has no CUDA provider (a CPU-only onnxruntime, or a field build made "
+                "without SARLANG_FIELD_CUDA=1)")
     try:
         ctypes.CDLL(libs[0])
     except OSError as exc:

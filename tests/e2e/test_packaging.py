@@ -4,6 +4,7 @@ and the numba filter sources travel with the bytecode (numba's cache needs them)
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from pathlib import Path
@@ -192,3 +193,27 @@ def test_inno_setup_script_is_well_formed():
             if line and not line.startswith(";"):
                 assert re.match(r'^(Source|Name|Filename): "', line), line
     assert re.search(r"^begin$.*^end;$", body["Code"], re.M | re.S)
+
+
+def test_the_scipy_parts_the_field_build_leaves_out_are_never_imported():
+    """What the product imports of scipy (scene synthesis: ndimage, spatial), the GUI and the ONNX
+    backend load none of packaging/variants.py:FIELD_UNUSED_MODULES."""
+    import subprocess
+
+    sys.path.insert(0, str(ROOT / "packaging"))
+    try:
+        import variants
+    finally:
+        sys.path.remove(str(ROOT / "packaging"))
+    code = ("import sys\n"
+            "import sarlang_core.synthetic, app.main_window, sarlang_core.vlm.onnx_backend\n"
+            "import sarlang_core.evaluate.charts\n"
+            "from sarlang_core import synthetic as syn\n"
+            "syn.speckle(syn.reflectivity_map(64, 64, 1), 1.0, 2)\n"
+            "print(' '.join(m for m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.returncode == 0, out.stderr
+    loaded = set(out.stdout.split())
+    assert "scipy.ndimage" in loaded
+    assert [m for m in variants.FIELD_UNUSED_MODULES if m in loaded] == []
