@@ -128,6 +128,10 @@ def main(argv=None) -> int:
 
         from . import workers
         deadline = time.monotonic() + 60
+        if app.platformName() == "offscreen":
+            # its screen is 800 x 600 and a saved geometry is fitted into it after the show: shoot at
+            # a desktop's size once that has run (the views then render again before the grab)
+            QTimer.singleShot(50, lambda: win.resize(1500, 900))
 
         def shoot():
             busy = workers.pool("io").activeThreadCount() or win.renderer.pending
