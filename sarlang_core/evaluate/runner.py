@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 from ..atomic import write_text_atomic
-from ..errors import CancelledError, SarlangError
+from ..errors import CancelledError, EndpointError, SarlangError
 from ..progress import CancelToken, Progress, ProgressCallback, check, report
 from ..vlm.backend import ChatTurn
 from .dataset_source import Sample, load_samples
@@ -57,6 +57,19 @@ class RunStatus:
     def to_dict(self) -> dict:
         return {"state": self.state, "done": self.done, "total": self.total, "failed": self.failed,
                 "outcome": self.outcome}
+
+
+def _answerer(identity: dict) -> tuple:
+    """What makes two backends the same answerer: the model and adapter names (an endpoint may move,
+    a model folder may be copied to another disk; the backend kind may change between torch and an
+    ONNX export of the same model only through a new run)."""
+    return (identity.get("backend"), identity.get("model"), identity.get("adapter"))
+
+
+def _describe(identity: dict) -> str:
+    adapter = f" + {identity['adapter']}" if identity.get("adapter") else ""
+    where = f" at {identity['endpoint']}" if identity.get("endpoint") else ""
+    return f"'{identity.get('model')}{adapter}' ({identity.get('backend')}{where})"
 
 
 def _now() -> str:
@@ -247,12 +260,19 @@ class BenchmarkRun:
         return make_backend(b.model or None, adapter=b.adapter)
 
     def _record_identity(self, backend) -> None:
+        """Record who answers; on a resume, refuse another model than the one that answered before
+        (a run mixing two models' predictions scores neither)."""
         manifest = self.manifest()
         try:
-            manifest.setdefault("backends", []).append({**backend.identity(), "time": _now()})
+            identity = backend.identity()
         except Exception as exc:   # identity is informative only
             log.debug("backend identity not recorded: %s", exc)
             return
+        earlier = [b for b in manifest.get("backends", []) if isinstance(b, dict)]
+        if earlier and _answerer(earlier[0]) != _answerer(identity):
+            raise EndpointError(f"this run was predicted by {_describe(earlier[0])}; the backend now is "
+                                f"{_describe(identity)}: resume it with the same model, or start a new run")
+        manifest.setdefault("backends", []).append({**identity, "time": _now()})
         write_text_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
 
     def score(self, *, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> dict:

@@ -8,13 +8,14 @@ from PIL import Image
 
 from sarlang_core.datasets.records import ImageRecord, Item
 from sarlang_core.datasets.store import Store
-from sarlang_core.errors import CancelledError
+from sarlang_core.errors import CancelledError, EndpointError
 from sarlang_core.evaluate.reports import caption_table, compare_table, vqa_table
 from sarlang_core.evaluate.run_config import BackendSpec, BenchmarkError, DatasetSpec, JudgeSpec, PromptSpec, RunConfig
 from sarlang_core.evaluate.runner import BenchmarkRun
 from sarlang_core.progress import CancelToken
 from sarlang_core.services import benchmarks
 from sarlang_core.vlm.backend import ChatTurn, GenerationConfig
+from sarlang_core.vlm.onnx_backend import OnnxBackend
 from support.chat_server import serve
 
 from .vlm_fixtures import sar_image
@@ -342,3 +343,21 @@ def test_a_benchmark_run_on_an_onnx_export_predicts_what_torch_does(tmp_path, ti
         assert run.execute().state == "complete"
         preds[name] = [r["prediction"] for r in run.samples()]
     assert len(preds["onnx"]) == 3 and preds["onnx"] == preds["torch"]
+
+
+def test_a_resume_with_another_model_is_refused_with_both_names(tmp_path, tiny_qwen, tiny_qwen_onnx):  # noqa: F811
+    db = _store(tmp_path)
+    cfg = RunConfig(name="r", task="caption", backend=BackendSpec(model=str(tiny_qwen)),
+                    dataset=DatasetSpec(source=str(db)), generation=GenerationConfig(max_new_tokens=4))
+    run = BenchmarkRun.create(tmp_path / "run", cfg)
+    assert run.execute(score=False).state == "generated"
+    preds = tmp_path / "run" / "predictions.jsonl"
+    kept = preds.read_text().splitlines()[:1]
+    preds.write_text(kept[0] + "\n")                    # two samples left to predict
+    other = OnnxBackend(tiny_qwen_onnx, device="cpu")
+    with pytest.raises(EndpointError, match=r"predicted by 'tiny-qwen2.5-vl' \(local\); the backend now is "
+                                            r"'tiny-qwen-onnx \+ tiny-lora' \(onnxruntime\)"):
+        BenchmarkRun.open(tmp_path / "run").execute(backend=other, score=False)
+    assert preds.read_text().splitlines() == kept        # nothing written by the other model
+    status = BenchmarkRun.open(tmp_path / "run").execute(score=False)   # the same model resumes
+    assert status.state == "generated" and status.done == 3
