@@ -39,6 +39,10 @@ class ModelError(SarlangError):
     """A model or adapter folder cannot be used (not a model, unsupported family, wrong base...)."""
 
 
+class OutOfMemoryError(ModelError):
+    """The model ran out of (GPU) memory while answering: a smaller batch or image may fit."""
+
+
 class EndpointError(SarlangError):
     """An OpenAI-compatible endpoint failed (unreachable, 401, 429, timeout, bad reply)."""
 

@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
-from ..errors import CancelledError, SarlangError
+from ..errors import CancelledError, OutOfMemoryError, SarlangError
 from ..progress import CancelToken, check
 from ..urls import redact_text
 from ..vlm.backend import ChatTurn, GenerationConfig
@@ -69,39 +69,85 @@ def _prepare_many(prepare: Job, chunk: Sequence[Sample]) -> List[Union[tuple, Sa
     return out
 
 
+WINDOW = 4   # batches' worth of samples prepared together and grouped by image size and prompt length
+
+
+def _shape_key(prepared: tuple) -> tuple:
+    """Samples with the same image size and similar prompts batch with the least padding."""
+    image, turns = prepared
+    size = image.shape[1::-1] if hasattr(image, "shape") else getattr(image, "size", (0, 0))
+    return (tuple(size), sum(len(t.text) for t in turns))
+
+
+class _Fit:
+    """The batch size that fits: halved on out-of-memory for the rest of the run."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
 def _batched(backend, samples, prepare, config, batch_size, cancel) -> Iterator[Answer]:
-    chunks = [samples[i:i + batch_size] for i in range(0, len(samples), batch_size)]
+    """Windows of WINDOW batches are prepared on a CPU worker (the next while the model answers),
+    grouped by image size and prompt length into batches, and answered; answers come out in the
+    samples' order as soon as each is ready."""
+    fit = _Fit(batch_size)
+    size = batch_size * WINDOW
+    windows = [samples[i:i + size] for i in range(0, len(samples), size)]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-images") as loader:
-        pending: Optional[Future] = loader.submit(_prepare_many, prepare, chunks[0]) if chunks else None
-        for k, chunk in enumerate(chunks):
+        pending: Optional[Future] = loader.submit(_prepare_many, prepare, windows[0]) if windows else None
+        for k, window in enumerate(windows):
             check(cancel)
-            assert pending is not None   # submitted for chunks[k] before this step
+            assert pending is not None   # submitted for windows[k] before this step
             inputs = pending.result()
-            pending = loader.submit(_prepare_many, prepare, chunks[k + 1]) if k + 1 < len(chunks) else None
-            ready = [(s, x) for s, x in zip(chunk, inputs) if not isinstance(x, Exception)]
-            for s, x in zip(chunk, inputs):
-                if isinstance(x, Exception):
-                    yield Answer(s.id, None, _message(x), 0.0)
-            if not ready:
-                continue
-            yield from _run_batch(backend, ready, config, cancel)
+            pending = loader.submit(_prepare_many, prepare, windows[k + 1]) if k + 1 < len(windows) else None
+            yield from _answer_window(backend, window, inputs, fit, config, cancel)
 
 
-def _run_batch(backend, ready, config, cancel) -> Iterator[Answer]:
-    t0 = time.perf_counter()
-    if len(ready) > 1:
+def _answer_window(backend, window, inputs, fit: _Fit, config, cancel) -> Iterator[Answer]:
+    done: dict = {s.id: Answer(s.id, None, _message(x), 0.0)
+                  for s, x in zip(window, inputs) if isinstance(x, Exception)}
+    ready = [(s, x) for s, x in zip(window, inputs) if not isinstance(x, Exception)]
+    ready.sort(key=lambda item: _shape_key(item[1]))       # stable: equal keys keep their order
+    order = iter(window)
+    head = next(order, None)
+    pos = 0
+    while head is not None:
+        while head is not None and head.id in done:          # in the samples' order, as soon as ready
+            yield done.pop(head.id)
+            head = next(order, None)
+        if head is None:
+            break
+        if pos >= len(ready):      # a batch gave fewer answers than it was asked: never drop a sample
+            raise SarlangError(f"the model gave no answer for {head.id}")
+        group = ready[pos:pos + fit.n]
+        pos += len(group)
+        for ans in _answer_group(backend, group, fit, config, cancel):
+            done[ans.id] = ans
+
+
+def _answer_group(backend, group, fit: _Fit, config, cancel) -> Iterator[Answer]:
+    """One batch; out of memory: halve it (and every later batch) and answer the halves."""
+    if len(group) > 1:
+        t0 = time.perf_counter()
         try:
-            texts = backend.generate_batch([x[0] for _, x in ready], [x[1] for _, x in ready], config,
+            texts = backend.generate_batch([x[0] for _, x in group], [x[1] for _, x in group], config,
                                            cancel=cancel)
-            each = (time.perf_counter() - t0) / len(ready)
-            for (s, _), text in zip(ready, texts):
+            each = (time.perf_counter() - t0) / len(group)
+            for (s, _), text in zip(group, texts):
                 yield Answer(s.id, text, None, each)
             return
         except CancelledError:
             raise
-        except SarlangError as exc:    # e.g. out of memory for the whole batch: answer one by one below
-            log.info("a batch of %d failed (%s); answering one by one", len(ready), exc)
-    for s, (image, turns) in ready:
+        except OutOfMemoryError:
+            half = len(group) // 2
+            fit.n = max(1, min(fit.n, half))
+            log.warning("out of GPU memory at a batch of %d: batches of %d from now on", len(group), fit.n)
+            yield from _answer_group(backend, group[:half], fit, config, cancel)
+            yield from _answer_group(backend, group[half:], fit, config, cancel)
+            return
+        except SarlangError as exc:    # another failure of the whole batch: answer one by one below
+            log.info("a batch of %d failed (%s); answering one by one", len(group), exc)
+    for s, (image, turns) in group:
         check(cancel)
         t1 = time.perf_counter()
         try:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from ..errors import CancelledError, ModelError, RequestError
+from ..errors import CancelledError, ModelError, OutOfMemoryError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from ..variant import require_full
 from .backend import ChatTurn, GenerationConfig, check_turns
@@ -316,7 +316,8 @@ class LocalBackend:
         import torch
 
         if isinstance(exc, torch.cuda.OutOfMemoryError):
-            raise ModelError("out of GPU memory while answering: use a smaller image or fewer new tokens") from exc
+            raise OutOfMemoryError("out of GPU memory while answering: use a smaller image or fewer new "
+                                   "tokens") from exc
         raise ModelError(f"generation failed ({type(exc).__name__}: {exc})") from exc
 
     def answer(self, image, turns: Sequence[ChatTurn], config: GenerationConfig = GenerationConfig(), *,

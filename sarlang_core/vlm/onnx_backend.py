@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import CancelledError, ModelError, RequestError
+from ..errors import CancelledError, ModelError, OutOfMemoryError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from .backend import ChatTurn, GenerationConfig, check_turns
 from .onnx_inputs import ImageSettings, image_patches, mrope_positions, render_prompt, vision_layout
@@ -265,6 +265,6 @@ def _pick(logits: np.ndarray, config: GenerationConfig, rng: np.random.Generator
 def _model_error(exc: BaseException) -> ModelError:
     text = str(exc)
     if "out of memory" in text.lower() or "failed to allocate memory" in text.lower():
-        return ModelError("out of GPU memory while answering: use a smaller image or fewer new tokens, or run "
+        return OutOfMemoryError("out of GPU memory while answering: use a smaller image or fewer new tokens, or run "
                           "on the CPU (device cpu)")
     return ModelError(f"ONNX Runtime failed while answering ({type(exc).__name__}: {text})")
