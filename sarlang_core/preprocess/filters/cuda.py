@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Callable
 
 from sarlang_core.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
-# Measured on an H100 host (BENCHMARKS.md): a 1024² refined-Lee tile takes 14.7 ms through CUDA
-# (copies included) against 6.9 ms on 16 CPU cores and ~30 ms on 2; numba wins from ~8 cores up.
-CUDA_WINS_BELOW_CORES = 8
+# Which of numba and CUDA is faster is measured on the machine (device_probe.py): on an H100 host
+# a 1024² refined-Lee tile took 14.7 ms through CUDA (copies included) against 6.9 ms on 16 CPU
+# cores and ~30 ms on 2 (BENCHMARKS.md), so no core count decides it everywhere.
 ENV_DEVICE = "SARLANG_FILTER_DEVICE"
 
 _cuda_ok: bool | None = None
@@ -52,12 +53,13 @@ def cuda_available() -> bool:
     return _cuda_ok
 
 
-def choose_device(device: str, torch_path: bool, *, cuda_ok: bool, cores: int, forced: str = "") -> str:
+def choose_device(device: str, torch_path: bool, *, cuda_ok: bool, cuda_faster: Callable[[], bool] = lambda: False,
+                  forced: str = "") -> str:
     """Where a filter runs: "numba", "cuda" or "torch-cpu".
 
-    "auto" uses torch on CUDA when CUDA is there, the filter has a torch path and the CPU is small
-    enough for the GPU to win; ``forced`` (SARLANG_FILTER_DEVICE=cpu|numba|cuda) overrides the
-    core count rule of "auto" but cannot conjure a GPU. "cpu" is always numba; "cuda" and
+    "auto" uses torch on CUDA when CUDA is there, the filter has a torch path and ``cuda_faster()``
+    (measured on this machine, asked only then); ``forced`` (SARLANG_FILTER_DEVICE=cpu|numba|cuda)
+    overrides the measurement of "auto" but cannot conjure a GPU. "cpu" is always numba; "cuda" and
     "torch-cpu" are torch (filters without a torch path run on numba). "cuda" without CUDA raises.
     """
     if device not in DEVICES:
@@ -71,7 +73,7 @@ def choose_device(device: str, torch_path: bool, *, cuda_ok: bool, cores: int, f
     forced = forced.lower()
     if forced in ("cpu", "numba") or not cuda_ok:
         return "numba"
-    return "cuda" if forced == "cuda" or cores < CUDA_WINS_BELOW_CORES else "numba"
+    return "cuda" if forced == "cuda" or cuda_faster() else "numba"
 
 
 def prefer_cuda() -> bool:
@@ -80,8 +82,10 @@ def prefer_cuda() -> bool:
 
 
 def resolve_device(device: str, torch_path: bool) -> str:
-    """``choose_device`` with this machine's CUDA, core count and SARLANG_FILTER_DEVICE."""
+    """``choose_device`` with this machine's CUDA, its measured speeds and SARLANG_FILTER_DEVICE."""
+    from .device_probe import cuda_is_faster
+
     needs_probe = device == "cuda" or (device == "auto" and torch_path
                                        and os.environ.get(ENV_DEVICE, "").lower() not in ("cpu", "numba"))
     return choose_device(device, torch_path, cuda_ok=cuda_available() if needs_probe else False,
-                         cores=os.cpu_count() or 1, forced=os.environ.get(ENV_DEVICE, ""))
+                         cuda_faster=cuda_is_faster, forced=os.environ.get(ENV_DEVICE, ""))

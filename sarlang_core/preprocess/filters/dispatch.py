@@ -18,7 +18,7 @@ def apply_filter(name, band, *, window=5, looks=1.0, damping=2.0, snap_exact=Fal
     """Run filter ``name`` (one of FILTERS); parameters a filter does not take are ignored.
 
     device: "auto" uses torch on CUDA when it is available, the filter has a torch path
-    (TORCH_FILTERS) and the CPU is small enough for the GPU to win (see ``cuda.choose_device``),
+    (TORCH_FILTERS) and the GPU measured faster than numba here (``cuda.choose_device``, ``device_probe``),
     else the numba kernels; "cpu" always numba; "cuda" torch on CUDA (PipelineError when CUDA is
     unavailable; filters without a torch path, i.e. median, run on numba); "torch-cpu" the torch
     path on the CPU (tests), median again on numba.
