@@ -76,11 +76,11 @@ def onnx_side(backend: OnnxBackend, image, tokens: int):
     return first, time.perf_counter() - start, got
 
 
-def compare(name: str, model: Path, out: Path, image, tokens: int, runs: int) -> dict:
+def compare(name: str, model: Path, out: Path, image, tokens: int, runs: int, device: str = "cpu") -> dict:
     t0 = time.perf_counter()
     export_onnx(model, out)
     exported = time.perf_counter() - t0
-    tb, ob = LocalBackend(model, device="cpu", dtype="float32"), OnnxBackend(out, device="cpu")
+    tb, ob = LocalBackend(model, device=device, dtype="float32"), OnnxBackend(out, device=device)
     tb.load()
     ob.load()
     ob.manifest.data["tokens"]["eos"] = []          # exactly ``tokens`` tokens, as min_new_tokens on torch
@@ -95,7 +95,7 @@ def compare(name: str, model: Path, out: Path, image, tokens: int, runs: int) ->
         rows["onnxruntime"].append((fo, (tokens - 1) / max(wo - fo, 1e-9)))
     med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in rows.items()}
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
-    print(f"\n{name}: {params / 1e6:,.1f} M parameters; export {exported:.1f} s, {size:,.0f} MiB; "
+    print(f"\n{name} on {device}: {params / 1e6:,.1f} M parameters; export {exported:.1f} s, {size:,.0f} MiB; "
           f"greedy tokens equal: {same}")
     print(f"{'':14} {'TTFT ms':>9} {'tokens/s':>9}")
     for k, (f, tps) in med.items():
@@ -113,17 +113,18 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--image", type=int, default=448)
     ap.add_argument("--wide-layers", type=int, default=2, help="text layers of the 3B-width model (0: skip it)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="both sides on this device")
     args = ap.parse_args()
     print(machine(), f"· torch {torch.__version__} on {torch.get_num_threads()} threads")
     image = sar_image(args.image)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         compare("tiny Qwen2.5-VL", build_tiny_qwen2_5_vl(root / "tiny"), root / "tiny-onnx", image, args.tokens,
-                args.runs)
+                args.runs, args.device)
         if args.wide_layers:
             model = wide_model(root / "wide", args.wide_layers, depth=4)
             compare(f"Qwen2.5-VL-3B widths, {args.wide_layers} text layers + 4 vision blocks", model,
-                    root / "wide-onnx", image, args.tokens, args.runs)
+                    root / "wide-onnx", image, args.tokens, args.runs, args.device)
 
 
 if __name__ == "__main__":
