@@ -92,11 +92,13 @@ def cuda_is_faster() -> bool:
     """Refined Lee on a 512² tile: torch on CUDA (copies included) against numba, measured once."""
     import numpy as np
 
-    from .dispatch import apply_filter
+    # The kernels directly, not dispatch.apply_filter: dispatch asks this module which device to use.
+    from . import registry, torch_backend
 
     tile = np.random.default_rng(0).gamma(1.0, 0.1, (TILE, TILE)).astype(np.float32)
+    numba_refined_lee = registry.get("refined-lee").numba_function()
     choice = decide(machine_key(), {
-        "numba": lambda: apply_filter("refined-lee", tile, device="cpu"),
-        "cuda": lambda: apply_filter("refined-lee", tile, device="cuda"),
+        "numba": lambda: numba_refined_lee(tile),
+        "cuda": lambda: torch_backend.apply("refined-lee", tile, device="cuda"),
     })
     return choice == "cuda"
