@@ -25,6 +25,7 @@ from app.window_geometry import fit_to_screen, scrolling
 from sarlang_core.errors import PipelineError, SarlangError
 from sarlang_core.preprocess.pipeline import Pipeline
 from sarlang_core.services import Window
+from sarlang_core.services.scene_session import filter_device_note
 
 from . import settings as app_settings
 from . import workers
@@ -42,6 +43,7 @@ class MainWindow(FileDialogsMixin, QMainWindow):
         super().__init__(parent)
         self._open_request = 0
         self._shown_once = self._restored_geometry = False
+        self._filter_note_shown = False    # the "preprocessing left the GPU" note is said once
         self.new_project_dialog = None     # made when first asked for (File > New dataset project)
         self.benchmark_window = None       # made when first asked for (Tools > Benchmarks)
         self.training_window = None        # made when first asked for (Tools > Fine-tuning)
@@ -164,11 +166,19 @@ class MainWindow(FileDialogsMixin, QMainWindow):
         self.renderer.failed.connect(lambda msg: self.statusBar().showMessage(f"⚠ {msg}", 8000))
         self.renderer.jobProgress.connect(self._job_progress)
         self.renderer.rendered.connect(lambda *_: self._refresh_region())
+        self.renderer.rendered.connect(lambda *_: self._note_filter_device())
         self.jobs.progress.connect(self._job_progress)
         self.jobs.message.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
         self.jobs.error.connect(self.show_error)
         self.jobs.overviewsReady.connect(self._overviews_ready)
         self.job_cancel.clicked.connect(self.jobs.cancel_all)
+
+    def _note_filter_device(self) -> None:
+        """Say once, in the status bar, that preprocessing left a GPU that failed (it goes on on the CPU)."""
+        note = filter_device_note()
+        if note and not self._filter_note_shown:
+            self._filter_note_shown = True
+            self.statusBar().showMessage(f"⚠ {note}", 15000)
 
     # -- opening ------------------------------------------------------------------------------
     def open_dialog(self) -> None:

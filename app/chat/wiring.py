@@ -104,10 +104,12 @@ class ChatWiring(QObject):
         where = identity.get("endpoint") or f"{identity.get('device', '')} {identity.get('dtype', '')}".strip()
         if identity.get("backend") == "onnxruntime":   # which provider it really runs on
             where = f"ONNX Runtime · {str(identity.get('device', '')).upper()} {identity.get('dtype', '')}".strip()
+        if identity.get("decoding") in ("static", "compiled"):
+            where += " · " + ("compiled decoding" if identity["decoding"] == "compiled" else "static KV cache")
         gpu = getattr(self.controller.backend, "gpu_memory", lambda: None)()
         mem = f" · GPU {gpu['allocated_mb']:.0f} MB" if gpu and "allocated_mb" in gpu else ""
         note = training_pipeline_note(self.model_key, self.win.renderer.pipeline) if self.model_key else ""
-        notes = "".join(f"\n⚠ {n}" for n in (identity.get("provider_note"), note) if n)
+        notes = "".join(f"\n⚠ {n}" for n in (identity.get("provider_note"), identity.get("decoding_note"), note) if n)
         self.panel.set_model_status(f"✓ {text} ({where}){mem}{notes}")
 
     # -- asking ---------------------------------------------------------------------------------

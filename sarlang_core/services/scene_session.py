@@ -363,3 +363,10 @@ def check_pipeline_for_scene(scene, pipeline: Pipeline) -> None:
         scene.band_index(pipeline.band)
     except Exception as exc:
         raise PipelineError(str(exc)) from None
+
+
+def filter_device_note() -> str:
+    """Why preprocessing left the GPU in this process ('' while it has not): for the status bar."""
+    from ..preprocess.filters import device_note
+
+    return device_note()

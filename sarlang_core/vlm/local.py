@@ -29,6 +29,7 @@ from ..errors import CancelledError, ModelError, OutOfMemoryError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from ..variant import require_full
 from .backend import ChatTurn, GenerationConfig, check_turns
+from .decoding import DecodePlan, resolve_decode_mode, warm_up
 from .models import SUPPORTED_FAMILIES, ModelInfo, inspect_model
 from .processors import load_processor, model_input_size
 from .streaming import END, CancelCriteria, IncrementalDecoder, TokenQueue
@@ -56,7 +57,7 @@ class LocalBackend:
     """VLMBackend over a local transformers checkpoint and an optional PEFT LoRA adapter."""
 
     def __init__(self, model_path: Union[str, Path], adapter_path: Union[str, Path, None] = None, *,
-                 device: str = "auto", dtype: Any = "auto") -> None:
+                 device: str = "auto", dtype: Any = "auto", decode: Optional[str] = None) -> None:
         # Cheap file checks only (no torch): a bad folder fails here, before any long load.
         self.info: Optional[ModelInfo] = inspect_model(model_path)
         if self.info.kind != "base":
@@ -67,6 +68,9 @@ class LocalBackend:
         self.adapter_path = self.adapter_info.path if self.adapter_info else None
         self.family: str = self.info.family
         self._device_req, self._dtype_req = device, dtype
+        self._decode_req = decode          # decoding.DECODE_MODES; None: SARLANG_DECODE or auto
+        self.decode_mode = "reference"     # resolved at load (decoding.resolve_decode_mode)
+        self.decode_note = ""              # why compiled decoding is off, when it failed to start
         self.device: Optional[str] = None
         self.dtype: Any = None       # a torch.dtype once loaded
         self.model: Any = None       # the transformers model (PEFT-wrapped with an adapter), once loaded
@@ -74,14 +78,16 @@ class LocalBackend:
         self._pool: Optional[ThreadPoolExecutor] = None   # the generation thread, made on first use
 
     @classmethod
-    def from_loaded(cls, model, processor, *, family: str, name: str = "in-memory") -> "LocalBackend":
+    def from_loaded(cls, model, processor, *, family: str, name: str = "in-memory",
+                    decode: Optional[str] = None) -> "LocalBackend":
         """Wrap a model already in memory (benchmarks, tests): stream/answer work; load is a no-op."""
         self = cls.__new__(cls)
         self.info = self.adapter_info = None
         self.model_path, self.adapter_path, self.family = Path(name), None, family
         param = next(model.parameters())
         self.device, self.dtype = str(param.device), param.dtype
-        self._device_req, self._dtype_req = self.device, self.dtype
+        self._device_req, self._dtype_req, self._decode_req = self.device, self.dtype, decode
+        self.decode_mode, self.decode_note = resolve_decode_mode(decode, self.device), ""
         self.model, self.processor = model.eval(), processor
         self._pool = None
         return self
@@ -102,8 +108,9 @@ class LocalBackend:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()   # loading is reported through ``progress``, not tqdm on stderr
-        total = 4 if self.adapter_path else 3
         self.device, self.dtype = _resolve_device_dtype(self._device_req, self._dtype_req)
+        self.decode_mode, self.decode_note = resolve_decode_mode(self._decode_req, self.device), ""
+        total = (4 if self.adapter_path else 3) + (self.decode_mode == "compiled")
         try:
             check(cancel)
             report(progress, "config", 0, total, f"reading {self.model_path.name}/config.json")
@@ -144,6 +151,9 @@ class LocalBackend:
             self._free()
             raise ModelError(f"{self.model_path}: could not load the model ({type(exc).__name__}: {exc})") from exc
         self.model, self.processor = model, processor
+        if self.decode_mode == "compiled":
+            report(progress, "compile", total - 1, total, "compiling the decoding step (once per load)")
+            self.decode_note = warm_up(self)
         report(progress, "ready", total, total, "model loaded")
 
     def _executor(self) -> ThreadPoolExecutor:
@@ -212,8 +222,9 @@ class LocalBackend:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         return inputs
 
-    def generation_kwargs(self, config: GenerationConfig, stopping=None) -> Dict[str, Any]:
-        """generate() arguments for ``config``: greedy when temperature == 0, else sampling."""
+    def generation_kwargs(self, config: GenerationConfig, stopping=None, inputs=None) -> Dict[str, Any]:
+        """generate() arguments for ``config``: greedy when temperature == 0, else sampling; with
+        ``inputs`` (the prompt), the KV cache and compilation of this backend's decoding mode."""
         import copy
 
         gc_ = copy.deepcopy(self.model.generation_config)
@@ -225,6 +236,9 @@ class LocalBackend:
             gc_.top_k = None
         if gc_.pad_token_id is None:
             gc_.pad_token_id = self.processor.tokenizer.pad_token_id
+        if inputs is not None:
+            rows, prompt_tokens = inputs["input_ids"].shape
+            DecodePlan(self.decode_mode, self.device or "cpu").apply(gc_, prompt_tokens, rows)
         kw: Dict[str, Any] = {"generation_config": gc_}
         if stopping is not None:
             from transformers import StoppingCriteriaList
@@ -256,7 +270,7 @@ class LocalBackend:
                 timings: Optional[list] = None) -> Iterator[str]:
         check(cancel)
         streamer, stop, failure = TokenQueue(), threading.Event(), []
-        kw = self.generation_kwargs(config, CancelCriteria(cancel, stop))
+        kw = self.generation_kwargs(config, CancelCriteria(cancel, stop), inputs)
 
         def work() -> None:
             import torch
@@ -306,7 +320,7 @@ class LocalBackend:
         try:
             with torch.inference_mode():
                 out = self.model.generate(**inputs, **self.generation_kwargs(
-                    config, CancelCriteria(cancel, threading.Event())))
+                    config, CancelCriteria(cancel, threading.Event()), inputs))
         except Exception as exc:
             self._raise(exc)
         check(cancel)
@@ -342,6 +356,8 @@ class LocalBackend:
                 "family": self.family, "adapter": self.adapter_path.name if self.adapter_path else None,
                 "adapter_path": str(self.adapter_path) if self.adapter_path else None,
                 "device": self.device or self._device_req,
+                "decoding": self.decode_mode if self.loaded else (self._decode_req or "auto"),
+                "decoding_note": self.decode_note,
                 "dtype": str(self.dtype).replace("torch.", "") if self.dtype is not None else str(self._dtype_req)}
 
     def model_input_size(self, width: int, height: int) -> tuple:

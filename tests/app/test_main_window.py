@@ -268,3 +268,27 @@ def test_view_png_follows_the_umask_and_a_failure_is_shown(qtbot, window, tmp_pa
     assert window.export_png(str(blocked / "view.png")) is None
     assert "view.png" in window.last_error
     assert sorted(p.name for p in out.iterdir()) == ["a-file", "view.png"]
+
+
+@pytest.mark.skipif(__import__("sarlang_core.preprocess.filters", fromlist=["x"]).cuda_available(),
+                    reason="needs a torch whose CUDA calls fail (here they would succeed)")
+def test_a_gpu_that_fails_while_filtering_leaves_the_view_right_and_says_so(qtbot, window, monkeypatch):
+    """CUDA was seen at start and 'auto' was set on it; its calls then fail (as when a GPU is lost):
+    the view is the numba result and the status bar says, once, that preprocessing is on the CPU."""
+    import torch  # noqa: F401  (a process that has used its GPU has torch imported: not timed here)
+
+    from sarlang_core.preprocess.filters import cuda
+
+    monkeypatch.setattr(cuda, "_cuda_ok", True)
+    monkeypatch.setattr(cuda, "_lost", "")
+    monkeypatch.setenv(cuda.ENV_DEVICE, "cuda")
+    open_and_wait(qtbot, window, sample_scene_path())
+    settle(qtbot, window, timeout=60000)
+    qtbot.waitUntil(lambda: "stopped working for preprocessing" in window.statusBar().currentMessage())
+    proc = window.renderer.last_proc.values.copy()
+    assert window.renderer.pipeline.filter.name == "refined-lee" and np.isfinite(proc).mean() > 0.5
+    monkeypatch.setenv(cuda.ENV_DEVICE, "cpu")
+    window.session.tiles.cache.clear()
+    window.renderer.schedule()
+    settle(qtbot, window, timeout=60000)
+    np.testing.assert_array_equal(window.renderer.last_proc.values, proc)

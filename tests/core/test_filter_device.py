@@ -183,3 +183,55 @@ def test_float32_torch_paths_match_numba_within_the_papers_tolerances(name, devi
         lo, hi = np.percentile(db_w, [2, 98])
         q = [np.clip(np.round((d - lo) / (hi - lo) * 254 + 1), 1, 255).astype(np.uint8) for d in (db_w, db_g)]
         assert np.abs(q[0].astype(int) - q[1].astype(int)).max() <= 1
+
+
+# -- a GPU that fails mid-work ----------------------------------------------------------------------
+@pytest.fixture
+def gpu_seen_at_start(monkeypatch):
+    """CUDA was there when the process looked (cached), and 'auto' is set on it: torch's CUDA calls
+    then fail as they do once a GPU is lost (on this CUDA-less torch they really fail)."""
+    from sarlang_core.preprocess.filters import cuda
+
+    monkeypatch.setattr(cuda, "_cuda_ok", True)
+    monkeypatch.setattr(cuda, "_lost", "")
+    monkeypatch.setenv(ENV_DEVICE, "cuda")
+    return cuda
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="needs a torch whose CUDA calls fail (here they would succeed)")
+def test_a_gpu_that_fails_mid_work_falls_back_to_numba_and_says_so(gpu_seen_at_start):
+    band = scene(np.float32)
+    assert F.device_note() == ""
+    out = F.apply_filter("refined-lee", band, nodata=-9999.0)               # "auto": the GPU, which fails
+    np.testing.assert_array_equal(out, F.apply_filter("refined-lee", band, nodata=-9999.0, device="cpu"))
+    assert "stopped working for preprocessing" in F.device_note()
+    assert resolve_device("auto", True) == "numba"                           # no retry on every tile
+    with pytest.raises(PipelineError, match="no CUDA GPU"):
+        F.apply_filter("lee", band, device="cuda")                           # asked for by name: an error
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="needs a torch whose CUDA calls fail (here they would succeed)")
+def test_the_gpu_failing_when_asked_for_by_name_is_an_error_not_a_silent_cpu_run(gpu_seen_at_start):
+    with pytest.raises(PipelineError, match="refined-lee on the GPU failed"):
+        F.apply_filter("refined-lee", scene(np.float32), device="cuda")
+
+
+def test_gpu_out_of_memory_runs_that_tile_on_numba_and_keeps_the_gpu(gpu_seen_at_start, monkeypatch):
+    import torch
+
+    from sarlang_core.preprocess.filters import torch_backend
+
+    def full(*_a, **_k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(torch_backend, "apply", full)
+    band = scene(np.float32)
+    out = F.apply_filter("boxcar", band, window=5, nodata=-9999.0)
+    np.testing.assert_array_equal(out, F.apply_filter("boxcar", band, window=5, nodata=-9999.0, device="cpu"))
+    assert F.device_note() == "" and resolve_device("auto", True) == "cuda"   # the next tile tries the GPU again
+
+
+def test_bad_input_is_reported_as_such_on_the_gpu_path(gpu_seen_at_start):
+    with pytest.raises(PipelineError):
+        F.apply_filter("refined-lee", np.zeros((4, 4, 4), np.float32))       # not 2-D: the input's fault
+    assert F.device_note() == ""

@@ -196,11 +196,12 @@ def test_identity_and_not_loaded(tiny_qwen, image):
     ident = backend.identity()
     assert ident == {"backend": "local", "model": tiny_qwen.name, "model_path": str(tiny_qwen),
                      "family": "qwen2_5_vl", "adapter": None, "adapter_path": None, "device": "cpu",
-                     "dtype": "auto"}
+                     "dtype": "auto", "decoding": "auto", "decoding_note": ""}
     with pytest.raises(ModelError, match="not loaded"):
         backend.stream(image, Q, GREEDY)
     backend.load()
     assert backend.identity()["dtype"] == "float32"
+    assert backend.identity()["decoding"] == "reference"     # auto on the CPU
     with pytest.raises(ModelError, match="dtype"):
         LocalBackend(tiny_qwen, dtype="int3").load()
 

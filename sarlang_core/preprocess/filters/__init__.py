@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .checks import check_band, check_damping, check_looks, check_window
-from .cuda import DEVICES, cuda_available, prefer_cuda
+from .cuda import DEVICES, cuda_available, device_note, prefer_cuda
 from .dispatch import apply_filter, filter_halo
 from .pool import POOL, ROWS_PER_TASK
 from .registry import FILTERS, REGISTRY, TORCH_FILTERS, FilterDef
@@ -41,7 +41,7 @@ _CPU_FILTERS = ("boxcar", "frost", "gamma_map", "lee", "median", "refined_lee")
 __all__ = [
     "DEVICES", "FILTERS", "POOL", "REGISTRY", "ROWS_PER_TASK", "TORCH_FILTERS",
     "FilterDef", "apply_filter", "boxcar", "check_band", "check_damping", "check_looks", "check_window",
-    "cuda_available", "filter_halo", "frost", "gamma_map", "lee", "median", "prefer_cuda", "refined_lee",
+    "cuda_available", "device_note", "filter_halo", "frost", "gamma_map", "lee", "median", "prefer_cuda", "refined_lee",
     "warmup",
 ]
 

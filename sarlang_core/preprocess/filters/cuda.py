@@ -18,6 +18,7 @@ DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
 ENV_DEVICE = "SARLANG_FILTER_DEVICE"
 
 _cuda_ok: bool | None = None
+_lost: str = ""          # why the GPU stopped being used in this process ("" while it is fine)
 
 
 def cuda_driver_present() -> bool:
@@ -89,3 +90,18 @@ def resolve_device(device: str, torch_path: bool) -> str:
                                        and os.environ.get(ENV_DEVICE, "").lower() not in ("cpu", "numba"))
     return choose_device(device, torch_path, cuda_ok=cuda_available() if needs_probe else False,
                          cuda_faster=cuda_is_faster, forced=os.environ.get(ENV_DEVICE, ""))
+
+
+def gpu_failed(exc: BaseException) -> None:
+    """The CUDA path raised mid-work (a GPU lost or reset, a driver fault): this process filters on
+    numba from now on and ``device_note`` says why. Out of memory is not a lost GPU: only that tile
+    falls back (the caller's business)."""
+    global _cuda_ok, _lost
+    _cuda_ok = False
+    _lost = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}".rstrip(": ")
+    log.warning("the GPU filter path failed (%s); filtering on the CPU (numba) from now on", _lost)
+
+
+def device_note() -> str:
+    """A sentence for the status bar when the filters left the GPU, else ''."""
+    return f"The GPU stopped working for preprocessing ({_lost}); filtering on the CPU." if _lost else ""

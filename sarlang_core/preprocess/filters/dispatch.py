@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from sarlang_core.errors import PipelineError
+
 from . import registry
-from .cuda import resolve_device
+from .cuda import gpu_failed, resolve_device
 
 
 def filter_halo(name, window=5) -> int:
@@ -31,5 +33,21 @@ def apply_filter(name, band, *, window=5, looks=1.0, damping=2.0, snap_exact=Fal
         return fdef.numba_function()(band, nodata=nodata, **kwargs)
     from . import torch_backend
 
-    return torch_backend.apply(name, band, nodata=nodata, device="cpu" if where == "torch-cpu" else "cuda",
-                               **kwargs)
+    if where == "torch-cpu":
+        return torch_backend.apply(name, band, nodata=nodata, device="cpu", **kwargs)
+    try:
+        return torch_backend.apply(name, band, nodata=nodata, device="cuda", **kwargs)
+    except PipelineError:
+        raise                                  # the input's fault: the same on any device
+    except Exception as exc:                   # the GPU's: out of memory, lost, reset, a driver fault
+        if device == "cuda":
+            raise PipelineError(f"{name} on the GPU failed ({type(exc).__name__}: {exc})") from exc
+        if not _out_of_memory(exc):
+            gpu_failed(exc)
+        return fdef.numba_function()(band, nodata=nodata, **kwargs)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError)
