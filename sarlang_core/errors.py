@@ -43,6 +43,11 @@ class OutOfMemoryError(ModelError):
     """The model ran out of (GPU) memory while answering: a smaller batch or image may fit."""
 
 
+class DeviceLostError(ModelError):
+    """The GPU stopped working mid-answer (lost, reset, a driver fault): the model left it; work done
+    so far is kept and what is left can run again (on the CPU, or on the GPU once it is back)."""
+
+
 class EndpointError(SarlangError):
     """An OpenAI-compatible endpoint failed (unreachable, 401, 429, timeout, bad reply)."""
 

@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
-from ..errors import CancelledError, OutOfMemoryError, SarlangError
+from ..errors import CancelledError, DeviceLostError, OutOfMemoryError, SarlangError
 from ..progress import CancelToken, check
 from ..urls import redact_text
 from ..vlm.backend import ChatTurn, GenerationConfig
@@ -136,7 +136,7 @@ def _answer_group(backend, group, fit: _Fit, config, cancel) -> Iterator[Answer]
             for (s, _), text in zip(group, texts):
                 yield Answer(s.id, text, None, each)
             return
-        except CancelledError:
+        except (CancelledError, DeviceLostError):   # a lost GPU fails every sample after it: stop, resumably
             raise
         except OutOfMemoryError:
             half = len(group) // 2
@@ -153,7 +153,7 @@ def _answer_group(backend, group, fit: _Fit, config, cancel) -> Iterator[Answer]
         try:
             text = ask_one(backend, image, turns, config, cancel)
             yield Answer(s.id, text, None, time.perf_counter() - t1)
-        except CancelledError:
+        except (CancelledError, DeviceLostError):
             raise
         except SarlangError as exc:
             yield Answer(s.id, None, _message(exc), time.perf_counter() - t1)
@@ -175,7 +175,7 @@ def _concurrent(backend, samples, prepare, config, concurrency, cancel) -> Itera
         t = time.perf_counter()
         try:
             return Answer(s.id, ask_one(backend, image, turns, config, cancel), None, time.perf_counter() - t)
-        except CancelledError:
+        except (CancelledError, DeviceLostError):
             raise
         except Exception as exc:   # one bad reply must not stop the run
             return Answer(s.id, None, _message(exc), time.perf_counter() - t)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 from ..atomic import write_text_atomic
-from ..errors import CancelledError, EndpointError, SarlangError
+from ..errors import CancelledError, DeviceLostError, EndpointError, SarlangError
 from ..progress import CancelToken, Progress, ProgressCallback, check, report
 from ..vlm.backend import ChatTurn
 from .dataset_source import Sample, load_samples
@@ -201,7 +201,11 @@ class BenchmarkRun:
                 if not backend.loaded:
                     backend.load(progress=progress, cancel=cancel)
                 self._record_identity(backend)
-                self._answer(backend, todo, done, total, preds, errors, progress, cancel)
+                try:
+                    self._answer(backend, todo, done, total, preds, errors, progress, cancel)
+                except DeviceLostError as exc:
+                    raise BenchmarkError(f"stopped: {exc}. The predictions so far are kept: `bench resume` "
+                                         "continues the run (on the GPU once it is back, else on the CPU)") from exc
             finally:
                 if own:
                     backend.unload()

@@ -25,11 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from ..errors import CancelledError, ModelError, OutOfMemoryError, RequestError
+from ..errors import CancelledError, DeviceLostError, ModelError, OutOfMemoryError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from ..variant import require_full
 from .backend import ChatTurn, GenerationConfig, check_turns
 from .decoding import DecodePlan, resolve_decode_mode, warm_up
+from .gpu_faults import is_device_lost
 from .models import SUPPORTED_FAMILIES, ModelInfo, inspect_model
 from .processors import load_processor, model_input_size
 from .streaming import END, CancelCriteria, IncrementalDecoder, TokenQueue
@@ -71,6 +72,7 @@ class LocalBackend:
         self._decode_req = decode          # decoding.DECODE_MODES; None: SARLANG_DECODE or auto
         self.decode_mode = "reference"     # resolved at load (decoding.resolve_decode_mode)
         self.decode_note = ""              # why compiled decoding is off, when it failed to start
+        self.device_note = ""              # why the model left its GPU, when it did
         self.device: Optional[str] = None
         self.dtype: Any = None       # a torch.dtype once loaded
         self.model: Any = None       # the transformers model (PEFT-wrapped with an adapter), once loaded
@@ -88,6 +90,7 @@ class LocalBackend:
         self.device, self.dtype = str(param.device), param.dtype
         self._device_req, self._dtype_req, self._decode_req = self.device, self.dtype, decode
         self.decode_mode, self.decode_note = resolve_decode_mode(decode, self.device), ""
+        self.device_note = ""
         self.model, self.processor = model.eval(), processor
         self._pool = None
         return self
@@ -179,7 +182,7 @@ class LocalBackend:
                 if clear is not None:
                     clear()
                 torch.cuda.empty_cache()
-        except ImportError:
+        except Exception:   # no torch, or a GPU already gone: nothing more to give back
             pass
 
     def unload(self) -> None:
@@ -247,7 +250,9 @@ class LocalBackend:
         return kw
 
     def require_loaded(self) -> None:
-        """ModelError unless load() has run."""
+        """ModelError unless load() has run. After the GPU was lost, the model loads again on the CPU."""
+        if not self.loaded and self.device_note and self.info is not None:
+            self.load()
         if not self.loaded:
             raise ModelError(f"{self.model_path.name} is not loaded: call load() first")
 
@@ -332,7 +337,20 @@ class LocalBackend:
         if isinstance(exc, torch.cuda.OutOfMemoryError):
             raise OutOfMemoryError("out of GPU memory while answering: use a smaller image or fewer new "
                                    "tokens") from exc
+        if is_device_lost(exc):     # only CUDA raises these: the model was on a GPU
+            self._leave_gpu(exc)
+            raise DeviceLostError(f"the GPU stopped working while answering ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:160]}); the model was unloaded from it and "
+                                  + ("loads on the CPU (slower) with the next question" if self.info is not None
+                                     else "must be loaded again")) from exc
         raise ModelError(f"generation failed ({type(exc).__name__}: {exc})") from exc
+
+    def _leave_gpu(self, exc: BaseException) -> None:
+        """Free what is left of the model and aim the next load at the CPU."""
+        self.device_note = f"the GPU stopped working ({type(exc).__name__}); running on the CPU"
+        self.model = self.processor = None     # the GPU's tensors are beyond use; the pool thread stays
+        gc.collect()
+        self._device_req, self._dtype_req = "cpu", "auto"
 
     def answer(self, image, turns: Sequence[ChatTurn], config: GenerationConfig = GenerationConfig(), *,
                cancel: Optional[CancelToken] = None) -> str:
@@ -357,7 +375,7 @@ class LocalBackend:
                 "adapter_path": str(self.adapter_path) if self.adapter_path else None,
                 "device": self.device or self._device_req,
                 "decoding": self.decode_mode if self.loaded else (self._decode_req or "auto"),
-                "decoding_note": self.decode_note,
+                "decoding_note": self.decode_note, "device_note": self.device_note,
                 "dtype": str(self.dtype).replace("torch.", "") if self.dtype is not None else str(self._dtype_req)}
 
     def model_input_size(self, width: int, height: int) -> tuple:

@@ -1,7 +1,6 @@
 """Dataset ▸ Generate captions and questions with an LLM, against the real local chat server."""
 
 import json
-import socket
 
 import pytest
 from gui_helpers import screenshot
@@ -11,6 +10,7 @@ from sarlang_core.datasets.llm_generation import DEFAULT_PROMPTS
 from sarlang_core.datasets.store import Store
 from sarlang_core.services import datasets as svc
 from support.chat_server import serve
+from support.ports import dead_port
 
 QA = json.dumps([
     {"question": "What shape is the main building?", "answer": "rectangular", "category": "shape"},
@@ -119,12 +119,10 @@ def test_generation_fills_the_store_and_refreshes_review(qtbot, review, dialog, 
 
 
 def test_unreachable_endpoint_and_401_keep_the_dialog_usable(qtbot, dialog, pairs_project):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]      # closed once the block ends: nothing listens there
-    dialog.endpoint.setText(f"http://127.0.0.1:{port}/v1")
-    run_and_wait(qtbot, dialog)
-    assert "cannot reach" in dialog.result.text() and str(port) in dialog.result.text()
+    with dead_port() as port:
+        dialog.endpoint.setText(f"http://127.0.0.1:{port}/v1")
+        run_and_wait(qtbot, dialog)
+        assert "cannot reach" in dialog.result.text() and str(port) in dialog.result.text()
     assert dialog.run_button.isEnabled() and dialog.endpoint.isEnabled() and not dialog.cancel_button.isEnabled()
 
     with serve() as ep:

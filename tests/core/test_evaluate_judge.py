@@ -8,6 +8,7 @@ from sarlang_core.errors import CancelledError
 from sarlang_core.evaluate import JUDGE_PROMPT, LLMJudge, VerdictCache, VqaSample, score_vqa
 from sarlang_core.progress import CancelToken
 from support.chat_server import serve
+from support.ports import dead_port
 
 OPEN = [VqaSample(f"s{i}", f"What shape is object {i}?", "oval", f"circular {i}", "general") for i in range(4)]
 RULED = [VqaSample("r1", "Is there a ship?", "yes", "yes", "identification"),
@@ -124,20 +125,13 @@ def test_cache_file_is_shared_between_threads_and_survives_reopen(tmp_path):
     assert VerdictCache.key("a", "bc", "d", "m") != VerdictCache.key("ab", "c", "d", "m")
 
 
-def _dead_url():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"     # nothing listens there now
-
-
 def test_an_unreachable_judge_is_counted_and_not_asked_forever(tmp_path):
     from sarlang_core.evaluate.vqa_metrics import GIVE_UP_AFTER, judge_failure_line
     many = [VqaSample(f"s{i}", f"What shape is {i}?", "oval", f"round {i}", "general") for i in range(40)]
-    judge = LLMJudge(_dead_url(), "gpt-4o-mini", api_key="k", max_retries=0, timeout=2,
-                     cache=VerdictCache(tmp_path / "v.sqlite"))
-    s = score_vqa(RULED + many, judge=judge, concurrency=2)
+    with dead_port() as port:
+        judge = LLMJudge(f"http://127.0.0.1:{port}/v1", "gpt-4o-mini", api_key="k", max_retries=0, timeout=2,
+                         cache=VerdictCache(tmp_path / "v.sqlite"))
+        s = score_vqa(RULED + many, judge=judge, concurrency=2)
     assert s.judge_failed == 40 and s.undecided == 40 and s.correct == 1
     assert s.judge_calls < GIVE_UP_AFTER + 2 * 2          # stopped asking after the first failures in a row
     assert "connection refused" in s.judge_error and all(v.unreachable for v in s.verdicts[2:])

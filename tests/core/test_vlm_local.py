@@ -196,7 +196,7 @@ def test_identity_and_not_loaded(tiny_qwen, image):
     ident = backend.identity()
     assert ident == {"backend": "local", "model": tiny_qwen.name, "model_path": str(tiny_qwen),
                      "family": "qwen2_5_vl", "adapter": None, "adapter_path": None, "device": "cpu",
-                     "dtype": "auto", "decoding": "auto", "decoding_note": ""}
+                     "dtype": "auto", "decoding": "auto", "decoding_note": "", "device_note": ""}
     with pytest.raises(ModelError, match="not loaded"):
         backend.stream(image, Q, GREEDY)
     backend.load()

@@ -6,7 +6,6 @@ import base64
 import io
 import logging
 import re
-import socket
 import threading
 import time
 
@@ -22,6 +21,7 @@ from sarlang_core.progress import CancelToken
 from sarlang_core.vlm.backend import ChatTurn, GenerationConfig, VLMBackend
 from sarlang_core.vlm.openai_backend import KEYRING_SERVICE, OpenAIBackend, fit_size, store_api_key
 from support.chat_server import ANSWER_PIECES, serve
+from support.ports import dead_port
 
 SECRET = "sk-test-0123456789abcdef"
 
@@ -80,14 +80,6 @@ def decode_data_url(url):
 
 def ask(text="How many ships are there in the image?"):
     return [ChatTurn("user", text)]
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---- the happy path ---------------------------------------------------------------------------
@@ -300,13 +292,14 @@ def test_timeout(endpoint):
 
 
 def test_unreachable_port():
-    url = f"http://127.0.0.1:{closed_port()}/v1"
-    be = OpenAIBackend(url, "sar-vlm", max_retries=1, backoff=0.01)
-    with pytest.raises(EndpointError, match=f"cannot reach {url}: connection refused"):
-        be.load()
-    assert not be.loaded
-    with pytest.raises(EndpointError, match="cannot reach"):
-        "".join(be.stream(image(), ask()))
+    with dead_port() as port:
+        url = f"http://127.0.0.1:{port}/v1"
+        be = OpenAIBackend(url, "sar-vlm", max_retries=1, backoff=0.01)
+        with pytest.raises(EndpointError, match=f"cannot reach {url}: connection refused"):
+            be.load()
+        assert not be.loaded
+        with pytest.raises(EndpointError, match="cannot reach"):
+            "".join(be.stream(image(), ask()))
 
 
 def test_load_names_what_is_served(endpoint):

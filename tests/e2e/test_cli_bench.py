@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from support.chat_server import serve
+from support.ports import dead_port
 
 CLI = [sys.executable, "-m", "sarlang_core.cli"]
 
@@ -113,15 +114,12 @@ def test_request_and_judge_timeouts_are_flags(tmp_path):
 
 
 def test_an_unreachable_judge_fails_the_run_after_writing_the_scores(tmp_path):
-    import socket
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "a.png")
     recs = [{"messages": [{"role": "user", "content": "<image>What shape is the tank?"},
                           {"role": "assistant", "content": "oval"}], "images": ["a.png"]}] * 2
     (tmp_path / "test.json").write_text(json.dumps(recs))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
-    with serve() as ep:
+    with dead_port() as port, serve() as ep:
+        dead = f"http://127.0.0.1:{port}/v1"
         r = run("bench", "run", "--dataset", tmp_path / "test.json", "--endpoint", ep.url, "--served-model", "sar-vlm",
                 "--judge", dead, "--judge-timeout", "2", "--out", tmp_path / "run", "--progress-jsonl")
     assert r.returncode == 1

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from support.chat_server import serve
+from support.ports import dead_port
 
 CLI = [sys.executable, "-m", "sarlang_core.cli", "bench"]
 
@@ -128,11 +129,9 @@ def test_score_vqa_judge_prompt_and_timeout_flags(tmp_path):
 
 
 def test_score_vqa_says_when_the_judge_is_unreachable(vqa_file):
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        url = f"http://user:sk-secret@127.0.0.1:{s.getsockname()[1]}/v1"
-    r = run("score-vqa", vqa_file, "--judge", url, "--judge-timeout", "2")
+    with dead_port() as port:
+        url = f"http://user:sk-secret@127.0.0.1:{port}/v1"
+        r = run("score-vqa", vqa_file, "--judge", url, "--judge-timeout", "2")
     assert r.returncode == 1
     assert json.loads(r.stdout)["judge_failed"] == 2              # the figures are still printed
     line = r.stderr.strip().splitlines()[-1]
