@@ -187,6 +187,7 @@ class LocalBackend:
 
     def unload(self) -> None:
         self._free()
+        self.device_note = ""    # unloaded on purpose: no reload behind the user's back (require_loaded)
 
     # ------------------------------------------------------------ inputs
     def _messages(self, image, turns: Sequence[ChatTurn]) -> List[dict]:
