@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from common import machine  # noqa: E402
 
-from sarlang_core.evaluate import generation  # noqa: E402
+from sarlang_core.evaluate import batch_fit, generation  # noqa: E402
 from sarlang_core.evaluate.dataset_source import Sample  # noqa: E402
 from sarlang_core.vlm.backend import ChatTurn, GenerationConfig  # noqa: E402
 from sarlang_core.vlm.local import LocalBackend  # noqa: E402
@@ -43,15 +43,15 @@ def items(n: int):
 
 
 def run(backend, samples, prepare, config, batch, grouped: bool):
-    window, key = generation.WINDOW, generation._shape_key
+    window, key = batch_fit.WINDOW, generation._shape_key
     if not grouped:
-        generation.WINDOW, generation._shape_key = 1, (lambda prepared: 0)
+        batch_fit.WINDOW, generation._shape_key = 1, (lambda prepared: 0)
     try:
         t0 = time.perf_counter()
         answers = list(generation.answer_all(backend, samples, prepare, config, batch_size=batch))
         return len(answers) / (time.perf_counter() - t0), [(a.id, a.text) for a in answers]
     finally:
-        generation.WINDOW, generation._shape_key = window, key
+        batch_fit.WINDOW, generation._shape_key = window, key
 
 
 def main() -> None:

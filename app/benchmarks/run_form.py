@@ -184,8 +184,10 @@ class RunFormPanel(QScrollArea):
 
     def _generation_box(self) -> QGroupBox:
         box, form = self._form("Generation")
-        self.batch_size = QSpinBox(objectName="batch_size", minimum=1, maximum=256, value=1)
-        self.batch_size.setToolTip("Samples per generate call (local GPU models)")
+        self.batch_size = QSpinBox(objectName="batch_size", minimum=0, maximum=256, value=0)
+        self.batch_size.setSpecialValueText("Auto (from free GPU memory)")   # shown at 0
+        self.batch_size.setToolTip("Samples per generate call for a local model. Auto measures the memory "
+                                   "one sample takes and fills the free GPU memory; on the CPU it is 1.")
         self.concurrency = QSpinBox(objectName="concurrency", minimum=1, maximum=128, value=4)
         self.concurrency.setToolTip("Requests at once (server backends)")
         self.max_tokens = QSpinBox(objectName="max_new_tokens", minimum=1, maximum=8192, value=128)
@@ -295,7 +297,7 @@ class RunFormPanel(QScrollArea):
         return RunConfig(name=self.name.text().strip(), task=self.task.currentData(), backend=backend,
                          dataset=dataset, pipeline=self._pipeline(), judge=judge,
                          generation=GenerationConfig(max_new_tokens=self.max_tokens.value()),
-                         batch_size=self.batch_size.value(), concurrency=self.concurrency.value())
+                         batch_size=self.batch_size.value() or "auto", concurrency=self.concurrency.value())
 
     def preprocessing_variants(self) -> List[RunConfig]:
         """The form's run twice, as the paper's Tables 10/11 compare them: "<name>-raw" with the images

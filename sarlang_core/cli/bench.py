@@ -56,7 +56,9 @@ def add_parsers(sub) -> None:
     run.add_argument("--judge-timeout", type=float, metavar="S", help="seconds per judge request (default 30)")
     run.add_argument("--request-timeout", type=float, metavar="S",
                      help="seconds per request to the model server (default 60)")
-    run.add_argument("--batch-size", type=int)
+    run.add_argument("--batch-size", metavar="N|auto",
+                     help="samples per generate call for a local model: 1..256, or auto (default) = "
+                          "measured against the free GPU memory (1 on the CPU)")
     run.add_argument("--concurrency", type=int)
     run.add_argument("--max-new-tokens", type=int)
     run.add_argument("--out", required=True, metavar="RUNDIR", help="the new run folder")
@@ -140,7 +142,7 @@ def _config_from_args(args):
     return RunConfig(name=pick(args.name, base.name if base else _default_name(args.out)),
                      task=pick(args.task, base.task if base else "vqa"), backend=backend, dataset=dataset,
                      pipeline=pipeline, prompts=base.prompts if base else PromptSpec(), generation=gen, judge=judge,
-                     batch_size=pick(args.batch_size, base.batch_size if base else 1),
+                     batch_size=pick(args.batch_size, base.batch_size if base else "auto"),
                      concurrency=pick(args.concurrency, base.concurrency if base else 4))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Union
 
@@ -18,6 +18,7 @@ from ..errors import CancelledError, DeviceLostError, OutOfMemoryError, SarlangE
 from ..progress import CancelToken, check
 from ..urls import redact_text
 from ..vlm.backend import ChatTurn, GenerationConfig
+from .batch_fit import BatchFit
 from .dataset_source import Sample
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,12 @@ def _message(exc: BaseException) -> str:
 
 
 def answer_all(backend, samples: Sequence[Sample], prepare: Job, config: GenerationConfig, *,
-               batch_size: int = 1, concurrency: int = 1,
+               batch_size: Union[int, str, BatchFit] = 1, concurrency: int = 1,
                cancel: Optional[CancelToken] = None) -> Iterator[Answer]:
+    """``batch_size``: 1..256, "auto" (batch_fit.py) or a BatchFit the caller reads afterwards."""
     if hasattr(backend, "generate_batch"):   # an in-process model: one call at a time
-        yield from _batched(backend, samples, prepare, config, max(1, batch_size), cancel)
+        fit = batch_size if isinstance(batch_size, BatchFit) else BatchFit.for_backend(batch_size, backend)
+        yield from _batched(backend, samples, prepare, config, fit, cancel)
     else:
         yield from _concurrent(backend, samples, prepare, config, max(1, concurrency), cancel)
 
@@ -69,45 +72,46 @@ def _prepare_many(prepare: Job, chunk: Sequence[Sample]) -> List[Union[tuple, Sa
     return out
 
 
-WINDOW = 4   # batches' worth of samples prepared together and grouped by image size and prompt length
-
-
 def _shape_key(prepared: tuple) -> tuple:
-    """Samples with the same image size and similar prompts batch with the least padding."""
+    """Samples with the same image size and similar prompts batch with the least padding; the key
+    orders them by cost (pixels, then prompt length)."""
     image, turns = prepared
-    size = image.shape[1::-1] if hasattr(image, "shape") else getattr(image, "size", (0, 0))
-    return (tuple(size), sum(len(t.text) for t in turns))
+    size = tuple(image.shape[1::-1] if hasattr(image, "shape") else getattr(image, "size", (0, 0)))
+    return (size[0] * size[1], size, sum(len(t.text) for t in turns))
 
 
-class _Fit:
-    """The batch size that fits: halved on out-of-memory for the rest of the run."""
+def _windows(samples: Sequence[Sample], fit: BatchFit) -> Iterator[Sequence[Sample]]:
+    """Consecutive slices of the samples, each as long as the fit's window when it is taken."""
+    i = 0
+    while i < len(samples):
+        size = fit.window
+        yield samples[i:i + size]
+        i += size
 
-    def __init__(self, n: int) -> None:
-        self.n = n
 
-
-def _batched(backend, samples, prepare, config, batch_size, cancel) -> Iterator[Answer]:
-    """Windows of WINDOW batches are prepared on a CPU worker (the next while the model answers),
-    grouped by image size and prompt length into batches, and answered; answers come out in the
-    samples' order as soon as each is ready."""
-    fit = _Fit(batch_size)
-    size = batch_size * WINDOW
-    windows = [samples[i:i + size] for i in range(0, len(samples), size)]
+def _batched(backend, samples, prepare, config, fit: BatchFit, cancel) -> Iterator[Answer]:
+    """Windows of samples are prepared on a CPU worker (the next while the model answers), grouped
+    by image size and prompt length into batches, and answered; answers come out in the samples'
+    order as soon as each is ready."""
+    windows = _windows(samples, fit)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-images") as loader:
-        pending: Optional[Future] = loader.submit(_prepare_many, prepare, windows[0]) if windows else None
-        for k, window in enumerate(windows):
+        window = next(windows, None)
+        pending = loader.submit(_prepare_many, prepare, window) if window is not None else None
+        while window is not None and pending is not None:
             check(cancel)
-            assert pending is not None   # submitted for windows[k] before this step
             inputs = pending.result()
-            pending = loader.submit(_prepare_many, prepare, windows[k + 1]) if k + 1 < len(windows) else None
+            following = next(windows, None)
+            pending = loader.submit(_prepare_many, prepare, following) if following is not None else None
             yield from _answer_window(backend, window, inputs, fit, config, cancel)
+            window = following
 
 
-def _answer_window(backend, window, inputs, fit: _Fit, config, cancel) -> Iterator[Answer]:
+def _answer_window(backend, window, inputs, fit: BatchFit, config, cancel) -> Iterator[Answer]:
     done: dict = {s.id: Answer(s.id, None, _message(x), 0.0)
                   for s, x in zip(window, inputs) if isinstance(x, Exception)}
     ready = [(s, x) for s, x in zip(window, inputs) if not isinstance(x, Exception)]
-    ready.sort(key=lambda item: _shape_key(item[1]))       # stable: equal keys keep their order
+    # the costliest first (stable: equal keys keep their order), so that "auto" measures them
+    ready.sort(key=lambda item: _shape_key(item[1]), reverse=True)
     order = iter(window)
     head = next(order, None)
     pos = 0
@@ -125,13 +129,15 @@ def _answer_window(backend, window, inputs, fit: _Fit, config, cancel) -> Iterat
             done[ans.id] = ans
 
 
-def _answer_group(backend, group, fit: _Fit, config, cancel) -> Iterator[Answer]:
+def _answer_group(backend, group, fit: BatchFit, config, cancel) -> Iterator[Answer]:
     """One batch; out of memory: halve it (and every later batch) and answer the halves."""
-    if len(group) > 1:
+    if len(group) > 1 or fit.measuring:
         t0 = time.perf_counter()
         try:
+            fit.begin()
             texts = backend.generate_batch([x[0] for _, x in group], [x[1] for _, x in group], config,
                                            cancel=cancel)
+            fit.answered(len(group))
             each = (time.perf_counter() - t0) / len(group)
             for (s, _), text in zip(group, texts):
                 yield Answer(s.id, text, None, each)
@@ -139,24 +145,31 @@ def _answer_group(backend, group, fit: _Fit, config, cancel) -> Iterator[Answer]
         except (CancelledError, DeviceLostError):   # a lost GPU fails every sample after it: stop, resumably
             raise
         except OutOfMemoryError:
+            if len(group) == 1:
+                fit.out_of_memory(2)
+                yield _answer_alone(backend, group[0], config, cancel)
+                return
             half = len(group) // 2
-            fit.n = max(1, min(fit.n, half))
-            log.warning("out of GPU memory at a batch of %d: batches of %d from now on", len(group), fit.n)
+            fit.out_of_memory(len(group))
             yield from _answer_group(backend, group[:half], fit, config, cancel)
             yield from _answer_group(backend, group[half:], fit, config, cancel)
             return
         except SarlangError as exc:    # another failure of the whole batch: answer one by one below
             log.info("a batch of %d failed (%s); answering one by one", len(group), exc)
-    for s, (image, turns) in group:
+    for item in group:
         check(cancel)
-        t1 = time.perf_counter()
-        try:
-            text = ask_one(backend, image, turns, config, cancel)
-            yield Answer(s.id, text, None, time.perf_counter() - t1)
-        except (CancelledError, DeviceLostError):
-            raise
-        except SarlangError as exc:
-            yield Answer(s.id, None, _message(exc), time.perf_counter() - t1)
+        yield _answer_alone(backend, item, config, cancel)
+
+
+def _answer_alone(backend, item, config, cancel) -> Answer:
+    s, (image, turns) = item
+    t1 = time.perf_counter()
+    try:
+        return Answer(s.id, ask_one(backend, image, turns, config, cancel), None, time.perf_counter() - t1)
+    except (CancelledError, DeviceLostError):
+        raise
+    except SarlangError as exc:
+        return Answer(s.id, None, _message(exc), time.perf_counter() - t1)
 
 
 def _concurrent(backend, samples, prepare, config, concurrency, cancel) -> Iterator[Answer]:

@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 from ..errors import SarlangError
 from ..vlm.backend import GenerationConfig
 from ..vlm.prompts import CAPTION_PROMPT, VQA_TEMPLATE
+from .batch_fit import AUTO, parse_batch_size
 
 SCHEMA = "sarlang.bench-run/1"
 TASKS = ("caption", "vqa")
@@ -148,7 +149,8 @@ class RunConfig:
     prompts: PromptSpec = field(default_factory=PromptSpec)
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=128))
     judge: JudgeSpec = field(default_factory=JudgeSpec)
-    batch_size: int = field(default=1, metadata=_m("samples per generate call (local GPU models)", min=1, max=256))
+    batch_size: Union[int, str] = field(default=AUTO, metadata=_m(
+        "samples per generate call (local models): 1..256, or auto = measured against free GPU memory"))
     concurrency: int = field(default=4, metadata=_m("requests at once (server backends)", min=1, max=128))
 
     def __post_init__(self) -> None:
@@ -161,8 +163,10 @@ class RunConfig:
         wrong = [t for t in self.dataset.types if t not in (CAPTION_TYPES if self.task == "caption" else VQA_TYPES)]
         if wrong:
             raise BenchmarkError(f"item type(s) {', '.join(wrong)} do not belong to a {self.task} run")
-        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 256):
-            raise BenchmarkError(f"batch_size must be 1..256, got {self.batch_size!r}")
+        try:
+            object.__setattr__(self, "batch_size", parse_batch_size(self.batch_size))
+        except ValueError as exc:
+            raise BenchmarkError(str(exc).replace("batch size", "batch_size")) from None
         if not (isinstance(self.concurrency, int) and 1 <= self.concurrency <= 128):
             raise BenchmarkError(f"concurrency must be 1..128, got {self.concurrency!r}")
         if self.pipeline is not None:

@@ -27,6 +27,7 @@ from ..atomic import write_text_atomic
 from ..errors import CancelledError, DeviceLostError, EndpointError, SarlangError
 from ..progress import CancelToken, Progress, ProgressCallback, check, report
 from ..vlm.backend import ChatTurn
+from .batch_fit import BatchFit
 from .dataset_source import Sample, load_samples
 from .jsonl_log import JsonlAppender, open_for_append, read_log
 from .run_config import BenchmarkError, RunConfig
@@ -214,32 +215,45 @@ class BenchmarkRun:
         from .generation import answer_all
 
         cfg = self.config
-        sync_every = max(cfg.batch_size, cfg.concurrency, 1)
+        fit = BatchFit.for_backend(cfg.batch_size, backend) if hasattr(backend, "generate_batch") else None
         started, fresh, failures_in_row, ok_any, since_sync = time.perf_counter(), 0, 0, False, 0
-        for ans in answer_all(backend, todo, self._prepare, cfg.generation, batch_size=cfg.batch_size,
-                              concurrency=cfg.concurrency, cancel=cancel):
-            fresh += 1
-            if ans.error is None:
-                preds.write({"id": ans.id, "prediction": ans.text, "seconds": round(ans.seconds, 4)})
-                done += 1
-                ok_any, failures_in_row = True, 0
-            else:
-                errors.write({"id": ans.id, "error": ans.error, "time": _now()})
-                failures_in_row += 1
-                if not ok_any and failures_in_row >= GIVE_UP_AFTER:
-                    raise BenchmarkError(f"stopped: the first {failures_in_row} samples all failed; last error: "
-                                         f"{ans.error}")
-            since_sync += 1
-            if since_sync >= sync_every:
-                preds.sync()
-                since_sync = 0
-            if progress is not None:
-                per = (time.perf_counter() - started) / fresh
-                eta = per * (len(todo) - fresh)
-                what = f"failed: {ans.error}" if ans.error else "ok"
-                msg = f"{ans.id}: {what} · {per:.2f} s/sample · {_fmt_eta(eta)}"
-                progress(RunProgress("generate", done, total, msg, eta, per))
-            check(cancel)
+        try:
+            for ans in answer_all(backend, todo, self._prepare, cfg.generation, batch_size=fit or 1,
+                                  concurrency=cfg.concurrency, cancel=cancel):
+                fresh += 1
+                if ans.error is None:
+                    preds.write({"id": ans.id, "prediction": ans.text, "seconds": round(ans.seconds, 4)})
+                    done += 1
+                    ok_any, failures_in_row = True, 0
+                else:
+                    errors.write({"id": ans.id, "error": ans.error, "time": _now()})
+                    failures_in_row += 1
+                    if not ok_any and failures_in_row >= GIVE_UP_AFTER:
+                        raise BenchmarkError(f"stopped: the first {failures_in_row} samples all failed; last "
+                                             f"error: {ans.error}")
+                since_sync += 1
+                if since_sync >= max(fit.n if fit else 1, cfg.concurrency, 1):
+                    preds.sync()
+                    since_sync = 0
+                if progress is not None:
+                    per = (time.perf_counter() - started) / fresh
+                    eta = per * (len(todo) - fresh)
+                    what = f"failed: {ans.error}" if ans.error else "ok"
+                    batch = f" · batch {fit.n}" if fit else ""
+                    msg = f"{ans.id}: {what} · {per:.2f} s/sample{batch} · {_fmt_eta(eta)}"
+                    progress(RunProgress("generate", done, total, msg, eta, per))
+                check(cancel)
+        finally:
+            if fit is not None and fresh:
+                self._record_batch(fit)
+
+    def _record_batch(self, fit: BatchFit) -> None:
+        """The batch size this session of the run ended with, and how it was chosen, on its backend entry."""
+        manifest = self.manifest()
+        entries = [b for b in manifest.get("backends", []) if isinstance(b, dict)]
+        if entries:
+            entries[-1]["batch_size"], entries[-1]["batch_note"] = fit.n, fit.note
+            write_text_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
 
     def _prepare(self, sample: Sample):
         """(image, turns) for one sample: the image through the run's Pipeline, the paper's prompt."""

@@ -31,6 +31,7 @@ from ..variant import require_full
 from .backend import ChatTurn, GenerationConfig, check_turns
 from .decoding import DecodePlan, resolve_decode_mode, warm_up
 from .gpu_faults import is_device_lost
+from .gpu_memory import CudaMemoryMeter, memory_meter, memory_report
 from .models import SUPPORTED_FAMILIES, ModelInfo, inspect_model
 from .processors import load_processor, model_input_size
 from .streaming import END, CancelCriteria, IncrementalDecoder, TokenQueue
@@ -387,10 +388,8 @@ class LocalBackend:
 
     def gpu_memory(self) -> Optional[Dict[str, float]]:
         """Allocated / reserved / peak MB on the model's GPU, or None on CPU."""
-        import torch
+        return memory_report(self.device)
 
-        if not (self.device or "").startswith("cuda") or not torch.cuda.is_available():
-            return None
-        mb = 2 ** 20
-        return {"allocated_mb": torch.cuda.memory_allocated() / mb, "reserved_mb": torch.cuda.memory_reserved() / mb,
-                "peak_mb": torch.cuda.max_memory_allocated() / mb}
+    def memory_meter(self) -> Optional[CudaMemoryMeter]:
+        """Measures batches on the model's GPU (benchmark "auto" batch size), or None on CPU."""
+        return memory_meter(self.device)

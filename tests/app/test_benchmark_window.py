@@ -266,6 +266,7 @@ def test_the_form_builds_the_run_config_a_person_described(bench, tmp_path):
     f.type_checks["caption_detailed"].setChecked(False)
     f.limit.setValue(50)
     f.preprocess.setCurrentIndex(f.preprocess.findData("paper"))
+    assert f.batch_size.text() == "Auto (from free GPU memory)" and f.config().batch_size == "auto"
     f.batch_size.setValue(8)
     f.max_tokens.setValue(64)
     cfg = f.config()

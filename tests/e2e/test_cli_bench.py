@@ -93,6 +93,9 @@ def test_bad_input_gives_one_line_errors(tmp_path):
               "--types", "caption_concise", "--out", tmp_path / "r2", "--progress-jsonl")
     assert res.returncode == 1 and "do not belong to a vqa run" in res.stderr
     assert json.loads(res.stdout.splitlines()[-1])["event"] == "error"
+    res = run("bench", "run", "--dataset", src, "--model", "x", "--batch-size", "lots", "--out", tmp_path / "r3")
+    assert res.returncode == 1 and "batch_size must be 1..256 or 'auto', got 'lots'" in res.stderr
+    assert not (tmp_path / "r3").exists()
 
 
 def test_request_and_judge_timeouts_are_flags(tmp_path):
