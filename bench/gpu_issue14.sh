@@ -14,3 +14,5 @@ run onnx-vs-torch  240 bench/bench_onnx.py --runs 3 --wide-layers 4 --device cud
 run filters        120 bench/bench_gpu_filters.py
 run embeddings      90 bench/bench_embeddings.py --n 20000 --runs 3
 run batching       180 bench/bench_batching.py --samples 64 --batch 16 --runs 2
+run batching-3b    240 bench/bench_batching.py --model 3b --chips 512 --batch auto --samples 256 --runs 1 --tokens 4
+run decoding-3b    240 bench/bench_decoding.py --model 3b --device cuda --image 1024 --tokens 128 --runs 3

@@ -187,7 +187,7 @@ class RunFormPanel(QScrollArea):
         self.batch_size = QSpinBox(objectName="batch_size", minimum=0, maximum=256, value=0)
         self.batch_size.setSpecialValueText("Auto (from free GPU memory)")   # shown at 0
         self.batch_size.setToolTip("Samples per generate call for a local model. Auto measures the memory "
-                                   "one sample takes and fills the free GPU memory; on the CPU it is 1.")
+                                   "one sample takes and fills the free GPU memory; on the CPU it is 4.")
         self.concurrency = QSpinBox(objectName="concurrency", minimum=1, maximum=128, value=4)
         self.concurrency.setToolTip("Requests at once (server backends)")
         self.max_tokens = QSpinBox(objectName="max_new_tokens", minimum=1, maximum=8192, value=128)

@@ -58,7 +58,7 @@ def add_parsers(sub) -> None:
                      help="seconds per request to the model server (default 60)")
     run.add_argument("--batch-size", metavar="N|auto",
                      help="samples per generate call for a local model: 1..256, or auto (default) = "
-                          "measured against the free GPU memory (1 on the CPU)")
+                          "measured against the free GPU memory (4 on the CPU)")
     run.add_argument("--concurrency", type=int)
     run.add_argument("--max-new-tokens", type=int)
     run.add_argument("--out", required=True, metavar="RUNDIR", help="the new run folder")

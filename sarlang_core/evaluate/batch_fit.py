@@ -6,8 +6,10 @@ holds) is taken as all per-sample, which gives a safe second size; the second ba
 splits a batch's memory into a fixed part and a per-sample part, and the rest of the run is sized
 to fill FILL of the memory that was free when the run started. Batches are formed from the
 largest images and longest prompts first (generation.py), so the measured samples are the costly
-ones. Out of memory halves the size for the rest of the run, fixed or auto. Off the GPU "auto" is 1:
-a batch on the CPU buys nothing (bench/bench_batching.py).
+ones. Out of memory halves the size for the rest of the run, fixed or auto. Off the GPU "auto" is
+a small fixed batch (OFF_GPU_BATCH): on the CPU a batch of 4 answered 1.1x (Qwen2.5-VL-3B widths,
+512² chips) to 1.9x (the tiny model) as many items/s as one at a time (BENCHMARKS.md), and host
+memory is seldom what runs out first.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ MAX_BATCH = 256
 FILL = 0.8                  # of the free memory: answers longer than the measured ones need headroom
 WINDOW = 4                  # batches' worth of samples prepared together and grouped by size and prompt
 PROBE_WINDOW = 32           # samples prepared at once while the size is being measured
+OFF_GPU_BATCH = 4
 
 
 class MemoryMeter(Protocol):
@@ -60,10 +63,10 @@ class BatchFit:
         self.meter = meter if self.auto else None
         self.free = self.meter.free_bytes() if self.meter is not None else 0
         self._first_peak: Optional[int] = None      # the one-sample batch's peak, once measured
-        if requested == AUTO:
-            self.n = 1
-            self.note = ("auto: measuring the memory per sample" if self.auto
-                         else "auto: 1 (the model is not on a GPU)")
+        if requested == AUTO and self.auto:
+            self.n, self.note = 1, "auto: measuring the memory per sample"
+        elif requested == AUTO:
+            self.n, self.note = OFF_GPU_BATCH, f"auto: {OFF_GPU_BATCH} (no GPU memory to measure)"
         else:
             self.n = int(requested)
             self.note = f"{self.n} (as asked)"

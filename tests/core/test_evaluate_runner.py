@@ -102,12 +102,12 @@ def test_local_caption_run_over_a_store(tmp_path, tiny_qwen):  # noqa: F811
     assert gen[-1].done == 3 and gen[-1].eta_s == 0.0 and "ETA" in gen[-1].message
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert (manifest["backends"][-1]["batch_size"], manifest["backends"][-1]["batch_note"]) == (2, "2 (as asked)")
-    # batch of 2 gives what one by one gives; "auto" (the default) is one at a time on the CPU
+    # batch of 2 gives what "auto" (the default; 4 on the CPU) gives
     run1 = BenchmarkRun.create(tmp_path / "run1", cfg.with_(batch_size="auto", name="one"))
     run1.execute()
     assert [r["prediction"] for r in run1.samples()] == [p["prediction"] for p in preds]
     entry = json.loads((tmp_path / "run1" / "manifest.json").read_text())["backends"][-1]
-    assert entry["batch_size"] == 1 and "not on a GPU" in entry["batch_note"]
+    assert entry["batch_size"] == 4 and "no GPU memory to measure" in entry["batch_note"]
 
 
 # ---------------------------------------------------------------------------------- server backend
