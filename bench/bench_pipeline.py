@@ -1,12 +1,16 @@
 """The whole chain: a live 1024² viewport, a stretch-only change, and whole-scene throughput.
 
-Run: .venv/bin/python bench/bench_pipeline.py [--size 16384] [--skip-scene]
+Run: .venv/bin/python bench/bench_pipeline.py [--size 16384] [--skip-scene] [--devices cpu,cuda]
+
+``--devices`` exports the scene (no overviews) once per filter device (SARLANG_FILTER_DEVICE),
+in the same run: the end-to-end GPU against numba figure, I/O included.
 Prints medians; record them in BENCHMARKS.md with the machine line.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -29,6 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=16384)
     ap.add_argument("--skip-scene", action="store_true")
+    ap.add_argument("--devices", default="", help="e.g. cpu,cuda: one export per filter device")
     args = ap.parse_args()
     print(machine())
     warmup()
@@ -62,6 +67,14 @@ def main() -> None:
         print(f"whole scene {args.size}² refined Lee → dB → stretch → ZSTD GeoTIFF ({what}): {dt:6.1f} s  "
               f"({mp / dt:5.1f} MP/s)   target >= 20 MP/s")
     print(f"peak RSS {peak_rss_mb():.0f} MB (before the exports: {rss0:.0f} MB)                  target < 400 MB")
+    for device in filter(None, args.devices.split(",")):
+        os.environ["SARLANG_FILTER_DEVICE"] = device
+        with tempfile.TemporaryDirectory() as out_dir:
+            t0 = time.perf_counter()
+            export_processed(session, Pipeline(stretch=StretchSpec(2, 98)), Path(out_dir) / "out.tif",
+                             overviews=False)
+            dt = time.perf_counter() - t0
+        print(f"whole scene {args.size}², filters on {device:5s}: {dt:6.1f} s ({mp / dt:6.1f} MP/s)")
     session.close()
 
 

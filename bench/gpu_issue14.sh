@@ -11,7 +11,8 @@ nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 run() { local name=$1 limit=$2; shift 2; echo "== $name"; timeout "$limit" "$PY" "$@" > "$OUT/$name.txt" 2>&1; echo "   rc=$? ($(tail -1 "$OUT/$name.txt"))"; }
 run chat-3b        240 bench/bench_vlm_stream.py --skip-cpu --cuda-tokens 128 --cuda-runs 5 --image 1024
 run onnx-vs-torch  240 bench/bench_onnx.py --runs 3 --wide-layers 4 --device cuda
-run filters        120 bench/bench_gpu_filters.py
+run filters        180 bench/bench_gpu_filters.py
+run scene-export   300 bench/bench_pipeline.py --size 16384 --devices cpu,cuda
 run embeddings      90 bench/bench_embeddings.py --n 20000 --runs 3
 run batching       180 bench/bench_batching.py --samples 64 --batch 16 --runs 2
 run batching-3b    240 bench/bench_batching.py --model 3b --chips 512 --batch auto --samples 256 --runs 1 --tokens 4

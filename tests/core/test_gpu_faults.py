@@ -84,15 +84,16 @@ def test_other_failures_are_not_mistaken_for_a_lost_gpu(tiny_qwen):
     assert backend.loaded and backend.device_note == ""
 
 
-def test_a_benchmark_run_stops_resumably_when_the_gpu_is_lost(tmp_path, tiny_qwen):
+@pytest.mark.parametrize("batch, calls_before", [(1, 2), (2, 1)])   # the fault at the third sample
+def test_a_benchmark_run_stops_resumably_when_the_gpu_is_lost(tmp_path, tiny_qwen, batch, calls_before):
     db = _store(tmp_path, n=4)
     cfg = RunConfig(name="gpu", task="caption", backend=BackendSpec(model=str(tiny_qwen)),
-                    dataset=DatasetSpec(source=str(db)), generation=CFG)
+                    dataset=DatasetSpec(source=str(db)), generation=CFG, batch_size=batch)
     reference = BenchmarkRun.create(tmp_path / "ref", cfg)
     reference.execute(score=False)
     backend = LocalBackend(tiny_qwen, device="cpu")
     backend.load()
-    _on_a_gpu_that_fails(backend, after=2)
+    _on_a_gpu_that_fails(backend, after=calls_before)
     run = BenchmarkRun.create(tmp_path / "run", cfg)
     with pytest.raises(BenchmarkError, match="GPU stopped working.*`bench resume` continues"):
         run.execute(backend=backend, score=False)

@@ -103,5 +103,10 @@ def gpu_failed(exc: BaseException) -> None:
 
 
 def device_note() -> str:
-    """A sentence for the status bar when the filters left the GPU, else ''."""
-    return f"The GPU stopped working for preprocessing ({_lost}); filtering on the CPU." if _lost else ""
+    """A sentence for the status bar when the filters left the GPU or run on it unfused, else ''."""
+    if _lost:
+        return f"The GPU stopped working for preprocessing ({_lost}); filtering on the CPU."
+    from .torch_fused import fused_note
+
+    note = fused_note()
+    return f"GPU filters run unfused, slower: {note}." if note else ""

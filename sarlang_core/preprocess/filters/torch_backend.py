@@ -17,9 +17,10 @@ import torch
 from .checks import check_band, check_damping, check_looks, check_window, nodata_scalar
 from .classic import frost_tables
 from .refined_lee_kernel import WINDOW_MASKS
+from .torch_fused import fused
 
 # bit k of WINDOW_MASKS[kind] -> table[kind, k]: is offset k (row-major in 7 x 7) in the window
-_WINDOW_TABLE = ((WINDOW_MASKS[:, None] >> np.arange(49)) & 1).astype(bool)
+_WINDOW_TABLE = torch.from_numpy(((WINDOW_MASKS[:, None] >> np.arange(49)) & 1).astype(bool))
 _KIND_A = (0, 4, 2, 6)  # window on the first sub-area's side, per direction
 _KIND_B = (1, 5, 3, 7)
 
@@ -88,6 +89,12 @@ def _mmse(c, n, s1, s2, sig, snap_exact):
 @torch.no_grad()
 def refined_lee(band, *, nodata=None, snap_exact=False, device="cpu"):
     xp, out_dtype = _to_tensor(band, nodata, 3, device)
+    return _finish(fused(refined_lee_tensor, xp.device)(xp, snap_exact), band, out_dtype)
+
+
+def refined_lee_tensor(xp, snap_exact: bool = False):
+    """Refined Lee of a tensor padded by 3 px of NaN (invalid pixels NaN) on its own device: the
+    filtered h x w tensor, NaN where the input is invalid."""
     h, w = xp.shape[0] - 6, xp.shape[1] - 6
     c = xp[3 : 3 + h, 3 : 3 + w]
     # 3 x 3 sub-area planes at padded positions 1 .. h + 4 (index = padded - 1)
@@ -127,7 +134,7 @@ def refined_lee(band, *, nodata=None, snap_exact=False, device="cpu"):
         kb = torch.where(upd, _KIND_B[k], kb)
     kind = torch.where((a - m[1][1]).abs() < (m[1][1] - b).abs(), ka, kb)
     kind = torch.where(complete, kind, 0)
-    table = torch.as_tensor(_WINDOW_TABLE, device=xp.device)
+    table = _WINDOW_TABLE.to(xp.device)
     n = torch.zeros_like(c)
     s1 = torch.zeros_like(c)
     s2 = torch.zeros_like(c)
@@ -141,7 +148,7 @@ def refined_lee(band, *, nodata=None, snap_exact=False, device="cpu"):
         s2 = s2 + d * d
     sig = _noise(torch.stack([sub(vnorm, j, i) for j in range(3) for i in range(3)]), snap_exact)
     res = _mmse(c, n, s1, s2, sig, snap_exact)
-    return _finish(torch.where(torch.isnan(c), c, res), band, out_dtype)
+    return torch.where(torch.isnan(c), c, res)
 
 
 def _moments(xp, r, h, w):
@@ -170,14 +177,12 @@ def _moments(xp, r, h, w):
     return mean, var
 
 
-def _window_stats(band, window, nodata, device):
-    """A moment filter's start: the NaN-padded tensor, the output dtype, the radius, the centre
-    pixels and the local mean and variance over each window."""
-    r = window // 2
-    xp, out_dtype = _to_tensor(band, nodata, r, device)
+def _window_stats(xp, r):
+    """A moment filter's start: the centre pixels and the local mean and variance over each window
+    of a tensor padded by ``r``."""
     h, w = xp.shape[0] - 2 * r, xp.shape[1] - 2 * r
     mean, var = _moments(xp, r, h, w)
-    return xp, out_dtype, r, xp[r : r + h, r : r + w], mean, var
+    return xp[r : r + h, r : r + w], mean, var
 
 
 @torch.no_grad()
@@ -185,7 +190,13 @@ def moment_filter(name, band, *, window=5, looks=1.0, nodata=None, device="cpu")
     """boxcar, lee or gamma-map (formulas as in classic.py)."""
     window = check_window(window)
     looks = check_looks(looks)
-    _, out_dtype, _, c, mean, var = _window_stats(band, window, nodata, device)
+    xp, out_dtype = _to_tensor(band, nodata, window // 2, device)
+    return _finish(fused(moment_tensor, xp.device)(xp, name, window // 2, float(looks)), band, out_dtype)
+
+
+def moment_tensor(xp, name: str, r: int, looks: float):
+    """boxcar, lee or gamma-map of a tensor padded by ``r`` px of NaN, on its own device."""
+    c, mean, var = _window_stats(xp, r)
     if name == "boxcar":
         res = mean
     elif name == "lee":
@@ -203,7 +214,7 @@ def moment_filter(name, band, *, window=5, looks=1.0, nodata=None, device="cpu")
         res = torch.where(ci2 >= 2.0 * cu2, c, res)
         res = torch.where(ci2 <= cu2, mean, res)
         res = torch.where(pos, res, mean)
-    return _finish(torch.where(torch.isnan(c), c, res), band, out_dtype)
+    return torch.where(torch.isnan(c), c, res)
 
 
 @torch.no_grad()
@@ -211,20 +222,29 @@ def frost(band, *, window=5, damping=2.0, nodata=None, device="cpu"):
     """Frost (formula as in classic.py)."""
     window = check_window(window)
     damping = check_damping(damping)
-    xp, out_dtype, r, c, mean, var = _window_stats(band, window, nodata, device)
+    xp, out_dtype = _to_tensor(band, nodata, window // 2, device)
+    ody, odx, ocls, dist = frost_tables(window)
+    offsets = tuple(zip(ody.tolist(), odx.tolist(), ocls.tolist()))
+    res = fused(frost_tensor, xp.device)(xp, window // 2, float(damping), offsets, tuple(map(float, dist)))
+    return _finish(res, band, out_dtype)
+
+
+def frost_tensor(xp, r: int, damping: float, offsets: tuple, dist: tuple):
+    """Frost of a tensor padded by ``r`` px of NaN, on its own device; ``offsets`` (dy, dx, distance
+    class) and ``dist`` (the class distances) are classic.frost_tables' for the window."""
+    c, mean, var = _window_stats(xp, r)
     h, w = c.shape
     a = torch.where(mean > 0, damping * var / torch.where(mean > 0, mean * mean, 1.0), 0.0)
-    ody, odx, ocls, dist = frost_tables(window)
-    e = [torch.exp(-a * float(dk)) for dk in dist]
+    e = [torch.exp(-a * dk) for dk in dist]
     num = torch.zeros_like(c)
     den = torch.zeros_like(c)
-    for dy, dx, k in zip(ody.tolist(), odx.tolist(), ocls.tolist()):
+    for dy, dx, k in offsets:
         p = xp[r + dy : r + dy + h, r + dx : r + dx + w]
         ok = ~torch.isnan(p)
         wgt = torch.where(ok, e[k], 0.0)
         num = num + wgt * torch.where(ok, p, 0.0)
         den = den + wgt
-    return _finish(torch.where(torch.isnan(c), c, num / den), band, out_dtype)
+    return torch.where(torch.isnan(c), c, num / den)
 
 
 TORCH_FUNCTIONS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cuda import cuda_available
+from .cuda import cuda_available, resolve_device
 from .dispatch import apply_filter
 from .registry import FILTERS
 
@@ -25,4 +25,5 @@ def warmup() -> None:
             apply_filter(name, tiny, window=3, nodata=-1.0, device="cpu")
         apply_filter("refined-lee", tiny, snap_exact=True, device="cpu")
         apply_filter("median", tiny, window=9, device="cpu")  # windows > 7: the sliding kernel
-    cuda_available()  # settles (and caches) the "auto" device choice off the UI thread
+    if cuda_available():   # settles the "auto" device choice off the UI thread: measures numba against
+        resolve_device("auto", True)   # CUDA once per machine, compiling the fused GPU filters on the way
