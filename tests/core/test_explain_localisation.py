@@ -121,8 +121,8 @@ def test_pointing_game_gradcam_finds_the_ship_and_a_random_map_does_not(trained)
     assert abs(random_map - share) < 0.05 and share < 0.2, (random_map, share)
     # 1.00 with the package set of 2026-12-07 18:00; 0.53 with that of 21:00 (same torch, same seeds;
     # transformers 5.24/5.25 and peft 0.21/0.22 both gave 0.53); 1.00 again in the fresh install of
-    # 2026-12-08 (torch 2.13.0, transformers 5.25.0, peft 0.22.0, tokenizers 0.23.3), alone and in
-    # the suite. The toy's Grad-CAM is sensitive to the install (the tiny tokenizer is trained at
+    # 2026-12-08 (torch 2.13.0, transformers 5.25.0, peft 0.22.0, tokenizers 0.23.3), this file
+    # run alone. The toy's Grad-CAM is sensitive to the install (the tiny tokenizer is trained at
     # test time), attention stays at 1.00. The claim kept: far above a random map.
     assert gradcam >= max(0.5, 3 * share), (gradcam, share)
 
