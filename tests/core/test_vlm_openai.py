@@ -287,7 +287,7 @@ def test_timeout(endpoint):
     t0 = time.monotonic()
     with pytest.raises(EndpointError, match=r"timed out after 0.25 s") as err:
         "".join(be.stream(image(), ask()))
-    assert time.monotonic() - t0 < 1.5 and endpoint.url in str(err.value)
+    assert time.monotonic() - t0 < 3.5 and endpoint.url in str(err.value)   # 2 x 0.25 s, not 2 x 2 s
     assert len(endpoint.posts()) == 2
 
 
@@ -338,7 +338,7 @@ def test_cancel_closes_a_stalled_stream_promptly(endpoint):
     t0 = time.monotonic()
     with pytest.raises(CancelledError):
         next(it)
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 10.0          # promptly (0.2 s), not at the 30 s timeout
     assert endpoint.disconnected.wait(2.0)     # the server saw the connection go
 
 
@@ -367,4 +367,4 @@ def test_cancel_during_retry_wait(endpoint):
     t0 = time.monotonic()
     with pytest.raises(CancelledError):
         OpenAIBackend(endpoint.url, "sar-vlm").generate(image(), ask(), cancel=token)
-    assert time.monotonic() - t0 < 2.0 and len(endpoint.posts()) == 1
+    assert time.monotonic() - t0 < 10.0 and len(endpoint.posts()) == 1   # 0.3 s, not the 30 s Retry-After
