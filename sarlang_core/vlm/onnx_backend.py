@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import CancelledError, ModelError, OutOfMemoryError, RequestError
 from ..progress import CancelToken, ProgressCallback, check, report
 from .backend import ChatTurn, GenerationConfig, check_turns
+from .onnx_decoder import DecoderRunner
 from .onnx_inputs import ImageSettings, image_patches, mrope_positions, render_prompt, vision_layout
 from .onnx_manifest import OnnxManifest, describe_source, read_manifest
 from .onnx_providers import SessionMaker
@@ -154,24 +155,17 @@ class OnnxBackend:
         return embeds
 
     # ------------------------------------------------------------ the decoder
-    def _empty_past(self) -> Dict[str, np.ndarray]:
+    def _decoder(self) -> DecoderRunner:
         t = self.manifest.text
-        empty = np.zeros((1, t["kv_heads"], 0, t["head_dim"]), dtype=np.float32)
-        return {f"past.{i}.{kv}": empty for i in range(t["layers"]) for kv in ("key", "value")}
-
-    def _step(self, embeds, positions, past: Dict[str, np.ndarray]):
-        total = next(iter(past.values())).shape[2] + embeds.shape[1]
-        outs = self._sessions["decoder"].run(None, {"inputs_embeds": embeds, "position_ids": positions,
-                                                    "attention_mask": np.ones((1, total), dtype=np.int64), **past})
-        names = list(past)
-        return outs[0][0, -1], dict(zip(names, outs[1:]))
+        return DecoderRunner(self._sessions["decoder"], self.device or "cpu", layers=t["layers"],
+                             kv_heads=t["kv_heads"], head_dim=t["head_dim"])
 
     def prefill_logits(self, prompt: Prompt) -> np.ndarray:
         """The next-token logits after the prompt (the export's check against torch uses it)."""
         self.require_loaded()
         positions, _ = mrope_positions(prompt.input_ids, int(self.manifest.tokens["image"]), prompt.grid,
                                        self.settings.merge_size)
-        return self._step(self._embeddings(prompt), positions, self._empty_past())[0]
+        return self._decoder().step(self._embeddings(prompt), positions)
 
     def generate_ids(self, prompt: Prompt, config: GenerationConfig,
                      cancel: Optional[CancelToken] = None) -> Iterator[int]:
@@ -184,7 +178,8 @@ class OnnxBackend:
         rng = np.random.default_rng(config.seed)
         eos = set(self.manifest.eos_ids)
         try:
-            logits, past = self._step(self._embeddings(prompt), positions, self._empty_past())
+            decoder = self._decoder()
+            logits = decoder.step(self._embeddings(prompt), positions)
             length = prompt.input_ids.shape[1]
             for _ in range(config.max_new_tokens):
                 check(cancel)
@@ -194,7 +189,7 @@ class OnnxBackend:
                 yield token
                 embeds = self._sessions["embed"].run(None, {"input_ids": np.array([[token]], dtype=np.int64)})[0]
                 pos = np.full((3, 1, 1), length + delta, dtype=np.int64)
-                logits, past = self._step(embeds, pos, past)
+                logits = decoder.step(embeds, pos)
                 length += 1
         except CancelledError:
             raise

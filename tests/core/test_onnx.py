@@ -53,6 +53,31 @@ def test_greedy_tokens_equal_torch(onnx_backend, torch_backend, size):
     assert onnx_backend.answer(image, turns, GREEDY) == torch_backend.answer(image, turns, GREEDY)
 
 
+def test_the_kv_cache_kept_in_onnx_runtime_gives_the_copied_caches_logits(onnx_backend, monkeypatch):
+    from sarlang_core.vlm import onnx_decoder
+
+    prompt = onnx_backend.prepare(_image(200, 260, seed=5), [ChatTurn("user", "How many ships are there?")])
+    runs = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv(onnx_decoder.ENV_IOBINDING, flag)
+        dec = onnx_backend._decoder()
+        assert dec.bound is (flag == "1")
+        logits = [dec.step(onnx_backend._embeddings(prompt), _positions(onnx_backend, prompt))]
+        for token in (5, 9, 11):                     # three more steps over a growing cache
+            embeds = onnx_backend._sessions["embed"].run(None, {"input_ids": np.array([[token]])})[0]
+            logits.append(dec.step(embeds, np.full((3, 1, 1), dec.length, dtype=np.int64)))
+        runs[flag] = np.stack(logits)
+        assert dec.length == prompt.input_ids.shape[1] + 3
+    np.testing.assert_array_equal(runs["1"], runs["0"])
+
+
+def _positions(backend, prompt):
+    from sarlang_core.vlm.onnx_inputs import mrope_positions
+
+    return mrope_positions(prompt.input_ids, int(backend.manifest.tokens["image"]), prompt.grid,
+                           backend.settings.merge_size)[0]
+
+
 def test_follow_up_turns_and_text_only_equal_torch(onnx_backend, torch_backend):
     image = _image(200, 260, seed=3)
     turns = [ChatTurn("user", "What is in the scene?"), ChatTurn("assistant", "Two ships near a pier."),
