@@ -122,5 +122,6 @@ class BatchFit:
         """A batch of ``size`` ran out of memory: half of it from now on, measuring or not."""
         self.n = max(1, min(self.n, size // 2))
         self.meter = None
-        self.note = f"{self.n} (halved after running out of GPU memory at {size})"
+        self.note = (f"{self.n} (halved after running out of GPU memory at {size})" if size > 1
+                     else "1 (out of GPU memory with one sample)")
         log.warning("out of GPU memory at a batch of %d: batches of %d from now on", size, self.n)

@@ -146,7 +146,7 @@ def _answer_group(backend, group, fit: BatchFit, config, cancel) -> Iterator[Ans
             raise
         except OutOfMemoryError:
             if len(group) == 1:
-                fit.out_of_memory(2)
+                fit.out_of_memory(1)
                 yield _answer_alone(backend, group[0], config, cancel)
                 return
             half = len(group) // 2

@@ -40,7 +40,6 @@ class DecoderRunner:
         if self.bound:
             import onnxruntime as ort
 
-            self._ort = ort
             start = ort.OrtValue.ortvalue_from_numpy(empty, self.device, 0)
             self.past: Dict[str, Any] = {name: start for name in self.past_names}
         else:

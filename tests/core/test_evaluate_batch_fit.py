@@ -135,6 +135,17 @@ def test_auto_when_not_even_two_fit_answers_one_at_a_time(backend):
     assert set(rec.sizes) == {1} and fit.n == 1 and not rec.failed
 
 
+def test_a_sample_too_large_for_the_gpu_is_an_error_answer_and_the_run_goes_on(backend):
+    sizes = [(84, 84)] + [(28, 28)] * 3
+    gpu = _Gpu(free=2 * GIB, fixed=0, per_pixel=3 * GIB / (84 * 84))    # the large chip needs 3 GiB
+    rec = _OnGpu(backend, gpu)
+    fit = BatchFit.for_backend("auto", rec)
+    got = list(answer_all(rec, _samples(sizes), _prepare_for(sizes), CONFIG, batch_size=fit))
+    assert [a.id for a in got] == ["s0", "s1", "s2", "s3"]
+    assert "out of GPU memory" in got[0].error and all(a.error is None for a in got[1:])
+    assert fit.n == 1 and fit.note == "1 (out of GPU memory with one sample)"
+
+
 def test_a_batch_that_runs_out_after_measuring_halves_and_nothing_is_lost(backend):
     sizes = [(28, 28)] * 24
     gpu = _Gpu(free=8 * GIB, fixed=0, per_pixel=0.5 * GIB / (28 * 28))
