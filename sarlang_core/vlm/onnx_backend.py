@@ -180,7 +180,6 @@ class OnnxBackend:
         try:
             decoder = self._decoder()
             logits = decoder.step(self._embeddings(prompt), positions)
-            length = prompt.input_ids.shape[1]
             for _ in range(config.max_new_tokens):
                 check(cancel)
                 token = _pick(logits, config, rng)
@@ -188,9 +187,8 @@ class OnnxBackend:
                     return
                 yield token
                 embeds = self._sessions["embed"].run(None, {"input_ids": np.array([[token]], dtype=np.int64)})[0]
-                pos = np.full((3, 1, 1), length + delta, dtype=np.int64)
+                pos = np.full((3, 1, 1), decoder.length + delta, dtype=np.int64)
                 logits = decoder.step(embeds, pos)
-                length += 1
         except CancelledError:
             raise
         except Exception as exc:   # onnxruntime raises its own exception classes

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 ENV_COMPILE = "SARLANG_FILTER_COMPILE"
 ENV_BACKEND = "SARLANG_COMPILE_BACKEND"
-_compiled: Dict[tuple, Callable] = {}     # (function, backend) -> compiled
+_compiled: Dict[tuple, Callable] = {}     # (function, backend) -> compiled, guarded
 _note = ""
 
 
@@ -46,15 +46,14 @@ def fused(fn: Callable, device) -> Callable:
     import torch
 
     backend = os.environ.get(ENV_BACKEND, "") or "inductor"
-    compiled = _compiled.get((fn, backend))
-    if compiled is None:
+    run = _compiled.get((fn, backend))
+    if run is None:
         try:
-            compiled = torch.compile(fn, dynamic=True, backend=backend)
+            run = _compiled[(fn, backend)] = _guarded(fn, torch.compile(fn, dynamic=True, backend=backend))
         except torch._dynamo.exc.TorchDynamoException as exc:    # an unknown backend
             _compiler_failed(exc)
             return fn
-        _compiled[(fn, backend)] = compiled
-    return _guarded(fn, compiled)
+    return run
 
 
 def _compiler_failed(exc: BaseException) -> None:
